@@ -1,0 +1,229 @@
+"""Identity and matrices: ``Vocabulary`` (external id <-> index) and ``InteractionData``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from timbre.errors import DataError, TimbreError
+
+
+class Vocabulary:
+    """A fixed, ordered set of external string ids and their contiguous indices.
+
+    The only place where ids are translated to indices and back. Unknown ids never become an
+    ``IndexError``: ``indices`` maps them to ``-1`` and ``index`` raises a ``TimbreError``.
+
+    Examples
+    --------
+    >>> vocab = Vocabulary(["a", "b"])
+    >>> vocab.index("b"), vocab.id(0), list(vocab.indices(["b", "zz"]))
+    (1, 'a', [1, -1])
+    """
+
+    def __init__(self, ids: Iterable[str], name: str = "item") -> None:
+        self.name = name
+        self.ids: NDArray[np.object_] = np.asarray([str(i) for i in ids], dtype=object)
+        self._index = pd.Index(self.ids)
+        if not self._index.is_unique:
+            dupes = self._index[self._index.duplicated()].unique()[:5].tolist()
+            raise DataError(f"duplicate {name} ids in vocabulary: {dupes}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and np.array_equal(self.ids, other.ids)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.ids))
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({self.name}, n={len(self)})"
+
+    def index(self, key: str) -> int:
+        """Index of one id; raises ``TimbreError`` naming the id when it is unknown."""
+        try:
+            return int(self._index.get_loc(key))
+        except KeyError:
+            raise TimbreError(f"unknown {self.name}: {key!r}") from None
+
+    def indices(self, keys: Iterable[str]) -> NDArray[np.int64]:
+        """Indices of many ids, ``-1`` for the unknown ones."""
+        return np.asarray(self._index.get_indexer(list(keys)), dtype=np.int64)
+
+    def id(self, index: int) -> str:
+        """The id at ``index``; raises ``TimbreError`` when out of range."""
+        if not 0 <= int(index) < len(self.ids):
+            raise TimbreError(f"{self.name} index {index} out of range 0..{len(self.ids) - 1}")
+        return str(self.ids[int(index)])
+
+
+def build_matrix(
+    user_index: Sequence[int] | NDArray[np.integer],
+    item_index: Sequence[int] | NDArray[np.integer],
+    weights: Sequence[float] | NDArray[np.floating],
+    shape: tuple[int, int],
+) -> sp.csr_matrix:
+    """Build the user x item CSR float32 matrix, summing duplicate (user, item) pairs.
+
+    The one function that makes interaction matrices; everything else calls it.
+
+    Raises
+    ------
+    DataError
+        If an index is negative or out of ``shape``, or a weight is not finite.
+    """
+    rows = np.asarray(user_index, dtype=np.int64)
+    cols = np.asarray(item_index, dtype=np.int64)
+    data = np.asarray(weights, dtype=np.float64)
+    if not (len(rows) == len(cols) == len(data)):
+        raise DataError("user_index, item_index and weights must have the same length")
+    if len(rows) and (rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0]
+                      or cols.max() >= shape[1]):
+        raise DataError(f"interaction index outside the matrix shape {shape}")
+    if len(data) and not np.all(np.isfinite(data)):
+        raise DataError("interaction weights must be finite numbers")
+    matrix = sp.coo_matrix((data, (rows, cols)), shape=shape).tocsr()
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return sp.csr_matrix(matrix, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class InteractionData:
+    """A data set ready for the models: user x item CSR matrix, vocabularies, item metadata.
+
+    Attributes
+    ----------
+    dataset
+        The name of the data set it came from.
+    users, items
+        Vocabularies; row ``u`` of ``user_items`` is ``users.id(u)``.
+    user_items
+        CSR float32, users x items, duplicates summed.
+    item_meta
+        One row per item in vocabulary order: at least ``key, name, kind, artist``; where known
+        ``genres``, ``tags`` (lists of strings) and the audio feature columns.
+    events
+        Optional per-interaction rows ``user, item, weight, timestamp`` (indices), kept for
+        temporal splits; ``None`` when the source has no timestamps.
+    """
+
+    dataset: str
+    users: Vocabulary
+    items: Vocabulary
+    user_items: sp.csr_matrix
+    item_meta: pd.DataFrame
+    events: pd.DataFrame | None = None
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        shape = (len(self.users), len(self.items))
+        if self.user_items.shape != shape:
+            raise DataError(f"user_items shape {self.user_items.shape} != vocabularies {shape}")
+        if len(self.item_meta) != len(self.items):
+            raise DataError("item_meta must have one row per item")
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.user_items.nnz)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 (first 16 hex digits) of the matrix and both vocabularies."""
+        digest = hashlib.sha256()
+        m = self.user_items
+        for part in (m.indptr, m.indices, m.data):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update("\x1f".join(self.users.ids).encode())
+        digest.update(b"\x1e")
+        digest.update("\x1f".join(self.items.ids).encode())
+        return digest.hexdigest()[:16]
+
+    def item_name(self, index: int) -> str:
+        """Display name of an item (``name`` or ``artist - name`` for tracks)."""
+        row = self.item_meta.iloc[int(index)]
+        artist = row.get("artist")
+        if row.get("kind") in ("track", "album") and isinstance(artist, str) and artist:
+            return f"{artist} - {row['name']}"
+        return str(row["name"])
+
+    @classmethod
+    def from_frames(
+        cls,
+        interactions: pd.DataFrame,
+        items: pd.DataFrame,
+        dataset: str,
+        min_user_interactions: int = 1,
+        min_item_interactions: int = 1,
+    ) -> InteractionData:
+        """Build from long-format frames (the store's ``load_dataset`` output or a CSV).
+
+        Parameters
+        ----------
+        interactions
+            ``user_key, item_key, weight`` and optionally ``timestamp``.
+        items
+            ``key`` plus metadata columns (``name``, ``kind``, ``artist``, ...). Items that
+            nobody interacted with are left out; interactions with items missing here get a
+            placeholder row (name = key).
+        min_user_interactions, min_item_interactions
+            Keep only users / items with at least this many distinct interactions (applied
+            once, items first then users).
+        """
+        for column in ("user_key", "item_key", "weight"):
+            if column not in interactions.columns:
+                raise DataError(f"interactions need a {column!r} column")
+        frame = interactions
+        if min_item_interactions > 1:
+            counts = frame.groupby("item_key")["user_key"].nunique()
+            frame = frame[frame["item_key"].isin(counts[counts >= min_item_interactions].index)]
+        if min_user_interactions > 1:
+            counts = frame.groupby("user_key")["item_key"].nunique()
+            frame = frame[frame["user_key"].isin(counts[counts >= min_user_interactions].index)]
+        if frame.empty:
+            raise DataError(f"data set {dataset!r} has no interactions left to build a matrix")
+        user_ids = np.sort(frame["user_key"].astype(str).unique())
+        item_ids = np.sort(frame["item_key"].astype(str).unique())
+        users, item_vocab = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
+        u = users.indices(frame["user_key"].astype(str))
+        i = item_vocab.indices(frame["item_key"].astype(str))
+        matrix = build_matrix(u, i, frame["weight"].to_numpy(dtype=np.float64),
+                              (len(users), len(item_vocab)))
+        meta = items.drop_duplicates("key").set_index("key").reindex(item_ids)
+        meta.index.name = "key"
+        meta = meta.reset_index()
+        if "name" not in meta.columns:
+            meta["name"] = meta["key"]
+        meta["name"] = meta["name"].fillna(meta["key"])
+        for column in ("kind", "artist"):
+            if column not in meta.columns:
+                meta[column] = None
+        events = None
+        if "timestamp" in frame.columns and frame["timestamp"].notna().any():
+            events = pd.DataFrame({
+                "user": u, "item": i,
+                "weight": frame["weight"].to_numpy(dtype=np.float64),
+                "timestamp": pd.to_datetime(frame["timestamp"], utc=True).to_numpy(),
+            })
+        return cls(dataset=dataset, users=users, items=item_vocab, user_items=matrix,
+                   item_meta=meta, events=events)

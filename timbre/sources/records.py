@@ -1,0 +1,179 @@
+"""The import contract: what every source hands to the store (``ImportBatch``) and its report."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+
+ItemKind = Literal["track", "artist", "album"]
+Event = Literal["play", "top", "love", "skip"]
+TagKind = Literal["tag", "genre", "subgenre"]
+
+#: The 12 Spotify audio features kept for every catalogue track (and averaged for artists).
+AUDIO_FEATURES: tuple[str, ...] = (
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "duration_ms",
+)
+
+#: Column layout of each ``ImportBatch`` frame (the store relies on these names).
+ITEM_COLUMNS = ("key", "kind", "name", "artist", "link_key")
+USER_COLUMNS = ("key", "name")
+INTERACTION_COLUMNS = ("user_key", "item_key", "event", "weight", "timestamp")
+TAG_COLUMNS = ("item_key", "kind", "tag", "weight")
+FEATURE_COLUMNS = ("item_key", *AUDIO_FEATURES, "popularity")
+FRIEND_COLUMNS = ("user_key", "friend_key")
+
+_FEAT = re.compile(r"\s*[\(\[]?\s*\b(feat\.?|ft\.?|featuring|with)\s+.*$", re.IGNORECASE)
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def name_key(text: str | None) -> str:
+    """Normalise a name for matching across sources.
+
+    Lower case, accents stripped, "feat." / "ft." / "featuring" / "(with ...)" credits removed,
+    punctuation and runs of whitespace collapsed to single spaces.
+
+    Examples
+    --------
+    >>> name_key("Beyoncé feat. JAY-Z")
+    'beyonce'
+    >>> name_key("  The   Beatles ")
+    'the beatles'
+    """
+    if text is None or (isinstance(text, float) and text != text):
+        return ""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    ascii_ish = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    without_feat = _FEAT.sub("", ascii_ish.casefold())
+    return _NON_WORD.sub(" ", without_feat).strip()
+
+
+def link_key(kind: ItemKind, name: str | None, artist: str | None = None) -> str:
+    """The catalogue link key of an item: ``artist:<key>``, ``track:<artist key>|<title key>``.
+
+    Albums link like tracks (``album:<artist key>|<album key>``). An empty name gives ``""``
+    (never linked).
+    """
+    if kind == "artist":
+        key = name_key(name)
+        return f"artist:{key}" if key else ""
+    title, who = name_key(name), name_key(artist)
+    return f"{kind}:{who}|{title}" if title and who else ""
+
+
+@dataclass
+class ImportReport:
+    """What an import read, kept and dropped (per reason), for the CLI, the app and the logs.
+
+    ``catalog_matched`` / ``catalog_candidates`` count this batch's items whose link key was found
+    in the catalogue; the store fills them in when it writes the batch.
+    """
+
+    source: str
+    dataset: str
+    rows_read: int = 0
+    accepted: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    skipped_files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    catalog_candidates: int = 0
+    catalog_matched: int = 0
+    interactions_matched: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` rows dropped for ``reason`` (zero counts are ignored)."""
+        if count:
+            self.dropped[reason] += int(count)
+
+    @property
+    def dropped_total(self) -> int:
+        """All rows dropped, over every reason."""
+        return sum(self.dropped.values())
+
+    @property
+    def match_rate(self) -> float | None:
+        """Share of the batch's items linked to the catalogue, or ``None`` with nothing to link."""
+        if not self.catalog_candidates:
+            return None
+        return self.catalog_matched / self.catalog_candidates
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready view (CLI ``--json``, the app's report table)."""
+        return {
+            "source": self.source,
+            "dataset": self.dataset,
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "dropped": dict(sorted(self.dropped.items())),
+            "dropped_total": self.dropped_total,
+            "skipped_files": list(self.skipped_files),
+            "warnings": list(self.warnings),
+            "catalog_candidates": self.catalog_candidates,
+            "catalog_matched": self.catalog_matched,
+            "catalog_match_rate": self.match_rate,
+            "written": dict(self.written),
+        }
+
+
+def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+@dataclass
+class ImportBatch:
+    """One parsed import, ready for ``store.write_batch`` (which writes it in one transaction).
+
+    Every frame uses the column names in the ``*_COLUMNS`` constants above; keys are the external
+    string ids (``hetrec:artist:289``, ``spotify:track:<id>``, ``lastfm:rj``).
+
+    Attributes
+    ----------
+    dataset
+        The data set the interactions belong to (``hetrec-lastfm-2k``, ``spotify-playlists``,
+        ``lastfm-export``, ...). Interaction data sets are what models train on.
+    source
+        Which importer produced the batch (``hetrec``, ``catalog``, ``csv``, ``spotify-export``,
+        ``lastfm-export``, ``lastfm``, ``spotify``).
+    items
+        ``key, kind, name, artist, link_key``: one row per item.
+    users
+        ``key, name``.
+    interactions
+        ``user_key, item_key, event, weight, timestamp``; ``timestamp`` is a UTC ``Timestamp`` or
+        ``NaT`` (aggregated counts). The natural key is (dataset, user, item, event, timestamp).
+    tags
+        ``item_key, kind, tag, weight`` (Last.fm tags, catalogue genres and sub-genres).
+    features
+        ``item_key`` + the 12 audio features + ``popularity``.
+    friends
+        ``user_key, friend_key`` (directed pairs as the source gives them).
+    is_catalog
+        True for the catalogue itself: its items are the targets other items link to.
+    """
+
+    dataset: str
+    source: str
+    report: ImportReport
+    items: pd.DataFrame = field(default_factory=lambda: _empty(ITEM_COLUMNS))
+    users: pd.DataFrame = field(default_factory=lambda: _empty(USER_COLUMNS))
+    interactions: pd.DataFrame = field(default_factory=lambda: _empty(INTERACTION_COLUMNS))
+    tags: pd.DataFrame = field(default_factory=lambda: _empty(TAG_COLUMNS))
+    features: pd.DataFrame = field(default_factory=lambda: _empty(FEATURE_COLUMNS))
+    friends: pd.DataFrame = field(default_factory=lambda: _empty(FRIEND_COLUMNS))
+    is_catalog: bool = False

@@ -113,6 +113,25 @@ class ImportReport:
             return None
         return self.catalog_matched / self.catalog_candidates
 
+    def summary(self) -> str:
+        """A few human-readable lines: read / accepted / dropped per reason / catalogue match."""
+        lines = [
+            f"{self.source} -> data set {self.dataset!r}: read {self.rows_read:,} rows, "
+            f"accepted {self.accepted:,}, dropped {self.dropped_total:,}"
+        ]
+        lines += [f"  dropped {n:,}: {reason}" for reason, n in sorted(self.dropped.items())]
+        lines += [f"  skipped file: {name}" for name in self.skipped_files]
+        lines += [f"  warning: {text}" for text in self.warnings]
+        if self.match_rate is not None:
+            lines.append(
+                f"  catalogue match: {self.catalog_matched:,} of {self.catalog_candidates:,} "
+                f"items ({self.match_rate:.1%})"
+            )
+        if self.written:
+            parts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.written.items()))
+            lines.append(f"  new rows written: {parts}")
+        return "\n".join(lines)
+
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view (CLI ``--json``, the app's report table)."""
         return {

@@ -1,0 +1,1 @@
+"""UI helpers for the Streamlit pages: session state, cached wrappers, shared widgets."""

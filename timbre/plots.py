@@ -1,0 +1,96 @@
+"""Plotly figure builders: pure functions from frames to figures, testable without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+#: One calm palette for every figure.
+COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2")
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(
+        title=title, xaxis_title=x, yaxis_title=y, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=320, showlegend=False,
+    )
+    return fig
+
+
+def plays_per_user_histogram(plays: pd.Series, title: str = "Plays per user") -> go.Figure:
+    """Histogram of total plays (summed weights) per user on log-spaced bins.
+
+    Parameters
+    ----------
+    plays
+        One value per user (index: user key), e.g. ``store.plays_per_user(dataset)``.
+    """
+    values = plays.to_numpy(dtype=float)
+    values = values[values > 0]
+    if len(values) == 0:
+        return _layout(go.Figure(), title, "plays (log scale)", "users")
+    edges = np.unique(np.logspace(0, np.log10(values.max()) + 1e-9, 30).round())
+    counts, edges = np.histogram(values, bins=np.concatenate([[0.5], edges[1:]]))
+    centers = np.sqrt(np.maximum(edges[:-1], 0.5) * edges[1:])
+    fig = go.Figure(go.Bar(
+        x=centers, y=counts, width=np.diff(edges), marker_color=COLORS[0],
+        customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+        hovertemplate="%{customdata[0]:,.0f}-%{customdata[1]:,.0f} plays: %{y} users<extra></extra>",
+    ))
+    fig.update_xaxes(type="log")
+    return _layout(fig, title, "plays (log scale)", "users")
+
+
+def top_items_bar(top: pd.DataFrame, title: str = "Top artists") -> go.Figure:
+    """Horizontal bar of the most played items; ``top`` has ``name`` and ``plays`` (and
+    optionally ``listeners``), most played first."""
+    frame = top.iloc[::-1]
+    hover = "%{y}: %{x:,.0f} plays"
+    custom = None
+    if "listeners" in frame.columns:
+        custom = frame["listeners"].to_numpy()
+        hover += " by %{customdata:,} listeners"
+    fig = go.Figure(go.Bar(
+        x=frame["plays"], y=frame["name"], orientation="h", marker_color=COLORS[1],
+        customdata=custom, hovertemplate=hover + "<extra></extra>",
+    ))
+    fig.update_layout(height=max(320, 22 * len(frame) + 60))
+    return _layout(fig, title, "plays", "")
+
+
+def genre_mix_bar(mix: pd.DataFrame, title: str = "Genre mix (catalogue genres)") -> go.Figure:
+    """Bar chart of the share of plays per genre; ``mix`` has ``genre`` and ``plays``."""
+    total = float(mix["plays"].sum()) or 1.0
+    share = mix["plays"] / total
+    fig = go.Figure(go.Bar(
+        x=mix["genre"], y=share, marker_color=COLORS[2],
+        hovertemplate="%{x}: %{y:.1%} of matched plays<extra></extra>",
+    ))
+    fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title, "genre", "share of matched plays")
+
+
+def match_rate_bar(datasets: dict[str, dict[str, object]],
+                   title: str = "Catalogue match rate") -> go.Figure:
+    """Per data set: share of items and of interactions linked to the catalogue."""
+    names = list(datasets)
+
+    def rates(key: str) -> list[float]:
+        out = []
+        for name in names:
+            value = datasets[name].get(key)
+            out.append(float(value) if isinstance(value, int | float) else 0.0)
+        return out
+
+    fig = go.Figure([
+        go.Bar(name="items", x=names, y=rates("catalog_match_rate"), marker_color=COLORS[0],
+               hovertemplate="%{x}: %{y:.1%} of items<extra></extra>"),
+        go.Bar(name="interactions", x=names, y=rates("interactions_match_rate"),
+               marker_color=COLORS[3],
+               hovertemplate="%{x}: %{y:.1%} of interactions<extra></extra>"),
+    ])
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    fig = _layout(fig, title, "data set", "linked to the catalogue")
+    fig.update_layout(showlegend=True, barmode="group")
+    return fig

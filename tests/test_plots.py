@@ -1,0 +1,45 @@
+"""Figure builders: the figures carry the data they are given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from timbre import plots
+
+
+def test_plays_histogram_counts_every_user_once() -> None:
+    plays = pd.Series([1, 3, 10, 250, 251, 5000], index=list("abcdef"))
+    fig = plots.plays_per_user_histogram(plays)
+    counts = np.asarray(fig.data[0].y)
+    assert counts.sum() == 6
+    assert fig.layout.xaxis.type == "log"
+
+
+def test_plays_histogram_of_nothing_is_an_empty_figure() -> None:
+    assert len(plots.plays_per_user_histogram(pd.Series([], dtype=float)).data) == 0
+
+
+def test_top_items_bar_puts_the_most_played_on_top() -> None:
+    top = pd.DataFrame({"name": ["Britney Spears", "Depeche Mode"], "plays": [2_393_140, 1_301_308],
+                        "listeners": [522, 282]})
+    fig = plots.top_items_bar(top)
+    # horizontal bars draw bottom-up, so the first row must be last
+    assert list(fig.data[0].y) == ["Depeche Mode", "Britney Spears"]
+    assert list(fig.data[0].x) == [1_301_308, 2_393_140]
+
+
+def test_genre_mix_is_a_share() -> None:
+    mix = pd.DataFrame({"genre": ["rock", "pop"], "plays": [30.0, 10.0]})
+    fig = plots.genre_mix_bar(mix)
+    assert np.allclose(fig.data[0].y, [0.75, 0.25])
+
+
+def test_match_rate_bar_shows_items_and_interactions_per_dataset() -> None:
+    fig = plots.match_rate_bar({
+        "hetrec": {"catalog_match_rate": 0.2, "interactions_match_rate": 0.5},
+        "export": {"catalog_match_rate": None, "interactions_match_rate": 0.9},
+    })
+    assert [trace.name for trace in fig.data] == ["items", "interactions"]
+    assert list(fig.data[0].y) == [0.2, 0.0]
+    assert list(fig.data[1].y) == [0.5, 0.9]

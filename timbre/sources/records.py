@@ -18,7 +18,7 @@ TagKind = Literal["tag", "genre", "subgenre"]
 AUDIO_FEATURES: tuple[str, ...] = (
     "danceability",
     "energy",
-    "key",
+    "musical_key",  # the Spotify "key" (pitch class), renamed so it never clashes with ids
     "loudness",
     "mode",
     "speechiness",

@@ -853,27 +853,38 @@ def _validate_batch(batch: ImportBatch) -> None:
         raise DataError("a data set name is required for interactions")
 
 
+def _top_lists(keys: pd.Series, values: pd.Series, weights: pd.Series,
+               limit: int) -> dict[Any, list[str]]:
+    """Per key, up to ``limit`` values by descending weight (ties by value)."""
+    frame = pd.DataFrame({"k": keys.to_numpy(), "v": values.astype(str).to_numpy(),
+                          "w": weights.to_numpy(dtype=float)})
+    frame = frame.sort_values(["k", "w", "v"], ascending=[True, False, True], kind="stable")
+    out: dict[Any, list[str]] = {}
+    for key, value in zip(frame["k"].tolist(), frame["v"].tolist(), strict=True):
+        bucket = out.setdefault(key, [])
+        if len(bucket) < limit:
+            bucket.append(value)
+    return out
+
+
 def _item_metadata(meta: pd.DataFrame, tags: pd.DataFrame, own: pd.DataFrame,
                    catalog: pd.DataFrame) -> pd.DataFrame:
     """Items with tags, genres and audio features (own, else linked from the catalogue)."""
     out = meta.copy()
     # tags: top 20 Last.fm tags by weight; genres: own catalogue genres
-    def lists(kind: str, limit: int) -> dict[int, list[str]]:
-        part = tags[tags["kind"] == kind].sort_values(["item_id", "weight", "tag"],
-                                                       ascending=[True, False, True])
-        return part.groupby("item_id")["tag"].agg(lambda s: list(s[:limit])).to_dict()
-
-    tag_lists = lists("tag", 20)
-    own_genres = lists("genre", 5)
+    tag_rows = tags[tags["kind"] == "tag"]
+    genre_own = tags[tags["kind"] == "genre"]
+    tag_lists = _top_lists(tag_rows["item_id"], tag_rows["tag"], tag_rows["weight"], 20)
+    own_genres = _top_lists(genre_own["item_id"], genre_own["tag"], genre_own["weight"], 5)
     # linked values: tracks by link key, artists by catalogue artist key
     features = catalog.drop(columns=["genre"]).drop_duplicates()
     by_track = features.drop(columns=["artist_key"]).groupby("link_key").mean()
     by_artist = features.drop(columns=["link_key"]).groupby("artist_key").mean()
     genre_rows = catalog.dropna(subset=["genre"])
-    track_genres = genre_rows.groupby("link_key")["genre"].agg(
-        lambda s: list(s.value_counts().index[:5])).to_dict()
-    artist_genres = genre_rows.groupby("artist_key")["genre"].agg(
-        lambda s: list(s.value_counts().index[:5])).to_dict()
+    per_track = genre_rows.groupby(["link_key", "genre"]).size().reset_index(name="n")
+    per_artist = genre_rows.groupby(["artist_key", "genre"]).size().reset_index(name="n")
+    track_genres = _top_lists(per_track["link_key"], per_track["genre"], per_track["n"], 5)
+    artist_genres = _top_lists(per_artist["artist_key"], per_artist["genre"], per_artist["n"], 5)
     is_artist = (out["kind"] == "artist").to_numpy()
     matched = out["catalog_match"].astype(bool).to_numpy()
     tags_col, genres_col = [], []

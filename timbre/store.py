@@ -400,7 +400,7 @@ class Store:
                        "artist": None if artist_clean is None else str(artist_clean)[:500],
                        "source": batch.source, "link_key": str(_clean(lk) or ""),
                        "in_catalog": batch.is_catalog,
-                       "catalog_artist_key": None, "catalog_match": False}
+                       "catalog_artist_key": None, "catalog_match": batch.is_catalog}
                 if batch.is_catalog and artist_clean is not None:
                     from timbre.sources.records import link_key
 
@@ -411,7 +411,8 @@ class Store:
                       "link_key": stmt.excluded.link_key}
             if batch.is_catalog:
                 update.update(in_catalog=stmt.excluded.in_catalog,
-                              catalog_artist_key=stmt.excluded.catalog_artist_key)
+                              catalog_artist_key=stmt.excluded.catalog_artist_key,
+                              catalog_match=stmt.excluded.catalog_match)
             stmt = stmt.on_conflict_do_update(index_elements=["key"], set_=update)
             for chunk in _chunks(rows):
                 conn.execute(stmt, list(chunk))
@@ -501,9 +502,10 @@ class Store:
             ids = [item_ids[k] for k in batch.items["key"].drop_duplicates()]
             self._relink(conn, ids)
         if not batch.is_catalog and len(batch.items):
-            keys = list(batch.items.loc[batch.items["link_key"].fillna("") != "", "key"]
-                        .drop_duplicates())
-            matched = self._matched(conn, [item_ids[k] for k in keys])
+            matched = self._matched(conn, [item_ids[k] for k in batch.items["key"]])
+            keys = [k for k, lk in zip(batch.items["key"], batch.items["link_key"].fillna(""),
+                                       strict=True) if lk or item_ids[k] in matched]
+            keys = list(dict.fromkeys(keys))
             report.catalog_candidates = len(keys)
             report.catalog_matched = len(matched)
             if len(batch.interactions):
@@ -528,21 +530,20 @@ class Store:
                                         cat.c.link_key == items.c.link_key)
         artist_match = sa.exists().where(cat.c.in_catalog.is_(True),
                                          cat.c.catalog_artist_key == items.c.link_key)
-        return sa.and_(items.c.link_key != "", sa.or_(
+        return sa.or_(items.c.in_catalog.is_(True), sa.and_(items.c.link_key != "", sa.or_(
             sa.and_(items.c.kind == "artist", artist_match),
             sa.and_(items.c.kind != "artist", track_match),
-        ))
+        )))
 
     def _relink(self, conn: Connection, ids: Sequence[int]) -> None:
         items = Item.__table__
         for chunk in _chunks(list(ids), _IN_CHUNK):
-            conn.execute(items.update().where(items.c.id.in_(chunk), items.c.in_catalog.is_(False))
+            conn.execute(items.update().where(items.c.id.in_(chunk))
                          .values(catalog_match=self._match_expression()))
 
     def _relink_all(self, conn: Connection) -> None:
         items = Item.__table__
-        conn.execute(items.update().where(items.c.in_catalog.is_(False))
-                     .values(catalog_match=self._match_expression()))
+        conn.execute(items.update().values(catalog_match=self._match_expression()))
 
     def _matched(self, conn: Connection, ids: Sequence[int]) -> set[int]:
         items = Item.__table__
@@ -604,7 +605,7 @@ class Store:
                 sa.select(Dataset.name, sa.func.count(sa.distinct(items.c.id)))
                 .select_from(Dataset.__table__.join(inter, inter.c.dataset_id == Dataset.id)
                              .join(items, items.c.id == inter.c.item_id))
-                .where(items.c.link_key != "", items.c.in_catalog.is_(False))
+                .where(sa.or_(items.c.link_key != "", items.c.in_catalog.is_(True)))
                 .group_by(Dataset.name)).all())
         datasets: dict[str, dict[str, Any]] = {}
         for name, source, n_users, n_items, n_inter, n_matched_inter in per:

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from timbre.errors import DataError, TimbreError
+
+if TYPE_CHECKING:
+    from timbre.store import Store
 
 
 class Vocabulary:
@@ -166,6 +170,14 @@ class InteractionData:
         if row.get("kind") in ("track", "album") and isinstance(artist, str) and artist:
             return f"{artist} - {row['name']}"
         return str(row["name"])
+
+    @classmethod
+    def from_store(cls, store: Store, dataset: str, min_user_interactions: int = 1,
+                   min_item_interactions: int = 1) -> InteractionData:
+        """Build a data set from the store (all events of a pair summed into one weight)."""
+        interactions, items = store.load_dataset(dataset)
+        return cls.from_frames(interactions, items, dataset, min_user_interactions,
+                               min_item_interactions)
 
     @classmethod
     def from_frames(

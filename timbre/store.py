@@ -91,11 +91,13 @@ class Interaction(Base):
                          name="uq_interactions_natural"),
         sa.CheckConstraint("event IN ('play', 'top', 'love', 'skip')",
                            name="ck_interactions_event"),
+        sa.Index("ix_interactions_item", "item_id"),
+        sa.Index("ix_interactions_user", "user_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(10))
     weight: Mapped[float] = mapped_column(Float)
     ts: Mapped[int] = mapped_column(BigInteger)

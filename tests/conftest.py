@@ -1,0 +1,80 @@
+"""Shared fixtures: stores on SQLite and PostgreSQL, and a demo store built once per session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from timbre.config import Settings
+from timbre.store import Store
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _server_url() -> str:
+    url = os.environ.get("TIMBRE_TEST_POSTGRES_URL")
+    if not url:
+        if IN_CI:
+            pytest.fail("CI=true but TIMBRE_TEST_POSTGRES_URL is not set: .ci/run must start "
+                        "PostgreSQL with scripts/start-test-postgres.sh")
+        pytest.skip("no PostgreSQL server: set TIMBRE_TEST_POSTGRES_URL "
+                    "(e.g. $(bash scripts/start-test-postgres.sh))")
+    return url
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    server = sa.make_url(_server_url())
+    name = f"timbre_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file for one test."""
+    return f"sqlite:///{tmp_path / 'timbre.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh empty database URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'timbre.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An empty store at the head revision, on SQLite and on PostgreSQL."""
+    opened = Store.open(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Timbre home whose SQLite store holds the bundled demo (built once per session).
+
+    Tests that write must copy it first (see ``tests/app/conftest.py``).
+    """
+    from timbre.sources.demo import load_demo
+
+    home = tmp_path_factory.mktemp("demo-home")
+    with Store.open(Settings(home=home)) as store:
+        load_demo(store)
+    return home

@@ -1,0 +1,83 @@
+"""Schema versioning: older databases are upgraded in place; newer or foreign ones refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from alembic import command
+from timbre.errors import StorageError
+from timbre.store import Base, Store, _alembic_config, head_revision
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), revision)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_older_database_is_upgraded_in_place_keeping_its_data(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else \
+        request.getfixturevalue("pg_url")
+    _upgrade_to(url, "0001")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (key, name, created_at) VALUES "
+                             "('lastfm:rj', 'RJ', CURRENT_TIMESTAMP)"))
+        assert "model_runs" not in sa.inspect(conn).get_table_names()
+    engine.dispose()
+    with Store.open(url) as store:
+        assert store.schema_revision() == head_revision() == "0002"
+        assert store.table_counts()["users"] == 1
+        assert store.table_counts()["model_runs"] == 0
+
+
+def test_the_migrated_schema_matches_the_models(sqlite_url: str) -> None:
+    with Store.open(sqlite_url) as store, store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_a_newer_database_is_refused_and_left_alone(sqlite_url: str) -> None:
+    Store.open(sqlite_url).close()
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    with pytest.raises(StorageError, match=r"revision 0099, newer than this Timbre \(knows up to "
+                                           r"0002\)"):
+        Store.open(sqlite_url)
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0099"
+    engine.dispose()
+
+
+def test_a_foreign_database_is_refused_not_recreated(sqlite_url: str) -> None:
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)"))
+        conn.execute(sa.text("INSERT INTO invoices (total) VALUES (9.5)"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="no Timbre schema version"):
+        Store.open(sqlite_url)
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == ["invoices"]
+    engine.dispose()
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("just some notes, not SQLite " * 50)
+    with pytest.raises(StorageError, match="cannot open database"):
+        Store.open(f"sqlite:///{path}")
+    assert path.read_text().startswith("just some notes")

@@ -232,9 +232,10 @@ def read_interactions_csv(path: Path, dataset: str | None = None,
     if "weight" in roles:
         raw = frame[roles["weight"]]
         weight = pd.to_numeric(raw, errors="coerce")
-        non_numeric = keep & weight.isna()
+        spelled_nan = raw.astype("string").str.strip().str.lower().isin(["nan", "+nan", "-nan"])
+        non_numeric = keep & weight.isna() & ~spelled_nan.fillna(False)
         report.drop("non-numeric weight", int(non_numeric.sum()))
-        non_finite = keep & weight.notna() & ~np.isfinite(weight.fillna(0))
+        non_finite = keep & ~non_numeric & ~np.isfinite(weight.fillna(np.nan))
         report.drop("non-finite weight (NaN or infinite)", int(non_finite.sum()))
         negative = keep & weight.notna() & np.isfinite(weight.fillna(0)) & (weight < 0)
         report.drop("negative weight", int(negative.sum()))

@@ -1,0 +1,39 @@
+"""AppTest fixtures: a fresh Timbre home per test (a copy of a demo store or an empty one)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+
+@pytest.fixture(autouse=True)
+def _clear_streamlit_caches() -> Iterator[None]:
+    """``st.cache_*`` outlive a test in one process; start and end each test with none."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def demo_app_home(demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the session's demo store, selected through TIMBRE_HOME."""
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    monkeypatch.setenv("TIMBRE_HOME", str(home))
+    monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture
+def empty_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Timbre home: the app's first start."""
+    home = tmp_path / "empty-home"
+    monkeypatch.setenv("TIMBRE_HOME", str(home))
+    monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
+    return home

@@ -1,0 +1,36 @@
+"""Small readers for AppTest results (metrics by label, plotly specs)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+
+def metric_values(at: AppTest) -> dict[str, list[str]]:
+    """Every ``st.metric`` value by label, in page order."""
+    values: dict[str, list[str]] = {}
+    for metric in at.metric:
+        values.setdefault(metric.label, []).append(metric.value)
+    return values
+
+
+def plotly_figures(at: AppTest) -> list[dict[str, Any]]:
+    """The plotly figures on the page (AppTest returns them as UnknownElement protos)."""
+    figures = []
+    for element in at.get("plotly_chart"):
+        figures.append(json.loads(element.proto.spec))
+    return figures
+
+
+def values(data: Any) -> list[Any]:
+    """A plotly array from a figure spec: a plain list or a typed array (``dtype``/``bdata``)."""
+    if isinstance(data, dict) and "bdata" in data:
+        import base64
+
+        import numpy as np
+
+        array = np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
+        return array.tolist()
+    return list(data)

@@ -1,0 +1,100 @@
+"""The ``timbre`` command: demo, import, stats, and one-line errors with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from timbre.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stats_json_on_the_demo_gives_the_hetrec_counts(
+    demo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "--home", str(demo_home), "stats", "--json")
+    assert code == 0, err
+    stats = json.loads(out)
+    hetrec = stats["datasets"]["hetrec-lastfm-2k"]
+    assert (hetrec["users"], hetrec["items"], hetrec["interactions"]) == (1892, 17632, 92834)
+    assert stats["items"]["artist"] == 17632
+    assert stats["catalog"]["tracks"] == 28356
+    assert 0 < hetrec["catalog_match_rate"] < 1
+
+
+def test_python_dash_m_runs_the_same_command(demo_home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "timbre", "--home", str(demo_home), "stats"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hetrec-lastfm-2k" in done.stdout and "92,834 interactions" in done.stdout
+
+
+def test_import_lastfm_export_reports_and_is_idempotent(
+    demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    sample = next(SAMPLES.glob("*lastfm*.csv"))
+    code, out, err = _run(capsys, "--home", str(home), "import", str(sample), "--user", "rj",
+                          "--json")
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["accepted"] > 0 and first["catalog_match_rate"] is not None
+    code, out, err = _run(capsys, "--home", str(home), "import", str(sample), "--user", "rj",
+                          "--json")
+    again = json.loads(out)
+    assert code == 0
+    assert all(n == 0 for n in again["written"].values()), again["written"]
+
+
+def test_import_spotify_zip_reports_per_reason_counts(
+    demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    sample = next(SAMPLES.glob("*.zip"))
+    code, out, err = _run(capsys, "--home", str(home), "import", str(sample), "--user", "me")
+    assert code == 0, err
+    assert "dropped" in out and "catalogue match" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["import", "/nonexistent/plays.csv"], "/nonexistent/plays.csv"),
+        (["import", "__FILE__", "--format", "no-such-format"], "no-such-format"),
+        (["import", "__FILE__", "--format", "interactions-csv", "--column", "user"], "ROLE=NAME"),
+    ],
+)
+def test_errors_are_one_line_on_stderr_with_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    path = tmp_path / "plays.csv"
+    path.write_text("user,item\nu1,a\n")
+    argv = [str(path) if a == "__FILE__" else a for a in argv]
+    code, out, err = _run(capsys, "--home", str(tmp_path / "home"), *argv)
+    assert code == 1
+    assert err.startswith("timbre: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_empty_store_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--home", str(tmp_path), "stats", "--json")
+    assert code == 0
+    stats = json.loads(out)
+    assert stats["users"] == 0 and stats["interactions"] == 0 and stats["datasets"] == {}

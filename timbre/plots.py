@@ -10,10 +10,10 @@ import plotly.graph_objects as go
 COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2")
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
     fig.update_layout(
         title=title, xaxis_title=x, yaxis_title=y, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=320, showlegend=False,
+        height=height, showlegend=False,
     )
     return fig
 
@@ -55,8 +55,8 @@ def top_items_bar(top: pd.DataFrame, title: str = "Top artists") -> go.Figure:
         x=frame["plays"], y=frame["name"], orientation="h", marker_color=COLORS[1],
         customdata=custom, hovertemplate=hover + "<extra></extra>",
     ))
-    fig.update_layout(height=max(320, 22 * len(frame) + 60))
-    return _layout(fig, title, "plays", "")
+    fig.update_yaxes(dtick=1, automargin=True)  # one label per bar, never thinned out
+    return _layout(fig, title, "plays", "", height=max(320, 22 * len(frame) + 80))
 
 
 def genre_mix_bar(mix: pd.DataFrame, title: str = "Genre mix (catalogue genres)") -> go.Figure:

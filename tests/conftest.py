@@ -21,10 +21,14 @@ def _server_url() -> str:
     url = os.environ.get("TIMBRE_TEST_POSTGRES_URL")
     if not url:
         if IN_CI:
-            pytest.fail("CI=true but TIMBRE_TEST_POSTGRES_URL is not set: .ci/run must start "
-                        "PostgreSQL with scripts/start-test-postgres.sh")
-        pytest.skip("no PostgreSQL server: set TIMBRE_TEST_POSTGRES_URL "
-                    "(e.g. $(bash scripts/start-test-postgres.sh))")
+            pytest.fail(
+                "CI=true but TIMBRE_TEST_POSTGRES_URL is not set: .ci/run must start "
+                "PostgreSQL with scripts/start-test-postgres.sh"
+            )
+        pytest.skip(
+            "no PostgreSQL server: set TIMBRE_TEST_POSTGRES_URL "
+            "(e.g. $(bash scripts/start-test-postgres.sh))"
+        )
     return url
 
 

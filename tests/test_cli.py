@@ -37,7 +37,10 @@ def test_stats_json_on_the_demo_gives_the_hetrec_counts(
 def test_python_dash_m_runs_the_same_command(demo_home: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "timbre", "--home", str(demo_home), "stats"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "hetrec-lastfm-2k" in done.stdout and "92,834 interactions" in done.stdout
@@ -49,13 +52,15 @@ def test_import_lastfm_export_reports_and_is_idempotent(
     home = tmp_path / "home"
     shutil.copytree(demo_home, home)
     sample = next(SAMPLES.glob("*lastfm*.csv"))
-    code, out, err = _run(capsys, "--home", str(home), "import", str(sample), "--user", "rj",
-                          "--json")
+    code, out, err = _run(
+        capsys, "--home", str(home), "import", str(sample), "--user", "rj", "--json"
+    )
     assert code == 0, err
     first = json.loads(out)
     assert first["accepted"] > 0 and first["catalog_match_rate"] is not None
-    code, out, err = _run(capsys, "--home", str(home), "import", str(sample), "--user", "rj",
-                          "--json")
+    code, out, err = _run(
+        capsys, "--home", str(home), "import", str(sample), "--user", "rj", "--json"
+    )
     again = json.loads(out)
     assert code == 0
     assert all(n == 0 for n in again["written"].values()), again["written"]
@@ -86,7 +91,7 @@ def test_errors_are_one_line_on_stderr_with_exit_1(
     path = tmp_path / "plays.csv"
     path.write_text("user,item\nu1,a\n")
     argv = [str(path) if a == "__FILE__" else a for a in argv]
-    code, out, err = _run(capsys, "--home", str(tmp_path / "home"), *argv)
+    code, _out, err = _run(capsys, "--home", str(tmp_path / "home"), *argv)
     assert code == 1
     assert err.startswith("timbre: error: ") and err.count("\n") == 1, err
     assert message in err

@@ -12,8 +12,14 @@ from timbre.errors import TimbreError
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TIMBRE_HOME", "TIMBRE_DATABASE_URL", "LASTFM_API_KEY", "LASTFM_API_SECRET",
-                 "SPOTIFY_CLIENT_ID", "SPOTIFY_REDIRECT_URI"):
+    for name in (
+        "TIMBRE_HOME",
+        "TIMBRE_DATABASE_URL",
+        "LASTFM_API_KEY",
+        "LASTFM_API_SECRET",
+        "SPOTIFY_CLIENT_ID",
+        "SPOTIFY_REDIRECT_URI",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -23,8 +29,9 @@ def test_defaults_to_sqlite_under_the_repo_data_local(tmp_path: Path) -> None:
     assert settings.resolved_database_url == f"sqlite:///{DEFAULT_HOME / 'timbre.db'}"
 
 
-def test_arguments_beat_environment_beat_secrets(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_arguments_beat_environment_beat_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secrets = tmp_path / "secrets.toml"
     secrets.write_text('lastfm_api_key = "from-file"\ndatabase_url = "sqlite:///file.db"\n')
     monkeypatch.setenv("TIMBRE_HOME", str(tmp_path / "env-home"))
@@ -35,8 +42,9 @@ def test_arguments_beat_environment_beat_secrets(tmp_path: Path,
     assert settings.resolved_database_url == "sqlite:///file.db"
     monkeypatch.setenv("TIMBRE_DATABASE_URL", "sqlite:///env.db")
     assert load_settings(secrets_path=secrets).resolved_database_url == "sqlite:///env.db"
-    explicit = load_settings(home=tmp_path / "arg", database_url="sqlite:///arg.db",
-                             secrets_path=secrets)
+    explicit = load_settings(
+        home=tmp_path / "arg", database_url="sqlite:///arg.db", secrets_path=secrets
+    )
     assert explicit.home == tmp_path / "arg"
     assert explicit.resolved_database_url == "sqlite:///arg.db"
 

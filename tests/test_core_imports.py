@@ -25,19 +25,29 @@ def core_modules() -> list[str]:
 def test_core_modules_do_not_import_streamlit() -> None:
     modules = core_modules()
     assert {"timbre", "timbre.store", "timbre.cli", "timbre.sources.files"} <= set(modules)
-    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + (
-        "bad = sorted(m for m in sys.modules if m == 'streamlit' or m.startswith('streamlit.'))\n"
-        "print(','.join(bad))\n"
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + (
+            "bad = sorted(m for m in sys.modules\n"
+            "             if m == 'streamlit' or m.startswith('streamlit.'))\n"
+            "print(','.join(bad))\n"
+        )
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"streamlit imported by the core: {done.stdout}"
 
 
 def test_the_app_helpers_do_import_streamlit() -> None:
     """The check above can fail: the app layer is seen importing Streamlit."""
-    done = subprocess.run([sys.executable, "-c", "import sys, timbre.app.state; "
-                           "print('streamlit' in sys.modules)"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, timbre.app.state; print('streamlit' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.stdout.strip() == "True", done.stderr

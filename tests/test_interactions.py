@@ -53,13 +53,21 @@ def test_build_matrix_rejects_bad_input(rows, cols, weights, message) -> None:
 
 
 def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    interactions = pd.DataFrame({
-        "user_key": ["u1", "u1", "u2", "u3", "u1"],
-        "item_key": ["a", "b", "a", "c", "a"],
-        "weight": [1.0, 2.0, 3.0, 4.0, 5.0],
-    })
-    items = pd.DataFrame({"key": ["a", "b", "c"], "name": ["A", "B", "C"],
-                          "kind": ["artist"] * 3, "artist": [None] * 3})
+    interactions = pd.DataFrame(
+        {
+            "user_key": ["u1", "u1", "u2", "u3", "u1"],
+            "item_key": ["a", "b", "a", "c", "a"],
+            "weight": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "key": ["a", "b", "c"],
+            "name": ["A", "B", "C"],
+            "kind": ["artist"] * 3,
+            "artist": [None] * 3,
+        }
+    )
     return interactions, items
 
 
@@ -97,10 +105,14 @@ def test_track_display_name_includes_artist() -> None:
 
 
 def test_timestamps_are_kept_as_events() -> None:
-    interactions = pd.DataFrame({
-        "user_key": ["u", "u"], "item_key": ["a", "a"], "weight": [1.0, 1.0],
-        "timestamp": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 10:00"], utc=True),
-    })
+    interactions = pd.DataFrame(
+        {
+            "user_key": ["u", "u"],
+            "item_key": ["a", "a"],
+            "weight": [1.0, 1.0],
+            "timestamp": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 10:00"], utc=True),
+        }
+    )
     data = InteractionData.from_frames(interactions, pd.DataFrame({"key": ["a"]}), "toy")
     assert data.events is not None and len(data.events) == 2
     assert data.user_items.toarray().tolist() == [[2.0]]

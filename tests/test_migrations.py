@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from alembic import command
 from timbre.errors import StorageError
 from timbre.store import Base, Store, _alembic_config, head_revision
 
@@ -21,17 +21,26 @@ def _upgrade_to(url: str, revision: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_an_older_database_is_upgraded_in_place_keeping_its_data(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else \
-        request.getfixturevalue("pg_url")
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
     _upgrade_to(url, "0001")
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO users (key, name, created_at) VALUES "
-                             "('lastfm:rj', 'RJ', CURRENT_TIMESTAMP)"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (key, name, created_at) VALUES "
+                "('lastfm:rj', 'RJ', CURRENT_TIMESTAMP)"
+            )
+        )
         assert "model_runs" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     with Store.open(url) as store:
@@ -52,8 +61,11 @@ def test_a_newer_database_is_refused_and_left_alone(sqlite_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
     engine.dispose()
-    with pytest.raises(StorageError, match=r"revision 0099, newer than this Timbre \(knows up to "
-                                           r"0002\)"):
+    with pytest.raises(
+        StorageError,
+        match=r"revision 0099, newer than this Timbre \(knows up to "
+        r"0002\)",
+    ):
         Store.open(sqlite_url)
     engine = sa.create_engine(sqlite_url)
     with engine.connect() as conn:

@@ -21,8 +21,13 @@ def test_plays_histogram_of_nothing_is_an_empty_figure() -> None:
 
 
 def test_top_items_bar_puts_the_most_played_on_top() -> None:
-    top = pd.DataFrame({"name": ["Britney Spears", "Depeche Mode"], "plays": [2_393_140, 1_301_308],
-                        "listeners": [522, 282]})
+    top = pd.DataFrame(
+        {
+            "name": ["Britney Spears", "Depeche Mode"],
+            "plays": [2_393_140, 1_301_308],
+            "listeners": [522, 282],
+        }
+    )
     fig = plots.top_items_bar(top)
     # horizontal bars draw bottom-up, so the first row must be last
     assert list(fig.data[0].y) == ["Depeche Mode", "Britney Spears"]
@@ -36,10 +41,12 @@ def test_genre_mix_is_a_share() -> None:
 
 
 def test_match_rate_bar_shows_items_and_interactions_per_dataset() -> None:
-    fig = plots.match_rate_bar({
-        "hetrec": {"catalog_match_rate": 0.2, "interactions_match_rate": 0.5},
-        "export": {"catalog_match_rate": None, "interactions_match_rate": 0.9},
-    })
+    fig = plots.match_rate_bar(
+        {
+            "hetrec": {"catalog_match_rate": 0.2, "interactions_match_rate": 0.5},
+            "export": {"catalog_match_rate": None, "interactions_match_rate": 0.9},
+        }
+    )
     assert [trace.name for trace in fig.data] == ["items", "interactions"]
     assert list(fig.data[0].y) == [0.2, 0.0]
     assert list(fig.data[1].y) == [0.5, 0.9]

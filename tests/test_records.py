@@ -39,8 +39,9 @@ def test_link_keys_per_kind() -> None:
 
 
 def test_report_counts_and_summary() -> None:
-    report = ImportReport(source="spotify-export", dataset="spotify-export", rows_read=10,
-                          accepted=7)
+    report = ImportReport(
+        source="spotify-export", dataset="spotify-export", rows_read=10, accepted=7
+    )
     report.drop("play shorter than 30 s", 2)
     report.drop("podcast episode")
     report.drop("nothing", 0)

@@ -16,38 +16,87 @@ from timbre.store import Store, head_revision
 
 
 def catalog_batch() -> ImportBatch:
-    tracks = [("c1", "Hyperballad", "Björk"), ("c2", "Army of Me", "Björk"),
-              ("c3", "Crazy in Love (feat. Jay-Z)", "Beyoncé"), ("c4", "Song", "Someone")]
-    items = pd.DataFrame({
-        "key": [f"spotify:track:{t}" for t, _, _ in tracks], "kind": "track",
-        "name": [n for _, n, _ in tracks], "artist": [a for _, _, a in tracks],
-        "link_key": [link_key("track", n, a) for _, n, a in tracks],
-    })
-    features = pd.DataFrame({"item_key": items["key"], "energy": [0.2, 0.8, 0.9, 0.5],
-                             "valence": [0.3, 0.4, 0.9, np.nan], "popularity": [50, 60, 90, 1]})
-    tags = pd.DataFrame({"item_key": items["key"], "kind": "genre",
-                         "tag": ["electronic", "rock", "r&b", "pop"], "weight": 1.0})
-    return ImportBatch("spotify-catalog", "catalog", ImportReport("catalog", "spotify-catalog"),
-                       items=items, features=features, tags=tags, is_catalog=True)
+    tracks = [
+        ("c1", "Hyperballad", "Björk"),
+        ("c2", "Army of Me", "Björk"),
+        ("c3", "Crazy in Love (feat. Jay-Z)", "Beyoncé"),
+        ("c4", "Song", "Someone"),
+    ]
+    items = pd.DataFrame(
+        {
+            "key": [f"spotify:track:{t}" for t, _, _ in tracks],
+            "kind": "track",
+            "name": [n for _, n, _ in tracks],
+            "artist": [a for _, _, a in tracks],
+            "link_key": [link_key("track", n, a) for _, n, a in tracks],
+        }
+    )
+    features = pd.DataFrame(
+        {
+            "item_key": items["key"],
+            "energy": [0.2, 0.8, 0.9, 0.5],
+            "valence": [0.3, 0.4, 0.9, np.nan],
+            "popularity": [50, 60, 90, 1],
+        }
+    )
+    tags = pd.DataFrame(
+        {
+            "item_key": items["key"],
+            "kind": "genre",
+            "tag": ["electronic", "rock", "r&b", "pop"],
+            "weight": 1.0,
+        }
+    )
+    return ImportBatch(
+        "spotify-catalog",
+        "catalog",
+        ImportReport("catalog", "spotify-catalog"),
+        items=items,
+        features=features,
+        tags=tags,
+        is_catalog=True,
+    )
 
 
 def listening_batch(weights: tuple[float, ...] = (5.0, 2.0, 1.0)) -> ImportBatch:
-    items = pd.DataFrame({
-        "key": ["a:bjork", "a:beyonce", "a:unknown"], "kind": "artist",
-        "name": ["BJORK", "Beyonce", "Nobody Known"], "artist": None,
-        "link_key": [link_key("artist", n) for n in ("BJORK", "Beyonce", "Nobody Known")],
-    })
+    items = pd.DataFrame(
+        {
+            "key": ["a:bjork", "a:beyonce", "a:unknown"],
+            "kind": "artist",
+            "name": ["BJORK", "Beyonce", "Nobody Known"],
+            "artist": None,
+            "link_key": [link_key("artist", n) for n in ("BJORK", "Beyonce", "Nobody Known")],
+        }
+    )
     users = pd.DataFrame({"key": ["u:1", "u:2"], "name": ["One", "Two"]})
-    interactions = pd.DataFrame({
-        "user_key": ["u:1", "u:1", "u:2"], "item_key": ["a:bjork", "a:beyonce", "a:unknown"],
-        "event": "play", "weight": list(weights),
-        "timestamp": [pd.NaT, pd.Timestamp("2024-02-01 10:00", tz="UTC"), pd.NaT],
-    })
-    tags = pd.DataFrame({"item_key": ["a:bjork", "a:bjork"], "kind": "tag",
-                         "tag": ["icelandic", "electronic"], "weight": [3.0, 5.0]})
+    interactions = pd.DataFrame(
+        {
+            "user_key": ["u:1", "u:1", "u:2"],
+            "item_key": ["a:bjork", "a:beyonce", "a:unknown"],
+            "event": "play",
+            "weight": list(weights),
+            "timestamp": [pd.NaT, pd.Timestamp("2024-02-01 10:00", tz="UTC"), pd.NaT],
+        }
+    )
+    tags = pd.DataFrame(
+        {
+            "item_key": ["a:bjork", "a:bjork"],
+            "kind": "tag",
+            "tag": ["icelandic", "electronic"],
+            "weight": [3.0, 5.0],
+        }
+    )
     friends = pd.DataFrame({"user_key": ["u:1"], "friend_key": ["u:2"]})
-    return ImportBatch("toy", "csv", ImportReport("csv", "toy"), items=items, users=users,
-                       interactions=interactions, tags=tags, friends=friends)
+    return ImportBatch(
+        "toy",
+        "csv",
+        ImportReport("csv", "toy"),
+        items=items,
+        users=users,
+        interactions=interactions,
+        tags=tags,
+        friends=friends,
+    )
 
 
 def test_fresh_store_is_at_the_head_revision(store: Store) -> None:
@@ -86,14 +135,17 @@ def test_reimport_with_new_counts_updates_in_place(store: Store) -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda b: b.interactions.__setitem__("event", ["play", "play", "listen"]),
-         "unknown interaction event"),
+        (
+            lambda b: b.interactions.__setitem__("event", ["play", "play", "listen"]),
+            "unknown interaction event",
+        ),
         (lambda b: b.interactions.__setitem__("weight", [1.0, math.inf, 1.0]), "not finite"),
         (lambda b: b.interactions.__setitem__("weight", [1.0, -2.0, 1.0]), "negative"),
-        (lambda b: b.interactions.__setitem__("item_key", ["a:bjork", "a:beyonce", "a:ghost"]),
-         "neither in the import nor in the store"),
-        (lambda b: b.items.__setitem__("kind", ["artist", "artist", "band"]),
-         "unknown item kind"),
+        (
+            lambda b: b.interactions.__setitem__("item_key", ["a:bjork", "a:beyonce", "a:ghost"]),
+            "neither in the import nor in the store",
+        ),
+        (lambda b: b.items.__setitem__("kind", ["artist", "artist", "band"]), "unknown item kind"),
     ],
 )
 def test_a_bad_batch_is_refused_and_changes_nothing(store: Store, mutate, message: str) -> None:
@@ -108,20 +160,45 @@ def test_a_bad_batch_is_refused_and_changes_nothing(store: Store, mutate, messag
 
 def test_a_failure_after_many_good_rows_rolls_everything_back(store: Store) -> None:
     n = 12_000  # more than two write chunks before the bad row
-    items = pd.DataFrame({"key": [f"i:{k}" for k in range(n)], "kind": "artist",
-                          "name": [f"Artist {k}" for k in range(n)], "artist": None,
-                          "link_key": ""})
+    items = pd.DataFrame(
+        {
+            "key": [f"i:{k}" for k in range(n)],
+            "kind": "artist",
+            "name": [f"Artist {k}" for k in range(n)],
+            "artist": None,
+            "link_key": "",
+        }
+    )
     users = pd.DataFrame({"key": ["u"], "name": ["u"]})
-    interactions = pd.DataFrame({"user_key": "u", "item_key": items["key"], "event": "play",
-                                 "weight": 1.0, "timestamp": pd.NaT})
+    interactions = pd.DataFrame(
+        {
+            "user_key": "u",
+            "item_key": items["key"],
+            "event": "play",
+            "weight": 1.0,
+            "timestamp": pd.NaT,
+        }
+    )
     # the same user under two names in one batch is fine; an over-long kind is not
     items.loc[n - 1, "kind"] = "track"
-    batch = ImportBatch("big", "csv", ImportReport("csv", "big"), items=items, users=users,
-                        interactions=interactions)
+    batch = ImportBatch(
+        "big",
+        "csv",
+        ImportReport("csv", "big"),
+        items=items,
+        users=users,
+        interactions=interactions,
+    )
     store.write_batch(batch)
     before = store.table_counts()
-    bad = ImportBatch("big2", "csv", ImportReport("csv", "big2"), items=items.copy(),
-                      users=users, interactions=interactions.copy())
+    bad = ImportBatch(
+        "big2",
+        "csv",
+        ImportReport("csv", "big2"),
+        items=items.copy(),
+        users=users,
+        interactions=interactions.copy(),
+    )
     bad.interactions.loc[n - 1, "item_key"] = "i:missing"
     with pytest.raises(DataError):
         store.write_batch(bad)
@@ -195,14 +272,25 @@ def test_profiles_runs_and_logs(store: Store) -> None:
     newest = store.add_profile("u:1", "ipip50", {"E1": 5}, {"E": 5.0}, {"E": 99.0})
     latest = store.latest_profile("u:1")
     assert latest is not None and latest["id"] == newest and latest["answers"] == {"E1": 5}
-    run = store.add_model_run("als", {"factors": 8}, "toy", "abc", duration_s=1.0,
-                              artifact_path="x.npz")
+    run = store.add_model_run(
+        "als", {"factors": 8}, "toy", "abc", duration_s=1.0, artifact_path="x.npz"
+    )
     other = store.add_model_run("als", {"factors": 16}, "toy", "abc")
     store.set_active_run(run)
     active = {r["id"]: r["active"] for r in store.list_model_runs()}
     assert active == {run: True, other: False}
-    store.save_recommendations(run, [{"user_key": "u:1", "rank": 1, "item_key": "a:bjork",
-                                      "score": 0.9, "components": {"cf": 0.9}}])
+    store.save_recommendations(
+        run,
+        [
+            {
+                "user_key": "u:1",
+                "rank": 1,
+                "item_key": "a:bjork",
+                "score": 0.9,
+                "components": {"cf": 0.9},
+            }
+        ],
+    )
     assert store.delete_model_run(run) == "x.npz"
     assert store.table_counts()["saved_recommendations"] == 0
     store.add_fetch_log(user_key="lastfm:rj", source="lastfm", kinds="top", status="ok", rows=5)

@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Timbre: music-recommendation workbench (store, models, hybrid, export).",
     )
     parser.add_argument("--db", help="SQLAlchemy database URL (default: SQLite under --home)")
-    parser.add_argument("--home", help="folder for local state (default: TIMBRE_HOME or data/local)")
+    parser.add_argument(
+        "--home", help="folder for local state (default: TIMBRE_HOME or data/local)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -119,11 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--dataset", help="data set name for the interactions")
     imp.add_argument("--user", help="user name for personal exports (Spotify, Last.fm CSV)")
     imp.add_argument(
-        "--min-play-seconds", type=float, default=30.0,
+        "--min-play-seconds",
+        type=float,
+        default=30.0,
         help="Spotify exports: drop plays shorter than this (default 30)",
     )
     imp.add_argument(
-        "--column", action="append", default=[], metavar="ROLE=NAME",
+        "--column",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME",
         help="interactions CSV: map a role (user, item, weight, timestamp) to a column name",
     )
     imp.add_argument("--json", action="store_true", help="print the import report as JSON")
@@ -151,8 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"timbre: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a path that cannot be read or written: one line, no traceback
-        print(f"timbre: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-              file=sys.stderr)
+        print(
+            f"timbre: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("timbre: interrupted", file=sys.stderr)

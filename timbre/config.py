@@ -44,7 +44,9 @@ def read_secrets_file(path: Path | None = None) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise TimbreError(f"{path} is not valid TOML (line {getattr(exc, 'lineno', '?')})") from None
+        raise TimbreError(
+            f"{path} is not valid TOML (line {getattr(exc, 'lineno', '?')})"
+        ) from None
 
 
 @dataclass(frozen=True)

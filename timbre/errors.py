@@ -1,4 +1,4 @@
-"""Timbre's exception hierarchy: every expected failure is a ``TimbreError`` with a clear message."""
+"""Timbre's exceptions: every expected failure is a ``TimbreError`` with a clear message."""
 
 from __future__ import annotations
 

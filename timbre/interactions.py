@@ -57,14 +57,14 @@ class Vocabulary:
 
     def index(self, key: str) -> int:
         """Index of one id; raises ``TimbreError`` naming the id when it is unknown."""
-        try:
-            return int(self._index.get_loc(key))
-        except KeyError:
-            raise TimbreError(f"unknown {self.name}: {key!r}") from None
+        position = int(self.indices([key])[0])
+        if position < 0:
+            raise TimbreError(f"unknown {self.name}: {key!r}")
+        return position
 
     def indices(self, keys: Iterable[str]) -> NDArray[np.int64]:
         """Indices of many ids, ``-1`` for the unknown ones."""
-        return np.asarray(self._index.get_indexer(list(keys)), dtype=np.int64)
+        return np.asarray(self._index.get_indexer(pd.Index(list(keys))), dtype=np.int64)
 
     def id(self, index: int) -> str:
         """The id at ``index``; raises ``TimbreError`` when out of range."""
@@ -93,8 +93,9 @@ def build_matrix(
     data = np.asarray(weights, dtype=np.float64)
     if not (len(rows) == len(cols) == len(data)):
         raise DataError("user_index, item_index and weights must have the same length")
-    if len(rows) and (rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0]
-                      or cols.max() >= shape[1]):
+    if len(rows) and (
+        rows.min() < 0 or cols.min() < 0 or rows.max() >= shape[0] or cols.max() >= shape[1]
+    ):
         raise DataError(f"interaction index outside the matrix shape {shape}")
     if len(data) and not np.all(np.isfinite(data)):
         raise DataError("interaction weights must be finite numbers")
@@ -172,12 +173,18 @@ class InteractionData:
         return str(row["name"])
 
     @classmethod
-    def from_store(cls, store: Store, dataset: str, min_user_interactions: int = 1,
-                   min_item_interactions: int = 1) -> InteractionData:
+    def from_store(
+        cls,
+        store: Store,
+        dataset: str,
+        min_user_interactions: int = 1,
+        min_item_interactions: int = 1,
+    ) -> InteractionData:
         """Build a data set from the store (all events of a pair summed into one weight)."""
         interactions, items = store.load_dataset(dataset)
-        return cls.from_frames(interactions, items, dataset, min_user_interactions,
-                               min_item_interactions)
+        return cls.from_frames(
+            interactions, items, dataset, min_user_interactions, min_item_interactions
+        )
 
     @classmethod
     def from_frames(
@@ -219,8 +226,9 @@ class InteractionData:
         users, item_vocab = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
         u = users.indices(frame["user_key"].astype(str))
         i = item_vocab.indices(frame["item_key"].astype(str))
-        matrix = build_matrix(u, i, frame["weight"].to_numpy(dtype=np.float64),
-                              (len(users), len(item_vocab)))
+        matrix = build_matrix(
+            u, i, frame["weight"].to_numpy(dtype=np.float64), (len(users), len(item_vocab))
+        )
         meta = items.drop_duplicates("key").set_index("key").reindex(item_ids)
         meta.index.name = "key"
         meta = meta.reset_index()
@@ -232,10 +240,19 @@ class InteractionData:
                 meta[column] = None
         events = None
         if "timestamp" in frame.columns and frame["timestamp"].notna().any():
-            events = pd.DataFrame({
-                "user": u, "item": i,
-                "weight": frame["weight"].to_numpy(dtype=np.float64),
-                "timestamp": pd.to_datetime(frame["timestamp"], utc=True).to_numpy(),
-            })
-        return cls(dataset=dataset, users=users, items=item_vocab, user_items=matrix,
-                   item_meta=meta, events=events)
+            events = pd.DataFrame(
+                {
+                    "user": u,
+                    "item": i,
+                    "weight": frame["weight"].to_numpy(dtype=np.float64),
+                    "timestamp": pd.to_datetime(frame["timestamp"], utc=True).to_numpy(),
+                }
+            )
+        return cls(
+            dataset=dataset,
+            users=users,
+            items=item_vocab,
+            user_items=matrix,
+            item_meta=meta,
+            events=events,
+        )

@@ -12,8 +12,12 @@ COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B2
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
     fig.update_layout(
-        title=title, xaxis_title=x, yaxis_title=y, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=height, showlegend=False,
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=height,
+        showlegend=False,
     )
     return fig
 
@@ -33,11 +37,18 @@ def plays_per_user_histogram(plays: pd.Series, title: str = "Plays per user") ->
     edges = np.unique(np.logspace(0, np.log10(values.max()) + 1e-9, 30).round())
     counts, edges = np.histogram(values, bins=np.concatenate([[0.5], edges[1:]]))
     centers = np.sqrt(np.maximum(edges[:-1], 0.5) * edges[1:])
-    fig = go.Figure(go.Bar(
-        x=centers, y=counts, width=np.diff(edges), marker_color=COLORS[0],
-        customdata=np.stack([edges[:-1], edges[1:]], axis=1),
-        hovertemplate="%{customdata[0]:,.0f}-%{customdata[1]:,.0f} plays: %{y} users<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=centers,
+            y=counts,
+            width=np.diff(edges),
+            marker_color=COLORS[0],
+            customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+            hovertemplate=(
+                "%{customdata[0]:,.0f}-%{customdata[1]:,.0f} plays: %{y} users<extra></extra>"
+            ),
+        )
+    )
     fig.update_xaxes(type="log")
     return _layout(fig, title, "plays (log scale)", "users")
 
@@ -51,10 +62,16 @@ def top_items_bar(top: pd.DataFrame, title: str = "Top artists") -> go.Figure:
     if "listeners" in frame.columns:
         custom = frame["listeners"].to_numpy()
         hover += " by %{customdata:,} listeners"
-    fig = go.Figure(go.Bar(
-        x=frame["plays"], y=frame["name"], orientation="h", marker_color=COLORS[1],
-        customdata=custom, hovertemplate=hover + "<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=frame["plays"],
+            y=frame["name"],
+            orientation="h",
+            marker_color=COLORS[1],
+            customdata=custom,
+            hovertemplate=hover + "<extra></extra>",
+        )
+    )
     fig.update_yaxes(dtick=1, automargin=True)  # one label per bar, never thinned out
     return _layout(fig, title, "plays", "", height=max(320, 22 * len(frame) + 80))
 
@@ -63,16 +80,21 @@ def genre_mix_bar(mix: pd.DataFrame, title: str = "Genre mix (catalogue genres)"
     """Bar chart of the share of plays per genre; ``mix`` has ``genre`` and ``plays``."""
     total = float(mix["plays"].sum()) or 1.0
     share = mix["plays"] / total
-    fig = go.Figure(go.Bar(
-        x=mix["genre"], y=share, marker_color=COLORS[2],
-        hovertemplate="%{x}: %{y:.1%} of matched plays<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=mix["genre"],
+            y=share,
+            marker_color=COLORS[2],
+            hovertemplate="%{x}: %{y:.1%} of matched plays<extra></extra>",
+        )
+    )
     fig.update_yaxes(tickformat=".0%")
     return _layout(fig, title, "genre", "share of matched plays")
 
 
-def match_rate_bar(datasets: dict[str, dict[str, object]],
-                   title: str = "Catalogue match rate") -> go.Figure:
+def match_rate_bar(
+    datasets: dict[str, dict[str, object]], title: str = "Catalogue match rate"
+) -> go.Figure:
     """Per data set: share of items and of interactions linked to the catalogue."""
     names = list(datasets)
 
@@ -83,13 +105,24 @@ def match_rate_bar(datasets: dict[str, dict[str, object]],
             out.append(float(value) if isinstance(value, int | float) else 0.0)
         return out
 
-    fig = go.Figure([
-        go.Bar(name="items", x=names, y=rates("catalog_match_rate"), marker_color=COLORS[0],
-               hovertemplate="%{x}: %{y:.1%} of items<extra></extra>"),
-        go.Bar(name="interactions", x=names, y=rates("interactions_match_rate"),
-               marker_color=COLORS[3],
-               hovertemplate="%{x}: %{y:.1%} of interactions<extra></extra>"),
-    ])
+    fig = go.Figure(
+        [
+            go.Bar(
+                name="items",
+                x=names,
+                y=rates("catalog_match_rate"),
+                marker_color=COLORS[0],
+                hovertemplate="%{x}: %{y:.1%} of items<extra></extra>",
+            ),
+            go.Bar(
+                name="interactions",
+                x=names,
+                y=rates("interactions_match_rate"),
+                marker_color=COLORS[3],
+                hovertemplate="%{x}: %{y:.1%} of interactions<extra></extra>",
+            ),
+        ]
+    )
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig = _layout(fig, title, "data set", "linked to the catalogue")
     fig.update_layout(showlegend=True, barmode="group")

@@ -13,18 +13,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String
-from sqlalchemy import Text, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from alembic import command
 from timbre.config import Settings
 from timbre.errors import DataError, StorageError
 from timbre.sources.records import AUDIO_FEATURES, ImportBatch, ImportReport
@@ -69,8 +80,9 @@ class User(Base):
 
 class Item(Base):
     __tablename__ = "items"
-    __table_args__ = (sa.CheckConstraint("kind IN ('track', 'artist', 'album')",
-                                         name="ck_items_kind"),)
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('track', 'artist', 'album')", name="ck_items_kind"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(500), unique=True)
     kind: Mapped[str] = mapped_column(String(10))
@@ -79,18 +91,19 @@ class Item(Base):
     source: Mapped[str] = mapped_column(String(50))
     link_key: Mapped[str] = mapped_column(String(1000), index=True, server_default="")
     in_catalog: Mapped[bool] = mapped_column(Boolean, server_default=sa.false())
-    catalog_artist_key: Mapped[str | None] = mapped_column(String(500), index=True,
-                                                           nullable=True)
+    catalog_artist_key: Mapped[str | None] = mapped_column(String(500), index=True, nullable=True)
     catalog_match: Mapped[bool] = mapped_column(Boolean, server_default=sa.false())
 
 
 class Interaction(Base):
     __tablename__ = "interactions"
     __table_args__ = (
-        UniqueConstraint("dataset_id", "user_id", "item_id", "event", "ts",
-                         name="uq_interactions_natural"),
-        sa.CheckConstraint("event IN ('play', 'top', 'love', 'skip')",
-                           name="ck_interactions_event"),
+        UniqueConstraint(
+            "dataset_id", "user_id", "item_id", "event", "ts", name="uq_interactions_natural"
+        ),
+        sa.CheckConstraint(
+            "event IN ('play', 'top', 'love', 'skip')", name="ck_interactions_event"
+        ),
         sa.Index("ix_interactions_item", "item_id"),
         sa.Index("ix_interactions_user", "user_id"),
     )
@@ -116,8 +129,9 @@ class ItemTag(Base):
 
 class ItemFeatures(Base):
     __tablename__ = "item_features"
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
     danceability: Mapped[float | None] = mapped_column(Float, nullable=True)
     energy: Mapped[float | None] = mapped_column(Float, nullable=True)
     musical_key: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -135,10 +149,12 @@ class ItemFeatures(Base):
 
 class UserFriend(Base):
     __tablename__ = "user_friends"
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True)
-    friend_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                           primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    friend_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class FetchLog(Base):
@@ -183,8 +199,7 @@ class ModelRun(Base):
 class SavedRecommendation(Base):
     __tablename__ = "saved_recommendations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id", ondelete="CASCADE"),
-                                        index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id", ondelete="CASCADE"), index=True)
     user_key: Mapped[str] = mapped_column(String(300))
     rank: Mapped[int] = mapped_column(Integer)
     item_key: Mapped[str] = mapped_column(String(500))
@@ -193,6 +208,17 @@ class SavedRecommendation(Base):
 
 
 TABLES: tuple[sa.Table, ...] = tuple(Base.metadata.sorted_tables)
+T_DATASETS: sa.Table = Base.metadata.tables["datasets"]
+T_USERS: sa.Table = Base.metadata.tables["users"]
+T_ITEMS: sa.Table = Base.metadata.tables["items"]
+T_INTERACTIONS: sa.Table = Base.metadata.tables["interactions"]
+T_ITEM_TAGS: sa.Table = Base.metadata.tables["item_tags"]
+T_ITEM_FEATURES: sa.Table = Base.metadata.tables["item_features"]
+T_USER_FRIENDS: sa.Table = Base.metadata.tables["user_friends"]
+T_FETCH_LOGS: sa.Table = Base.metadata.tables["fetch_logs"]
+T_PERSONALITY_PROFILES: sa.Table = Base.metadata.tables["personality_profiles"]
+T_MODEL_RUNS: sa.Table = Base.metadata.tables["model_runs"]
+T_SAVED_RECOMMENDATIONS: sa.Table = Base.metadata.tables["saved_recommendations"]
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -212,7 +238,7 @@ def head_revision() -> str:
 
 def _chunks(rows: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+        yield rows[start : start + size]
 
 
 def _clean(value: Any) -> Any:
@@ -283,7 +309,8 @@ class Store:
             raise
         except SQLAlchemyError as exc:
             engine.dispose()
-            reason = str(exc.orig) if getattr(exc, "orig", None) else str(exc).splitlines()[0]
+            orig = getattr(exc, "orig", None)
+            reason = str(orig) if orig else str(exc).splitlines()[0]
             raise StorageError(f"cannot open database {shown}: {reason}") from None
         return store
 
@@ -326,8 +353,12 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # -- writing ---------------------------------------------------------------------------
@@ -361,10 +392,14 @@ class Store:
             raise
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-            raise StorageError(f"the store refused the import, nothing was written: {reason}") \
-                from None
-        report.written = {t: after[t] - before[t] for t in after if after[t] != before[t]
-                          or t in ("interactions", "items", "users")}
+            raise StorageError(
+                f"the store refused the import, nothing was written: {reason}"
+            ) from None
+        report.written = {
+            t: after[t] - before[t]
+            for t in after
+            if after[t] != before[t] or t in ("interactions", "items", "users")
+        }
         return report
 
     def _write(self, conn: Connection, batch: ImportBatch) -> None:
@@ -372,19 +407,29 @@ class Store:
         now = _now()
         dataset_id: int | None = None
         if len(batch.interactions):
-            conn.execute(self._insert(Dataset.__table__).values(
-                name=batch.dataset, source=batch.source, created_at=now
-            ).on_conflict_do_nothing(index_elements=["name"]))
-            dataset_id = conn.execute(sa.select(Dataset.id).where(
-                Dataset.name == batch.dataset)).scalar_one()
+            conn.execute(
+                self._insert(T_DATASETS)
+                .values(name=batch.dataset, source=batch.source, created_at=now)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            dataset_id = conn.execute(
+                sa.select(Dataset.id).where(Dataset.name == batch.dataset)
+            ).scalar_one()
 
         if len(batch.users):
             users = batch.users.drop_duplicates("key")
-            rows = [{"key": str(k), "name": str(n) if _clean(n) is not None else str(k),
-                     "created_at": now} for k, n in zip(users["key"], users["name"], strict=True)]
-            stmt = self._insert(User.__table__)
-            stmt = stmt.on_conflict_do_update(index_elements=["key"],
-                                              set_={"name": stmt.excluded.name})
+            rows: list[dict[str, Any]] = [
+                {
+                    "key": str(k),
+                    "name": str(n) if _clean(n) is not None else str(k),
+                    "created_at": now,
+                }
+                for k, n in zip(users["key"], users["name"], strict=True)
+            ]
+            stmt = self._insert(T_USERS)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["key"], set_={"name": stmt.excluded.name}
+            )
             for chunk in _chunks(rows):
                 conn.execute(stmt, list(chunk))
 
@@ -393,56 +438,90 @@ class Store:
             if items["kind"].isin(KINDS).all() is False:  # validated before; defensive
                 raise DataError("item kind must be one of track, artist, album")
             rows = []
-            for key, kind, name, artist, lk in zip(items["key"], items["kind"], items["name"],
-                                                   items["artist"], items["link_key"],
-                                                   strict=True):
+            for key, kind, name, artist, lk in zip(
+                items["key"],
+                items["kind"],
+                items["name"],
+                items["artist"],
+                items["link_key"],
+                strict=True,
+            ):
                 artist_clean = _clean(artist)
-                row = {"key": str(key), "kind": str(kind),
-                       "name": str(_clean(name) if _clean(name) is not None else key)[:500],
-                       "artist": None if artist_clean is None else str(artist_clean)[:500],
-                       "source": batch.source, "link_key": str(_clean(lk) or ""),
-                       "in_catalog": batch.is_catalog,
-                       "catalog_artist_key": None, "catalog_match": batch.is_catalog}
+                row: dict[str, Any] = {
+                    "key": str(key),
+                    "kind": str(kind),
+                    "name": str(_clean(name) if _clean(name) is not None else key)[:500],
+                    "artist": None if artist_clean is None else str(artist_clean)[:500],
+                    "source": batch.source,
+                    "link_key": str(_clean(lk) or ""),
+                    "in_catalog": batch.is_catalog,
+                    "catalog_artist_key": None,
+                    "catalog_match": batch.is_catalog,
+                }
                 if batch.is_catalog and artist_clean is not None:
                     from timbre.sources.records import link_key
 
                     row["catalog_artist_key"] = link_key("artist", str(artist_clean)) or None
                 rows.append(row)
-            stmt = self._insert(Item.__table__)
-            update = {"name": stmt.excluded.name, "artist": stmt.excluded.artist,
-                      "link_key": stmt.excluded.link_key}
+            stmt = self._insert(T_ITEMS)
+            update = {
+                "name": stmt.excluded.name,
+                "artist": stmt.excluded.artist,
+                "link_key": stmt.excluded.link_key,
+            }
             if batch.is_catalog:
-                update.update(in_catalog=stmt.excluded.in_catalog,
-                              catalog_artist_key=stmt.excluded.catalog_artist_key,
-                              catalog_match=stmt.excluded.catalog_match)
+                update.update(
+                    in_catalog=stmt.excluded.in_catalog,
+                    catalog_artist_key=stmt.excluded.catalog_artist_key,
+                    catalog_match=stmt.excluded.catalog_match,
+                )
             stmt = stmt.on_conflict_do_update(index_elements=["key"], set_=update)
             for chunk in _chunks(rows):
                 conn.execute(stmt, list(chunk))
 
-        item_keys = set(batch.interactions["item_key"]) | set(batch.tags["item_key"]) \
-            | set(batch.features["item_key"]) | set(batch.items["key"])
-        item_ids = self._ids(conn, Item.__table__, item_keys)
+        item_keys = (
+            set(batch.interactions["item_key"])
+            | set(batch.tags["item_key"])
+            | set(batch.features["item_key"])
+            | set(batch.items["key"])
+        )
+        item_ids = self._ids(conn, T_ITEMS, item_keys)
         missing_items = sorted(item_keys - item_ids.keys())
         if missing_items:
-            raise DataError(f"{len(missing_items)} interaction/tag rows name items that are "
-                            f"neither in the import nor in the store, e.g. {missing_items[:3]}")
-        user_keys = set(batch.interactions["user_key"]) | set(batch.friends["user_key"]) \
+            raise DataError(
+                f"{len(missing_items)} interaction/tag rows name items that are "
+                f"neither in the import nor in the store, e.g. {missing_items[:3]}"
+            )
+        user_keys = (
+            set(batch.interactions["user_key"])
+            | set(batch.friends["user_key"])
             | set(batch.friends["friend_key"])
-        user_ids = self._ids(conn, User.__table__, user_keys)
+        )
+        user_ids = self._ids(conn, T_USERS, user_keys)
         missing_users = sorted(user_keys - user_ids.keys())
         if missing_users:
-            raise DataError(f"{len(missing_users)} rows name users that are neither in the "
-                            f"import nor in the store, e.g. {missing_users[:3]}")
+            raise DataError(
+                f"{len(missing_users)} rows name users that are neither in the "
+                f"import nor in the store, e.g. {missing_users[:3]}"
+            )
 
         if len(batch.tags):
             tags = batch.tags.drop_duplicates(["item_key", "kind", "tag"], keep="last")
-            rows = [{"item_id": item_ids[k], "kind": str(kind), "tag": str(tag)[:300],
-                     "weight": float(w)}
-                    for k, kind, tag, w in zip(tags["item_key"], tags["kind"], tags["tag"],
-                                               tags["weight"], strict=True)]
-            stmt = self._insert(ItemTag.__table__)
-            stmt = stmt.on_conflict_do_update(index_elements=["item_id", "kind", "tag"],
-                                              set_={"weight": stmt.excluded.weight})
+            rows = [
+                {
+                    "item_id": item_ids[k],
+                    "kind": str(kind),
+                    "tag": str(tag)[:300],
+                    "weight": float(w),
+                }
+                for k, kind, tag, w in zip(
+                    tags["item_key"], tags["kind"], tags["tag"], tags["weight"], strict=True
+                )
+            ]
+            stmt = self._insert(T_ITEM_TAGS)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["item_id", "kind", "tag"], set_={"weight": stmt.excluded.weight}
+            )
             for chunk in _chunks(rows):
                 conn.execute(stmt, list(chunk))
 
@@ -452,44 +531,74 @@ class Store:
             values = feats[columns].astype(float).to_numpy()
             rows = []
             for key, vector in zip(feats["item_key"], values, strict=True):
-                row: dict[str, Any] = {"item_id": item_ids[key]}
-                row.update({c: (None if math.isnan(v) else float(v))
-                            for c, v in zip(columns, vector, strict=True)})
-                rows.append(row)
-            stmt = self._insert(ItemFeatures.__table__)
-            stmt = stmt.on_conflict_do_update(index_elements=["item_id"],
-                                              set_={c: stmt.excluded[c] for c in columns})
+                feature_row: dict[str, Any] = {"item_id": item_ids[key]}
+                feature_row.update(
+                    {
+                        c: (None if math.isnan(v) else float(v))
+                        for c, v in zip(columns, vector, strict=True)
+                    }
+                )
+                rows.append(feature_row)
+            stmt = self._insert(T_ITEM_FEATURES)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["item_id"], set_={c: stmt.excluded[c] for c in columns}
+            )
             for chunk in _chunks(rows):
                 conn.execute(stmt, list(chunk))
 
         if len(batch.friends):
-            pairs = {(user_ids[a], user_ids[b]) for a, b in
-                     zip(batch.friends["user_key"], batch.friends["friend_key"], strict=True)}
+            pairs = {
+                (user_ids[a], user_ids[b])
+                for a, b in zip(batch.friends["user_key"], batch.friends["friend_key"], strict=True)
+            }
             rows = [{"user_id": a, "friend_id": b} for a, b in sorted(pairs)]
-            stmt = self._insert(UserFriend.__table__).on_conflict_do_nothing()
+            stmt = self._insert(T_USER_FRIENDS).on_conflict_do_nothing()
             for chunk in _chunks(rows):
                 conn.execute(stmt, list(chunk))
 
         if len(batch.interactions):
             assert dataset_id is not None
             inter = batch.interactions
-            ts = _ts_to_int(inter["timestamp"]) if "timestamp" in inter else \
-                np.full(len(inter), NO_TIMESTAMP, dtype=np.int64)
-            frame = pd.DataFrame({
-                "user_id": inter["user_key"].map(user_ids).to_numpy(),
-                "item_id": inter["item_key"].map(item_ids).to_numpy(),
-                "event": inter["event"].astype(str).to_numpy(),
-                "weight": inter["weight"].astype(float).to_numpy(),
-                "ts": ts,
-            })
+            ts = (
+                _ts_to_int(inter["timestamp"])
+                if "timestamp" in inter
+                else np.full(len(inter), NO_TIMESTAMP, dtype=np.int64)
+            )
+            frame = pd.DataFrame(
+                {
+                    "user_id": inter["user_key"].map(user_ids).to_numpy(),
+                    "item_id": inter["item_key"].map(item_ids).to_numpy(),
+                    "event": inter["event"].astype(str).to_numpy(),
+                    "weight": inter["weight"].astype(float).to_numpy(),
+                    "ts": ts,
+                }
+            )
             # the same natural key twice in one batch: sum aggregated counts, keep one timed row
-            frame = frame.groupby(["user_id", "item_id", "event", "ts"], as_index=False,
-                                  sort=False)["weight"].sum()
-            rows = [{"dataset_id": dataset_id, "user_id": int(u), "item_id": int(i),
-                     "event": e, "weight": float(w), "ts": int(t), "source": batch.source}
-                    for u, i, e, w, t in zip(frame["user_id"], frame["item_id"], frame["event"],
-                                             frame["weight"], frame["ts"], strict=True)]
-            stmt = self._insert(Interaction.__table__)
+            frame = pd.DataFrame(
+                frame.groupby(["user_id", "item_id", "event", "ts"], as_index=False, sort=False)[
+                    "weight"
+                ].sum()
+            )
+            rows = [
+                {
+                    "dataset_id": dataset_id,
+                    "user_id": int(u),
+                    "item_id": int(i),
+                    "event": e,
+                    "weight": float(w),
+                    "ts": int(t),
+                    "source": batch.source,
+                }
+                for u, i, e, w, t in zip(
+                    frame["user_id"],
+                    frame["item_id"],
+                    frame["event"],
+                    frame["weight"],
+                    frame["ts"],
+                    strict=True,
+                )
+            ]
+            stmt = self._insert(T_INTERACTIONS)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["dataset_id", "user_id", "item_id", "event", "ts"],
                 set_={"weight": stmt.excluded.weight},
@@ -505,54 +614,77 @@ class Store:
             self._relink(conn, ids)
         if not batch.is_catalog and len(batch.items):
             matched = self._matched(conn, [item_ids[k] for k in batch.items["key"]])
-            keys = [k for k, lk in zip(batch.items["key"], batch.items["link_key"].fillna(""),
-                                       strict=True) if lk or item_ids[k] in matched]
+            keys = [
+                k
+                for k, lk in zip(
+                    batch.items["key"], batch.items["link_key"].fillna(""), strict=True
+                )
+                if lk or item_ids[k] in matched
+            ]
             keys = list(dict.fromkeys(keys))
             report.catalog_candidates = len(keys)
             report.catalog_matched = len(matched)
             if len(batch.interactions):
                 matched_keys = {k for k in keys if item_ids[k] in matched}
-                report.interactions_matched = int(batch.interactions["item_key"]
-                                                  .isin(matched_keys).sum())
+                report.interactions_matched = int(
+                    batch.interactions["item_key"].isin(matched_keys).sum()
+                )
 
     def _ids(self, conn: Connection, table: sa.Table, keys: Iterable[str]) -> dict[str, int]:
         wanted = sorted({str(k) for k in keys})
         found: dict[str, int] = {}
         for chunk in _chunks(wanted, _IN_CHUNK):
-            for key, ident in conn.execute(sa.select(table.c.key, table.c.id)
-                                           .where(table.c.key.in_(chunk))):
+            for key, ident in conn.execute(
+                sa.select(table.c.key, table.c.id).where(table.c.key.in_(chunk))
+            ):
                 found[key] = ident
         return found
 
     @staticmethod
     def _match_expression() -> Any:
-        cat = sa.alias(Item.__table__, "cat")
-        items = Item.__table__
-        track_match = sa.exists().where(cat.c.in_catalog.is_(True),
-                                        cat.c.link_key == items.c.link_key)
-        artist_match = sa.exists().where(cat.c.in_catalog.is_(True),
-                                         cat.c.catalog_artist_key == items.c.link_key)
-        return sa.or_(items.c.in_catalog.is_(True), sa.and_(items.c.link_key != "", sa.or_(
-            sa.and_(items.c.kind == "artist", artist_match),
-            sa.and_(items.c.kind != "artist", track_match),
-        )))
+        cat = sa.alias(T_ITEMS, "cat")
+        items = T_ITEMS
+        track_match = sa.exists().where(
+            cat.c.in_catalog.is_(True), cat.c.link_key == items.c.link_key
+        )
+        artist_match = sa.exists().where(
+            cat.c.in_catalog.is_(True), cat.c.catalog_artist_key == items.c.link_key
+        )
+        return sa.or_(
+            items.c.in_catalog.is_(True),
+            sa.and_(
+                items.c.link_key != "",
+                sa.or_(
+                    sa.and_(items.c.kind == "artist", artist_match),
+                    sa.and_(items.c.kind != "artist", track_match),
+                ),
+            ),
+        )
 
     def _relink(self, conn: Connection, ids: Sequence[int]) -> None:
-        items = Item.__table__
+        items = T_ITEMS
         for chunk in _chunks(list(ids), _IN_CHUNK):
-            conn.execute(items.update().where(items.c.id.in_(chunk))
-                         .values(catalog_match=self._match_expression()))
+            conn.execute(
+                items.update()
+                .where(items.c.id.in_(chunk))
+                .values(catalog_match=self._match_expression())
+            )
 
     def _relink_all(self, conn: Connection) -> None:
-        items = Item.__table__
+        items = T_ITEMS
         conn.execute(items.update().values(catalog_match=self._match_expression()))
 
     def _matched(self, conn: Connection, ids: Sequence[int]) -> set[int]:
-        items = Item.__table__
+        items = T_ITEMS
         matched: set[int] = set()
         for chunk in _chunks(list(ids), _IN_CHUNK):
-            matched.update(conn.execute(sa.select(items.c.id).where(
-                items.c.id.in_(chunk), items.c.catalog_match.is_(True))).scalars())
+            matched.update(
+                conn.execute(
+                    sa.select(items.c.id).where(
+                        items.c.id.in_(chunk), items.c.catalog_match.is_(True)
+                    )
+                ).scalars()
+            )
         return matched
 
     # -- reading ---------------------------------------------------------------------------
@@ -564,8 +696,9 @@ class Store:
     def list_datasets(self) -> list[dict[str, Any]]:
         """Data sets with their source and creation time, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(Dataset.name, Dataset.source, Dataset.created_at)
-                                .order_by(Dataset.id)).all()
+            rows = conn.execute(
+                sa.select(Dataset.name, Dataset.source, Dataset.created_at).order_by(Dataset.id)
+            ).all()
         return [{"name": n, "source": s, "created_at": c} for n, s, c in rows]
 
     def _dataset_id(self, conn: Connection, name: str) -> int:
@@ -577,47 +710,78 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         """Users, items per kind, interactions, per data set counts and catalogue match rates."""
-        inter, items = Interaction.__table__, Item.__table__
+        inter, items = T_INTERACTIONS, T_ITEMS
         with self.engine.connect() as conn:
-            users = conn.execute(sa.select(sa.func.count()).select_from(User.__table__)).scalar()
-            kinds = dict(conn.execute(sa.select(items.c.kind, sa.func.count())
-                                      .group_by(items.c.kind)).all())
+            users = conn.execute(sa.select(sa.func.count()).select_from(T_USERS)).scalar()
+            kinds: dict[str, int] = {
+                str(kind): int(count)
+                for kind, count in conn.execute(
+                    sa.select(items.c.kind, sa.func.count()).group_by(items.c.kind)
+                )
+            }
             total = conn.execute(sa.select(sa.func.count()).select_from(inter)).scalar()
-            catalog_tracks = conn.execute(sa.select(sa.func.count()).where(
-                items.c.in_catalog.is_(True))).scalar()
-            catalog_artists = conn.execute(sa.select(
-                sa.func.count(sa.distinct(items.c.catalog_artist_key))).where(
-                items.c.in_catalog.is_(True))).scalar()
+            catalog_tracks = conn.execute(
+                sa.select(sa.func.count()).where(items.c.in_catalog.is_(True))
+            ).scalar()
+            catalog_artists = conn.execute(
+                sa.select(sa.func.count(sa.distinct(items.c.catalog_artist_key))).where(
+                    items.c.in_catalog.is_(True)
+                )
+            ).scalar()
             per = conn.execute(
-                sa.select(Dataset.name, Dataset.source,
-                          sa.func.count(sa.distinct(inter.c.user_id)),
-                          sa.func.count(sa.distinct(inter.c.item_id)),
-                          sa.func.count(),
-                          sa.func.sum(sa.case((items.c.catalog_match.is_(True), 1), else_=0)))
-                .select_from(Dataset.__table__.join(inter, inter.c.dataset_id == Dataset.id)
-                             .join(items, items.c.id == inter.c.item_id))
-                .group_by(Dataset.id, Dataset.name, Dataset.source).order_by(Dataset.id)
+                sa.select(
+                    Dataset.name,
+                    Dataset.source,
+                    sa.func.count(sa.distinct(inter.c.user_id)),
+                    sa.func.count(sa.distinct(inter.c.item_id)),
+                    sa.func.count(),
+                    sa.func.sum(sa.case((items.c.catalog_match.is_(True), 1), else_=0)),
+                )
+                .select_from(
+                    T_DATASETS.join(inter, inter.c.dataset_id == Dataset.id).join(
+                        items, items.c.id == inter.c.item_id
+                    )
+                )
+                .group_by(Dataset.id, Dataset.name, Dataset.source)
+                .order_by(Dataset.id)
             ).all()
-            item_match = dict(conn.execute(
-                sa.select(Dataset.name, sa.func.count(sa.distinct(items.c.id)))
-                .select_from(Dataset.__table__.join(inter, inter.c.dataset_id == Dataset.id)
-                             .join(items, items.c.id == inter.c.item_id))
-                .where(items.c.catalog_match.is_(True)).group_by(Dataset.name)).all())
-            linkable = dict(conn.execute(
-                sa.select(Dataset.name, sa.func.count(sa.distinct(items.c.id)))
-                .select_from(Dataset.__table__.join(inter, inter.c.dataset_id == Dataset.id)
-                             .join(items, items.c.id == inter.c.item_id))
-                .where(sa.or_(items.c.link_key != "", items.c.in_catalog.is_(True)))
-                .group_by(Dataset.name)).all())
+            item_match = dict(
+                conn.execute(
+                    sa.select(Dataset.name, sa.func.count(sa.distinct(items.c.id)))
+                    .select_from(
+                        T_DATASETS.join(inter, inter.c.dataset_id == Dataset.id).join(
+                            items, items.c.id == inter.c.item_id
+                        )
+                    )
+                    .where(items.c.catalog_match.is_(True))
+                    .group_by(Dataset.name)
+                ).all()
+            )
+            linkable = dict(
+                conn.execute(
+                    sa.select(Dataset.name, sa.func.count(sa.distinct(items.c.id)))
+                    .select_from(
+                        T_DATASETS.join(inter, inter.c.dataset_id == Dataset.id).join(
+                            items, items.c.id == inter.c.item_id
+                        )
+                    )
+                    .where(sa.or_(items.c.link_key != "", items.c.in_catalog.is_(True)))
+                    .group_by(Dataset.name)
+                ).all()
+            )
         datasets: dict[str, dict[str, Any]] = {}
         for name, source, n_users, n_items, n_inter, n_matched_inter in per:
             candidates = linkable.get(name, 0)
             datasets[name] = {
-                "source": source, "users": int(n_users), "items": int(n_items),
+                "source": source,
+                "users": int(n_users),
+                "items": int(n_items),
                 "interactions": int(n_inter),
-                "catalog_match_rate": (item_match.get(name, 0) / candidates) if candidates
+                "catalog_match_rate": (item_match.get(name, 0) / candidates)
+                if candidates
                 else None,
-                "interactions_match_rate": (int(n_matched_inter or 0) / n_inter) if candidates
+                "interactions_match_rate": (int(n_matched_inter or 0) / n_inter)
+                if candidates
                 else None,
             }
         return {
@@ -640,33 +804,77 @@ class Store:
             features + ``popularity``: the item's own values, else those of its catalogue track,
             else (artists) the mean over the artist's catalogue tracks.
         """
-        inter, items, users = Interaction.__table__, Item.__table__, User.__table__
+        inter, items, users = T_INTERACTIONS, T_ITEMS, T_USERS
         with self.engine.connect() as conn:
             dataset_id = self._dataset_id(conn, name)
-            frame = pd.DataFrame(conn.execute(
-                sa.select(users.c.key, items.c.key, inter.c.event, inter.c.weight, inter.c.ts,
-                          inter.c.item_id)
-                .select_from(inter.join(users, users.c.id == inter.c.user_id)
-                             .join(items, items.c.id == inter.c.item_id))
-                .where(inter.c.dataset_id == dataset_id)).all(),
-                columns=["user_key", "item_key", "event", "weight", "ts", "item_id"])
-            meta = pd.DataFrame(conn.execute(
-                sa.select(items.c.id, items.c.key, items.c.kind, items.c.name, items.c.artist,
-                          items.c.link_key, items.c.in_catalog, items.c.catalog_match)
-                .where(items.c.id.in_(sa.select(inter.c.item_id)
-                                      .where(inter.c.dataset_id == dataset_id)))).all(),
-                columns=["id", "key", "kind", "name", "artist", "link_key", "in_catalog",
-                         "catalog_match"])
+            frame = pd.DataFrame(
+                conn.execute(
+                    sa.select(
+                        users.c.key,
+                        items.c.key,
+                        inter.c.event,
+                        inter.c.weight,
+                        inter.c.ts,
+                        inter.c.item_id,
+                    )
+                    .select_from(
+                        inter.join(users, users.c.id == inter.c.user_id).join(
+                            items, items.c.id == inter.c.item_id
+                        )
+                    )
+                    .where(inter.c.dataset_id == dataset_id)
+                ).all(),
+                columns=["user_key", "item_key", "event", "weight", "ts", "item_id"],
+            )
+            meta = pd.DataFrame(
+                conn.execute(
+                    sa.select(
+                        items.c.id,
+                        items.c.key,
+                        items.c.kind,
+                        items.c.name,
+                        items.c.artist,
+                        items.c.link_key,
+                        items.c.in_catalog,
+                        items.c.catalog_match,
+                    ).where(
+                        items.c.id.in_(
+                            sa.select(inter.c.item_id).where(inter.c.dataset_id == dataset_id)
+                        )
+                    )
+                ).all(),
+                columns=[
+                    "id",
+                    "key",
+                    "kind",
+                    "name",
+                    "artist",
+                    "link_key",
+                    "in_catalog",
+                    "catalog_match",
+                ],
+            )
             catalog = self._catalog_frame(conn)
-            tags = pd.DataFrame(conn.execute(
-                sa.select(ItemTag.item_id, ItemTag.kind, ItemTag.tag, ItemTag.weight)
-                .where(ItemTag.item_id.in_(sa.select(inter.c.item_id)
-                                           .where(inter.c.dataset_id == dataset_id)))).all(),
-                columns=["item_id", "kind", "tag", "weight"])
-            own = pd.DataFrame(conn.execute(
-                sa.select(ItemFeatures.__table__).where(ItemFeatures.item_id.in_(
-                    sa.select(inter.c.item_id).where(inter.c.dataset_id == dataset_id)))).all(),
-                columns=["item_id", *FEATURE_COLUMNS])
+            tags = pd.DataFrame(
+                conn.execute(
+                    sa.select(ItemTag.item_id, ItemTag.kind, ItemTag.tag, ItemTag.weight).where(
+                        ItemTag.item_id.in_(
+                            sa.select(inter.c.item_id).where(inter.c.dataset_id == dataset_id)
+                        )
+                    )
+                ).all(),
+                columns=["item_id", "kind", "tag", "weight"],
+            )
+            own = pd.DataFrame(
+                conn.execute(
+                    sa.select(T_ITEM_FEATURES).where(
+                        ItemFeatures.item_id.in_(
+                            sa.select(inter.c.item_id).where(inter.c.dataset_id == dataset_id)
+                        )
+                    )
+                ).all(),
+                columns=["item_id", *FEATURE_COLUMNS],
+            )
         ts = frame.pop("ts").to_numpy(dtype=np.int64)
         stamps = pd.to_datetime(np.where(ts == NO_TIMESTAMP, 0, ts), unit="ms", utc=True)
         frame["timestamp"] = pd.Series(stamps, index=frame.index).where(ts != NO_TIMESTAMP)
@@ -674,46 +882,66 @@ class Store:
         return frame, _item_metadata(meta, tags, own, catalog)
 
     def _catalog_frame(self, conn: Connection) -> pd.DataFrame:
-        items = Item.__table__
-        feats = ItemFeatures.__table__
-        genre = (sa.select(ItemTag.item_id, ItemTag.tag, ItemTag.weight)
-                 .where(ItemTag.kind == "genre").subquery())
+        items = T_ITEMS
+        feats = T_ITEM_FEATURES
+        genre = (
+            sa.select(ItemTag.item_id, ItemTag.tag, ItemTag.weight)
+            .where(ItemTag.kind == "genre")
+            .subquery()
+        )
         rows = conn.execute(
-            sa.select(items.c.link_key, items.c.catalog_artist_key, genre.c.tag,
-                      *[feats.c[c] for c in FEATURE_COLUMNS])
-            .select_from(items.outerjoin(feats, feats.c.item_id == items.c.id)
-                         .outerjoin(genre, genre.c.item_id == items.c.id))
-            .where(items.c.in_catalog.is_(True))).all()
+            sa.select(
+                items.c.link_key,
+                items.c.catalog_artist_key,
+                genre.c.tag,
+                *[feats.c[c] for c in FEATURE_COLUMNS],
+            )
+            .select_from(
+                items.outerjoin(feats, feats.c.item_id == items.c.id).outerjoin(
+                    genre, genre.c.item_id == items.c.id
+                )
+            )
+            .where(items.c.in_catalog.is_(True))
+        ).all()
         return pd.DataFrame(rows, columns=["link_key", "artist_key", "genre", *FEATURE_COLUMNS])
 
     def plays_per_user(self, name: str) -> pd.Series:
         """Total weight per user in a data set (index: user key)."""
-        inter, users = Interaction.__table__, User.__table__
+        inter, users = T_INTERACTIONS, T_USERS
         with self.engine.connect() as conn:
             dataset_id = self._dataset_id(conn, name)
-            rows = conn.execute(sa.select(users.c.key, sa.func.sum(inter.c.weight))
-                                .select_from(inter.join(users, users.c.id == inter.c.user_id))
-                                .where(inter.c.dataset_id == dataset_id)
-                                .group_by(users.c.key)).all()
+            rows = conn.execute(
+                sa.select(users.c.key, sa.func.sum(inter.c.weight))
+                .select_from(inter.join(users, users.c.id == inter.c.user_id))
+                .where(inter.c.dataset_id == dataset_id)
+                .group_by(users.c.key)
+            ).all()
         return pd.Series({k: float(v) for k, v in rows}, name="plays", dtype=float)
 
     def top_items(self, name: str, n: int = 20) -> pd.DataFrame:
         """The ``n`` most played items: ``key, name, artist, plays, listeners``."""
-        inter, items = Interaction.__table__, Item.__table__
+        inter, items = T_INTERACTIONS, T_ITEMS
         with self.engine.connect() as conn:
             dataset_id = self._dataset_id(conn, name)
             plays = sa.func.sum(inter.c.weight).label("plays")
             rows = conn.execute(
-                sa.select(items.c.key, items.c.name, items.c.artist, plays,
-                          sa.func.count(sa.distinct(inter.c.user_id)))
+                sa.select(
+                    items.c.key,
+                    items.c.name,
+                    items.c.artist,
+                    plays,
+                    sa.func.count(sa.distinct(inter.c.user_id)),
+                )
                 .select_from(inter.join(items, items.c.id == inter.c.item_id))
                 .where(inter.c.dataset_id == dataset_id)
                 .group_by(items.c.id, items.c.key, items.c.name, items.c.artist)
-                .order_by(plays.desc(), items.c.key).limit(n)).all()
+                .order_by(plays.desc(), items.c.key)
+                .limit(n)
+            ).all()
         frame = pd.DataFrame(rows, columns=["key", "name", "artist", "plays", "listeners"])
         artist = frame["artist"].fillna("").astype(str)
-        name = frame["name"].astype(str)
-        frame["name"] = (artist + " - " + name).where(artist != "", name)
+        title = frame["name"].astype(str)
+        frame["name"] = (artist + " - " + title).where(artist != "", title)
         return frame
 
     def genre_mix(self, name: str) -> pd.DataFrame:
@@ -722,17 +950,17 @@ class Store:
         first = items.set_index("key")["genres"].map(lambda g: g[0] if len(g) else None)
         genre = interactions["item_key"].map(first)
         mix = interactions.assign(genre=genre).dropna(subset=["genre"])
-        out = mix.groupby("genre", as_index=False)["weight"].sum().rename(
-            columns={"weight": "plays"})
-        return out.sort_values("plays", ascending=False, ignore_index=True)
+        plays = mix.groupby("genre")["weight"].sum().rename("plays")
+        return plays.reset_index().sort_values("plays", ascending=False, ignore_index=True)
 
     def delete_dataset(self, name: str) -> int:
         """Delete a data set and its interactions; returns the interactions removed."""
         with self.engine.begin() as conn:
             dataset_id = self._dataset_id(conn, name)
-            removed = conn.execute(Interaction.__table__.delete().where(
-                Interaction.dataset_id == dataset_id)).rowcount
-            conn.execute(Dataset.__table__.delete().where(Dataset.id == dataset_id))
+            removed = conn.execute(
+                T_INTERACTIONS.delete().where(Interaction.dataset_id == dataset_id)
+            ).rowcount
+            conn.execute(T_DATASETS.delete().where(Dataset.id == dataset_id))
         return int(removed or 0)
 
     # -- logs, profiles, runs (used by later parts) -------------------------------------------
@@ -740,27 +968,47 @@ class Store:
         """Record one fetch (``user_key, source, kinds, started_at, status, ...``)."""
         values.setdefault("started_at", _now())
         with self.engine.begin() as conn:
-            return int(conn.execute(FetchLog.__table__.insert().values(**values)
-                                    .returning(FetchLog.id)).scalar_one())
+            return int(
+                conn.execute(
+                    T_FETCH_LOGS.insert().values(**values).returning(FetchLog.id)
+                ).scalar_one()
+            )
 
     def list_fetch_logs(self, limit: int = 500) -> pd.DataFrame:
         """Newest fetch logs first."""
         with self.engine.connect() as conn:
-            return pd.read_sql(sa.select(FetchLog.__table__).order_by(FetchLog.id.desc())
-                               .limit(limit), conn)
+            return pd.read_sql(
+                sa.select(T_FETCH_LOGS).order_by(FetchLog.id.desc()).limit(limit), conn
+            )
 
-    def add_profile(self, user_key: str, instrument: str, answers: dict[str, Any],
-                    scores: dict[str, Any], percentiles: dict[str, Any]) -> int:
+    def add_profile(
+        self,
+        user_key: str,
+        instrument: str,
+        answers: dict[str, Any],
+        scores: dict[str, Any],
+        percentiles: dict[str, Any],
+    ) -> int:
         """Store a personality profile (a retake adds a new row; the latest is used)."""
         with self.engine.begin() as conn:
-            return int(conn.execute(PersonalityProfile.__table__.insert().values(
-                user_key=user_key, instrument=instrument, answers=answers, scores=scores,
-                percentiles=percentiles, created_at=_now()).returning(PersonalityProfile.id)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    T_PERSONALITY_PROFILES.insert()
+                    .values(
+                        user_key=user_key,
+                        instrument=instrument,
+                        answers=answers,
+                        scores=scores,
+                        percentiles=percentiles,
+                        created_at=_now(),
+                    )
+                    .returning(PersonalityProfile.id)
+                ).scalar_one()
+            )
 
     def list_profiles(self, user_key: str | None = None) -> list[dict[str, Any]]:
         """Profiles, newest first (optionally of one user)."""
-        query = sa.select(PersonalityProfile.__table__).order_by(PersonalityProfile.id.desc())
+        query = sa.select(T_PERSONALITY_PROFILES).order_by(PersonalityProfile.id.desc())
         if user_key is not None:
             query = query.where(PersonalityProfile.user_key == user_key)
         with self.engine.connect() as conn:
@@ -771,25 +1019,46 @@ class Store:
         profiles = self.list_profiles(user_key)
         return profiles[0] if profiles else None
 
-    def add_model_run(self, model: str, params: dict[str, Any], dataset: str, fingerprint: str,
-                      metrics: dict[str, Any] | None = None, duration_s: float | None = None,
-                      artifact_path: str | None = None) -> int:
+    def add_model_run(
+        self,
+        model: str,
+        params: dict[str, Any],
+        dataset: str,
+        fingerprint: str,
+        metrics: dict[str, Any] | None = None,
+        duration_s: float | None = None,
+        artifact_path: str | None = None,
+    ) -> int:
         """Record a training run; returns its id."""
         with self.engine.begin() as conn:
-            return int(conn.execute(ModelRun.__table__.insert().values(
-                model=model, params=params, dataset=dataset, fingerprint=fingerprint,
-                metrics=metrics or {}, duration_s=duration_s, artifact_path=artifact_path,
-                created_at=_now()).returning(ModelRun.id)).scalar_one())
+            return int(
+                conn.execute(
+                    T_MODEL_RUNS.insert()
+                    .values(
+                        model=model,
+                        params=params,
+                        dataset=dataset,
+                        fingerprint=fingerprint,
+                        metrics=metrics or {},
+                        duration_s=duration_s,
+                        artifact_path=artifact_path,
+                        created_at=_now(),
+                    )
+                    .returning(ModelRun.id)
+                ).scalar_one()
+            )
 
     def list_model_runs(self) -> list[dict[str, Any]]:
         """Training runs, newest first."""
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                sa.select(ModelRun.__table__).order_by(ModelRun.id.desc()))]
+            return [
+                dict(r._mapping)
+                for r in conn.execute(sa.select(T_MODEL_RUNS).order_by(ModelRun.id.desc()))
+            ]
 
     def set_active_run(self, run_id: int) -> None:
         """Make one run the active model of its data set."""
-        runs = ModelRun.__table__
+        runs = T_MODEL_RUNS
         with self.engine.begin() as conn:
             dataset = conn.execute(sa.select(runs.c.dataset).where(runs.c.id == run_id)).scalar()
             if dataset is None:
@@ -799,12 +1068,12 @@ class Store:
 
     def delete_model_run(self, run_id: int) -> str | None:
         """Delete a run (and its saved recommendations); returns its artifact path."""
-        runs = ModelRun.__table__
+        runs = T_MODEL_RUNS
         with self.engine.begin() as conn:
-            path = conn.execute(sa.select(runs.c.artifact_path).where(runs.c.id == run_id)
-                                ).scalar()
-            conn.execute(SavedRecommendation.__table__.delete().where(
-                SavedRecommendation.run_id == run_id))
+            path = conn.execute(sa.select(runs.c.artifact_path).where(runs.c.id == run_id)).scalar()
+            conn.execute(
+                T_SAVED_RECOMMENDATIONS.delete().where(SavedRecommendation.run_id == run_id)
+            )
             conn.execute(runs.delete().where(runs.c.id == run_id))
         return path
 
@@ -812,8 +1081,10 @@ class Store:
         """Store ranked recommendations (``user_key, rank, item_key, score, components``)."""
         with self.engine.begin() as conn:
             for chunk in _chunks(list(rows)):
-                conn.execute(SavedRecommendation.__table__.insert(),
-                             [{"run_id": run_id, **row} for row in chunk])
+                conn.execute(
+                    T_SAVED_RECOMMENDATIONS.insert(),
+                    [{"run_id": run_id, **row} for row in chunk],
+                )
         return len(rows)
 
 
@@ -827,8 +1098,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _counts(conn: Connection) -> dict[str, int]:
-    return {table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table))
-                            .scalar() or 0) for table in TABLES}
+    return {
+        table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+        for table in TABLES
+    }
 
 
 def _validate_batch(batch: ImportBatch) -> None:
@@ -837,16 +1110,19 @@ def _validate_batch(batch: ImportBatch) -> None:
     if len(inter):
         bad_events = sorted(set(inter["event"].astype(str)) - set(EVENTS))
         if bad_events:
-            raise DataError(f"unknown interaction event(s) {bad_events}; expected one of "
-                            f"{', '.join(EVENTS)}")
+            raise DataError(
+                f"unknown interaction event(s) {bad_events}; expected one of {', '.join(EVENTS)}"
+            )
         weights = pd.to_numeric(inter["weight"], errors="coerce").to_numpy(dtype=float)
         if not np.all(np.isfinite(weights)):
-            raise DataError(f"{int((~np.isfinite(weights)).sum())} interaction weights are not "
-                            "finite numbers")
+            raise DataError(
+                f"{int((~np.isfinite(weights)).sum())} interaction weights are not finite numbers"
+            )
         if (weights < 0).any():
             raise DataError(f"{int((weights < 0).sum())} interaction weights are negative")
-        if (inter["user_key"].astype(str) == "").any() or (inter["item_key"].astype(str) == ""
-                                                           ).any():
+        if (inter["user_key"].astype(str) == "").any() or (
+            inter["item_key"].astype(str) == ""
+        ).any():
             raise DataError("interactions with an empty user or item key")
     if len(batch.items):
         bad_kinds = sorted(set(batch.items["kind"].astype(str)) - set(KINDS))
@@ -856,11 +1132,17 @@ def _validate_batch(batch: ImportBatch) -> None:
         raise DataError("a data set name is required for interactions")
 
 
-def _top_lists(keys: pd.Series, values: pd.Series, weights: pd.Series,
-               limit: int) -> dict[Any, list[str]]:
+def _top_lists(
+    keys: pd.Series, values: pd.Series, weights: pd.Series, limit: int
+) -> dict[Any, list[str]]:
     """Per key, up to ``limit`` values by descending weight (ties by value)."""
-    frame = pd.DataFrame({"k": keys.to_numpy(), "v": values.astype(str).to_numpy(),
-                          "w": weights.to_numpy(dtype=float)})
+    frame = pd.DataFrame(
+        {
+            "k": keys.to_numpy(),
+            "v": values.astype(str).to_numpy(),
+            "w": weights.to_numpy(dtype=float),
+        }
+    )
     frame = frame.sort_values(["k", "w", "v"], ascending=[True, False, True], kind="stable")
     out: dict[Any, list[str]] = {}
     for key, value in zip(frame["k"].tolist(), frame["v"].tolist(), strict=True):
@@ -870,8 +1152,9 @@ def _top_lists(keys: pd.Series, values: pd.Series, weights: pd.Series,
     return out
 
 
-def _item_metadata(meta: pd.DataFrame, tags: pd.DataFrame, own: pd.DataFrame,
-                   catalog: pd.DataFrame) -> pd.DataFrame:
+def _item_metadata(
+    meta: pd.DataFrame, tags: pd.DataFrame, own: pd.DataFrame, catalog: pd.DataFrame
+) -> pd.DataFrame:
     """Items with tags, genres and audio features (own, else linked from the catalogue)."""
     out = meta.copy()
     # tags: top 20 Last.fm tags by weight; genres: own catalogue genres
@@ -891,8 +1174,9 @@ def _item_metadata(meta: pd.DataFrame, tags: pd.DataFrame, own: pd.DataFrame,
     is_artist = (out["kind"] == "artist").to_numpy()
     matched = out["catalog_match"].astype(bool).to_numpy()
     tags_col, genres_col = [], []
-    for ident, lk, artist_kind, hit in zip(out["id"], out["link_key"], is_artist, matched,
-                                           strict=True):
+    for ident, lk, artist_kind, hit in zip(
+        out["id"], out["link_key"], is_artist, matched, strict=True
+    ):
         tags_col.append(tag_lists.get(ident, []))
         genres = own_genres.get(ident)
         if not genres and hit:
@@ -904,11 +1188,13 @@ def _item_metadata(meta: pd.DataFrame, tags: pd.DataFrame, own: pd.DataFrame,
     art = is_artist & matched
     trk = ~is_artist & matched
     if art.any():
-        linked.loc[art] = by_artist.reindex(out.loc[art, "link_key"])[list(FEATURE_COLUMNS)] \
-            .to_numpy()
+        linked.loc[art] = by_artist.reindex(out.loc[art, "link_key"])[
+            list(FEATURE_COLUMNS)
+        ].to_numpy()
     if trk.any():
-        linked.loc[trk] = by_track.reindex(out.loc[trk, "link_key"])[list(FEATURE_COLUMNS)] \
-            .to_numpy()
+        linked.loc[trk] = by_track.reindex(out.loc[trk, "link_key"])[
+            list(FEATURE_COLUMNS)
+        ].to_numpy()
     own_feats = own.set_index("item_id").reindex(out["id"])[list(FEATURE_COLUMNS)]
     own_feats.index = out.index
     values = own_feats.astype(float).combine_first(linked.astype(float))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import metric_values, plotly_figures
@@ -31,8 +30,12 @@ def test_statistics_and_charts_on_the_demo(demo_app_home: Path) -> None:
     assert values["Interactions"][0] == "92,834"
     figures = plotly_figures(at)
     titles = [fig["layout"]["title"]["text"] for fig in figures]
-    assert titles == ["Plays per user", "Most played", "Genre mix (catalogue genres)",
-                      "Catalogue match rate"]
+    assert titles == [
+        "Plays per user",
+        "Most played",
+        "Genre mix (catalogue genres)",
+        "Catalogue match rate",
+    ]
     plays, top = figures[0], figures[1]
     assert sum(plotly_values(plays["data"][0]["y"])) == 1892
     # the most played HetRec artist, drawn last in a horizontal bar chart
@@ -94,8 +97,9 @@ def test_malformed_upload_shows_its_message_and_changes_nothing(
     before = _counts()
     at = AppTest.from_file(PAGE, default_timeout=30).run()
     path = case.write(tmp_path)
-    at.file_uploader(key="data_uploads").upload(path.name, path.read_bytes(),
-                                                "application/octet-stream")
+    at.file_uploader(key="data_uploads").upload(
+        path.name, path.read_bytes(), "application/octet-stream"
+    )
     if "format" in case.options:
         at.selectbox(key="data_format").set_value(case.options["format"])
     if case.options.get("user", "me"):
@@ -103,7 +107,8 @@ def test_malformed_upload_shows_its_message_and_changes_nothing(
     columns = case.options.get("columns")
     if columns:
         at.text_input(key="data_columns").input(
-            ", ".join(f"{role}={name}" for role, name in columns.items()))
+            ", ".join(f"{role}={name}" for role, name in columns.items())
+        )
     at.button[-1].click()
     at.run()
     assert not at.exception

@@ -37,8 +37,9 @@ def test_first_start_loads_the_demo_and_data_shows_its_statistics(app_server, pa
     charts.first.wait_for()
     assert charts.count() == 4
     # the top-artists chart shows real names
-    page.locator("[data-testid=stPlotlyChart] svg text", has_text="Britney Spears").first \
-        .wait_for(state="attached")
+    page.locator("[data-testid=stPlotlyChart] svg text", has_text="Britney Spears").first.wait_for(
+        state="attached"
+    )
     page.screenshot(path=str(SCREENSHOT), full_page=False)
 
 

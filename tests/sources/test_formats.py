@@ -22,10 +22,12 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     ("text", "layout"),
     [
         ("Radiohead,OK Computer,Airbag,22 Mar 2022 17:55\n", "adnd"),
-        ("artist,album,name,date\nRadiohead,OK Computer,Airbag,22 Mar 2022 17:55\n",
-         "adnd-header"),
-        ("uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid\n"
-         "1647971700,22 Mar 2022 17:55,Radiohead,,OK Computer,,Airbag,\n", "uts"),
+        ("artist,album,name,date\nRadiohead,OK Computer,Airbag,22 Mar 2022 17:55\n", "adnd-header"),
+        (
+            "uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid\n"
+            "1647971700,22 Mar 2022 17:55,Radiohead,,OK Computer,,Airbag,\n",
+            "uts",
+        ),
         ("2022-03-22,17:55:00,Radiohead,Airbag\n", "iso"),
     ],
 )
@@ -36,16 +38,23 @@ def test_the_three_lastfm_layouts_are_detected(tmp_path: Path, text: str, layout
     batch = read_path(path)
     assert batch.users["key"].tolist() == ["lastfm:rj"]
     assert batch.items[["name", "artist"]].values.tolist() == [["Airbag", "Radiohead"]]
-    assert batch.interactions["timestamp"].tolist() == [pd.Timestamp("2022-03-22 17:55",
-                                                                     tz="UTC")]
+    assert batch.interactions["timestamp"].tolist() == [pd.Timestamp("2022-03-22 17:55", tz="UTC")]
 
 
 def test_basic_spotify_history(tmp_path: Path) -> None:
     rows = [
-        {"endTime": "2024-01-02 10:00", "artistName": "Björk", "trackName": "Joga",
-         "msPlayed": 300000},
-        {"endTime": "2024-01-02 10:05", "artistName": "Björk", "trackName": "Joga",
-         "msPlayed": 5000},
+        {
+            "endTime": "2024-01-02 10:00",
+            "artistName": "Björk",
+            "trackName": "Joga",
+            "msPlayed": 300000,
+        },
+        {
+            "endTime": "2024-01-02 10:05",
+            "artistName": "Björk",
+            "trackName": "Joga",
+            "msPlayed": 5000,
+        },
     ]
     path = write(tmp_path / "StreamingHistory_music_0.json", json.dumps(rows))
     batch = read_path(path, user="me")
@@ -57,12 +66,18 @@ def test_basic_spotify_history(tmp_path: Path) -> None:
 def test_extended_history_folder_and_endsong(tmp_path: Path) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
-    play = {"ts": "2020-05-01T10:00:00Z", "ms_played": 200000,
-            "master_metadata_track_name": "Joga", "master_metadata_album_artist_name": "Björk",
-            "spotify_track_uri": "spotify:track:abc"}
+    play = {
+        "ts": "2020-05-01T10:00:00Z",
+        "ms_played": 200000,
+        "master_metadata_track_name": "Joga",
+        "master_metadata_album_artist_name": "Björk",
+        "spotify_track_uri": "spotify:track:abc",
+    }
     write(folder / "endsong_0.json", json.dumps([play]))
-    write(folder / "Streaming_History_Audio_2021.json",
-          json.dumps([{**play, "ts": "2021-05-01T10:00:00Z"}]))
+    write(
+        folder / "Streaming_History_Audio_2021.json",
+        json.dumps([{**play, "ts": "2021-05-01T10:00:00Z"}]),
+    )
     write(folder / "Userdata.json", json.dumps({"username": "x"}))
     assert detect_format(folder) == "spotify-export"
     batch = read_path(folder, user="me")
@@ -73,20 +88,26 @@ def test_extended_history_folder_and_endsong(tmp_path: Path) -> None:
 
 def test_interactions_csv_with_mapping_and_separators(tmp_path: Path) -> None:
     path = write(tmp_path / "plays.csv", "listener;band;n\nann;Muse;3\nann;Muse;3\nbob;Muse;1\n")
-    batch = read_path(path, "interactions-csv",
-                      columns={"user": "listener", "item": "band", "weight": "n"})
+    batch = read_path(
+        path, "interactions-csv", columns={"user": "listener", "item": "band", "weight": "n"}
+    )
     assert batch.report.dropped == {"duplicate row": 1}
     assert batch.interactions["weight"].tolist() == [3.0, 1.0]
     assert batch.dataset == "plays"
 
 
 def test_interactions_csv_detects_common_names_and_partial_problems(tmp_path: Path) -> None:
-    path = write(tmp_path / "mine.csv",
-                 "user_id,artist,plays\nu1,Muse,3\nu1,Blur,x\nu2,Muse,-1\nu2,Oasis,inf\n")
+    path = write(
+        tmp_path / "mine.csv",
+        "user_id,artist,plays\nu1,Muse,3\nu1,Blur,x\nu2,Muse,-1\nu2,Oasis,inf\n",
+    )
     batch = read_path(path, dataset="mine")
     assert batch.report.accepted == 1
-    assert batch.report.dropped == {"negative weight": 1, "non-numeric weight": 1,
-                                    "non-finite weight (NaN or infinite)": 1}
+    assert batch.report.dropped == {
+        "negative weight": 1,
+        "non-numeric weight": 1,
+        "non-finite weight (NaN or infinite)": 1,
+    }
 
 
 def test_bom_and_crlf_import_fine(tmp_path: Path) -> None:
@@ -115,9 +136,19 @@ def test_gzipped_csv(tmp_path: Path) -> None:
 def test_spotify_zip_in_a_subfolder(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("MyData/StreamingHistory_music_0.json", json.dumps([
-            {"endTime": "2024-01-02 10:00", "artistName": "A", "trackName": "T",
-             "msPlayed": 60000}]))
+        archive.writestr(
+            "MyData/StreamingHistory_music_0.json",
+            json.dumps(
+                [
+                    {
+                        "endTime": "2024-01-02 10:00",
+                        "artistName": "A",
+                        "trackName": "T",
+                        "msPlayed": 60000,
+                    }
+                ]
+            ),
+        )
     path = tmp_path / "my_spotify_data.zip"
     path.write_bytes(buffer.getvalue())
     assert read_path(path, user="me").report.accepted == 1

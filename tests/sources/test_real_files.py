@@ -46,7 +46,13 @@ def test_catalogue_has_one_item_per_track_with_features_and_genres() -> None:
     assert batch.report.dropped["same track in another playlist"] == 32833 - 28356
     assert set(batch.tags["kind"]) == {"genre", "subgenre"}
     assert set(batch.tags.loc[batch.tags["kind"] == "genre", "tag"]) == {
-        "edm", "latin", "pop", "r&b", "rap", "rock"}
+        "edm",
+        "latin",
+        "pop",
+        "r&b",
+        "rap",
+        "rock",
+    }
     assert batch.features["energy"].between(0, 1).all()
     assert batch.features["musical_key"].between(-1, 11).all()
 
@@ -64,9 +70,11 @@ def test_spotify_sample_zip_counts_every_reason() -> None:
     batch = read_path(zip_path, user="me")
     report = batch.report
     assert report.rows_read == 69
-    assert report.dropped == {"duplicate play (same track, same time)": 2,
-                              "play shorter than 30 s": 7,
-                              "podcast episode or audiobook (skipped)": 4}
+    assert report.dropped == {
+        "duplicate play (same track, same time)": 2,
+        "play shorter than 30 s": 7,
+        "podcast episode or audiobook (skipped)": 4,
+    }
     assert report.accepted == 56 == len(batch.interactions)
     assert report.skipped_files == ["Streaming_History_Video_2023.json"]
     assert batch.interactions["timestamp"].notna().all()
@@ -81,5 +89,7 @@ def test_spotify_threshold_is_configurable() -> None:
 def test_lastfm_sample_guesses_the_user_from_the_file_name() -> None:
     batch = read_path(SAMPLES_DIR / "lastfm-presenter.csv")
     assert batch.users["key"].tolist() == ["lastfm:presenter"]
-    assert batch.report.dropped == {"duplicate scrobble (same track, same time)": 1,
-                                    "unparseable date": 2}
+    assert batch.report.dropped == {
+        "duplicate scrobble (same track, same time)": 1,
+        "unparseable date": 2,
+    }

@@ -49,8 +49,9 @@ def import_uploads(
             path.write_bytes(upload.getvalue())
             paths.append(path)
         target = paths[0] if len(paths) == 1 else folder
-        batch = read_path(target, fmt, dataset=dataset, user=user, min_play_ms=min_play_ms,
-                          columns=columns)
+        batch = read_path(
+            target, fmt, dataset=dataset, user=user, min_play_ms=min_play_ms, columns=columns
+        )
         return store.write_batch(batch)
 
 

@@ -97,7 +97,9 @@ def cached_stats(url: str, version: int) -> dict[str, Any]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_dataset_charts(url: str, version: int, dataset: str) -> dict[str, pd.DataFrame | pd.Series]:
+def cached_dataset_charts(
+    url: str, version: int, dataset: str
+) -> dict[str, pd.DataFrame | pd.Series]:
     """The Data page's chart inputs for one data set, cached per data version."""
     store = _open_store_by_url(url)
     return {

@@ -21,17 +21,26 @@ CATALOG_DATASET = "spotify-catalog"
 PLAYLISTS_DATASET = "spotify-playlists"
 #: CSV column -> audio feature name (the CSV's ``key`` is the pitch class).
 FEATURE_SOURCE = {name: ("key" if name == "musical_key" else name) for name in AUDIO_FEATURES}
-REQUIRED = ("track_id", "track_name", "track_artist", "track_popularity", "playlist_id",
-            "playlist_name", "playlist_genre", "playlist_subgenre",
-            *FEATURE_SOURCE.values())
+REQUIRED = (
+    "track_id",
+    "track_name",
+    "track_artist",
+    "track_popularity",
+    "playlist_id",
+    "playlist_name",
+    "playlist_genre",
+    "playlist_subgenre",
+    *FEATURE_SOURCE.values(),
+)
 
 
 def _read_frame(path: Path, report: ImportReport) -> pd.DataFrame:
     frame = read_csv_text(decode_text(read_bytes(path), path.name, report.warnings), path.name)
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise DataError(f"{path.name} is not the Spotify catalogue CSV: missing columns "
-                        f"{', '.join(missing)}")
+        raise DataError(
+            f"{path.name} is not the Spotify catalogue CSV: missing columns {', '.join(missing)}"
+        )
     report.rows_read = len(frame)
     ok = frame["track_id"].notna()
     report.drop("missing track id", int((~ok).sum()))
@@ -48,14 +57,18 @@ def _read_frame(path: Path, report: ImportReport) -> pd.DataFrame:
 
 def _track_items(frame: pd.DataFrame) -> pd.DataFrame:
     tracks = frame.drop_duplicates("track_id")
-    return pd.DataFrame({
-        "key": "spotify:track:" + tracks["track_id"].astype(str),
-        "kind": "track",
-        "name": tracks["track_name"].astype(str).to_numpy(),
-        "artist": tracks["track_artist"].astype(str).to_numpy(),
-        "link_key": [link_key("track", n, a) for n, a in
-                     zip(tracks["track_name"], tracks["track_artist"], strict=True)],
-    })
+    return pd.DataFrame(
+        {
+            "key": "spotify:track:" + tracks["track_id"].astype(str),
+            "kind": "track",
+            "name": tracks["track_name"].astype(str).to_numpy(),
+            "artist": tracks["track_artist"].astype(str).to_numpy(),
+            "link_key": [
+                link_key("track", n, a)
+                for n, a in zip(tracks["track_name"], tracks["track_artist"], strict=True)
+            ],
+        }
+    )
 
 
 def read_catalog(path: Path) -> ImportBatch:
@@ -76,16 +89,32 @@ def read_catalog(path: Path) -> ImportBatch:
     features["popularity"] = tracks["track_popularity"].to_numpy(dtype=float)
     tag_parts = []
     for kind, column in (("genre", "playlist_genre"), ("subgenre", "playlist_subgenre")):
-        counts = (frame.dropna(subset=[column]).groupby(["track_id", column]).size()
-                  .reset_index(name="weight"))
-        tag_parts.append(pd.DataFrame({
-            "item_key": "spotify:track:" + counts["track_id"].astype(str),
-            "kind": kind, "tag": counts[column].astype(str).str.strip().str.lower(),
-            "weight": counts["weight"].astype(float),
-        }))
+        counts = (
+            frame.dropna(subset=[column])
+            .groupby(["track_id", column])
+            .size()
+            .reset_index(name="weight")
+        )
+        tag_parts.append(
+            pd.DataFrame(
+                {
+                    "item_key": "spotify:track:" + counts["track_id"].astype(str),
+                    "kind": kind,
+                    "tag": counts[column].astype(str).str.strip().str.lower(),
+                    "weight": counts["weight"].astype(float),
+                }
+            )
+        )
     tags = pd.concat(tag_parts, ignore_index=True)
-    return ImportBatch(dataset=CATALOG_DATASET, source="catalog", report=report, items=items,
-                       features=features[list(FEATURE_COLUMNS)], tags=tags, is_catalog=True)
+    return ImportBatch(
+        dataset=CATALOG_DATASET,
+        source="catalog",
+        report=report,
+        items=items,
+        features=features[list(FEATURE_COLUMNS)],
+        tags=tags,
+        is_catalog=True,
+    )
 
 
 def read_catalog_playlists(path: Path) -> ImportBatch:
@@ -96,15 +125,29 @@ def read_catalog_playlists(path: Path) -> ImportBatch:
     report.drop("duplicate playlist-track pair", len(frame) - len(pairs))
     report.accepted = len(pairs)
     playlists = pairs.drop_duplicates("playlist_id")
-    users = pd.DataFrame({
-        "key": "spotify:playlist:" + playlists["playlist_id"].astype(str),
-        "name": playlists["playlist_name"].fillna(playlists["playlist_id"]).astype(str)
-        .to_numpy(),
-    })
-    interactions = pd.DataFrame({
-        "user_key": "spotify:playlist:" + pairs["playlist_id"].astype(str),
-        "item_key": "spotify:track:" + pairs["track_id"].astype(str),
-        "event": "play", "weight": np.ones(len(pairs)), "timestamp": pd.NaT,
-    })
-    return ImportBatch(dataset=PLAYLISTS_DATASET, source="catalog", report=report,
-                       items=_track_items(frame), users=users, interactions=interactions)
+    users = pd.DataFrame(
+        {
+            "key": "spotify:playlist:" + playlists["playlist_id"].astype(str),
+            "name": playlists["playlist_name"]
+            .fillna(playlists["playlist_id"])
+            .astype(str)
+            .to_numpy(),
+        }
+    )
+    interactions = pd.DataFrame(
+        {
+            "user_key": "spotify:playlist:" + pairs["playlist_id"].astype(str),
+            "item_key": "spotify:track:" + pairs["track_id"].astype(str),
+            "event": "play",
+            "weight": np.ones(len(pairs)),
+            "timestamp": pd.NaT,
+        }
+    )
+    return ImportBatch(
+        dataset=PLAYLISTS_DATASET,
+        source="catalog",
+        report=report,
+        items=_track_items(frame),
+        users=users,
+        interactions=interactions,
+    )

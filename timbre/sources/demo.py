@@ -33,14 +33,16 @@ def load_demo(store: Store, progress: Progress | None = None) -> list[ImportRepo
     Each import is its own transaction; the catalogue goes first so that HetRec artists link to
     it as they are written.
     """
+
     def step(fraction: float, message: str) -> None:
         log.info("demo: %s", message)
         if progress is not None:
             progress(fraction, message)
 
     if not CATALOG_CSV.is_file() or not HETREC_DIR.is_dir():
-        raise DataError(f"the bundled demo data is missing under {DATA_DIR}; restore data/ "
-                        "from the repository")
+        raise DataError(
+            f"the bundled demo data is missing under {DATA_DIR}; restore data/ from the repository"
+        )
     step(0.0, "reading the Spotify catalogue")
     catalog = read_catalog(CATALOG_CSV)
     step(0.2, "writing the catalogue")

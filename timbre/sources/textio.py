@@ -83,8 +83,13 @@ def sniff_separator(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def read_csv_text(text: str, name: str, header: bool = True, sep: str | None = None,
-                  names: list[str] | None = None) -> pd.DataFrame:
+def read_csv_text(
+    text: str,
+    name: str,
+    header: bool = True,
+    sep: str | None = None,
+    names: list[str] | None = None,
+) -> pd.DataFrame:
     """Parse CSV text into a frame of strings; CRLF and a BOM are fine.
 
     Raises
@@ -98,10 +103,18 @@ def read_csv_text(text: str, name: str, header: bool = True, sep: str | None = N
     first = stripped.splitlines()[0]
     separator = sep or sniff_separator(first)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
-                            na_values=[""], header=0 if header else None, names=names,
-                            skipinitialspace=True, on_bad_lines="error",
-                            quoting=csv.QUOTE_MINIMAL)
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=separator,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            header=0 if header else None,
+            names=names,
+            skipinitialspace=True,
+            on_bad_lines="error",
+            quoting=csv.QUOTE_MINIMAL,
+        )
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
         message = str(exc).splitlines()[0]
         raise DataError(f"{name} is not a readable CSV: {message}") from None
@@ -117,8 +130,9 @@ class Member:
     data: bytes
 
 
-def read_zip(path: Path, wanted: Callable[[str], bool],
-             max_bytes: int = MAX_ZIP_BYTES) -> list[Member]:
+def read_zip(
+    path: Path, wanted: Callable[[str], bool], max_bytes: int = MAX_ZIP_BYTES
+) -> list[Member]:
     """Read the members of a zip whose base name ``wanted(name)`` accepts, in memory.
 
     Every member name is checked (no absolute paths, no ``..``), the declared total size and the
@@ -139,26 +153,39 @@ def read_zip(path: Path, wanted: Callable[[str], bool],
     with archive:
         infos = archive.infolist()
         if len(infos) > MAX_ZIP_MEMBERS:
-            raise DataError(f"{path.name} holds {len(infos):,} files, more than the "
-                            f"{MAX_ZIP_MEMBERS:,} allowed")
+            raise DataError(
+                f"{path.name} holds {len(infos):,} files, more than the {MAX_ZIP_MEMBERS:,} allowed"
+            )
         for info in infos:
             member = PurePosixPath(info.filename.replace("\\", "/"))
-            if member.is_absolute() or ".." in member.parts or (
-                    info.filename[1:3] == ":/" or info.filename[1:3] == ":\\"):
-                raise DataError(f"{path.name} contains an unsafe path {info.filename!r} "
-                                "(absolute or with '..'); refusing to read it")
+            if (
+                member.is_absolute()
+                or ".." in member.parts
+                or (info.filename[1:3] == ":/" or info.filename[1:3] == ":\\")
+            ):
+                raise DataError(
+                    f"{path.name} contains an unsafe path {info.filename!r} "
+                    "(absolute or with '..'); refusing to read it"
+                )
         chosen = [i for i in infos if not i.is_dir() and wanted(PurePosixPath(i.filename).name)]
         declared = sum(i.file_size for i in chosen)
         if declared > max_bytes:
-            raise DataError(f"{path.name} would unpack to {declared / 1024**2:,.1f} MiB, more "
-                            f"than the {max_bytes / 1024**2:,.1f} MiB limit")
+            raise DataError(
+                f"{path.name} would unpack to {declared / 1024**2:,.1f} MiB, more "
+                f"than the {max_bytes / 1024**2:,.1f} MiB limit"
+            )
         members = []
         total = 0
         for info in chosen:
-            if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO \
-                    and info.file_size > 1024**2:
-                raise DataError(f"{path.name}: member {info.filename!r} is compressed "
-                                f"{info.file_size // info.compress_size:,} to 1 (a zip bomb?)")
+            if (
+                info.compress_size
+                and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO
+                and info.file_size > 1024**2
+            ):
+                raise DataError(
+                    f"{path.name}: member {info.filename!r} is compressed "
+                    f"{info.file_size // info.compress_size:,} to 1 (a zip bomb?)"
+                )
             buffer = bytearray()
             try:
                 with archive.open(info) as handle:
@@ -166,10 +193,13 @@ def read_zip(path: Path, wanted: Callable[[str], bool],
                         buffer += chunk
                         total += len(chunk)
                         if len(buffer) > info.file_size or total > max_bytes:
-                            raise DataError(f"{path.name}: member {info.filename!r} unpacks to "
-                                            "more than it declares or than the size limit")
+                            raise DataError(
+                                f"{path.name}: member {info.filename!r} unpacks to "
+                                "more than it declares or than the size limit"
+                            )
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise DataError(f"{path.name}: member {info.filename!r} is corrupt ({exc})") \
-                    from None
+                raise DataError(
+                    f"{path.name}: member {info.filename!r} is corrupt ({exc})"
+                ) from None
             members.append(Member(info.filename, bytes(buffer)))
         return members

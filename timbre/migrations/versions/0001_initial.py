@@ -13,8 +13,21 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-FEATURES = ("danceability", "energy", "musical_key", "loudness", "mode", "speechiness", "acousticness",
-            "instrumentalness", "liveness", "valence", "tempo", "duration_ms", "popularity")
+FEATURES = (
+    "danceability",
+    "energy",
+    "musical_key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "duration_ms",
+    "popularity",
+)
 
 
 def upgrade() -> None:
@@ -51,27 +64,37 @@ def upgrade() -> None:
     op.create_table(
         "interactions",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  nullable=False),
-        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "dataset_id",
+            sa.Integer,
+            sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column(
+            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("event", sa.String(10), nullable=False),
         sa.Column("weight", sa.Float, nullable=False),
         sa.Column("ts", sa.BigInteger, nullable=False),
         sa.Column("source", sa.String(50), nullable=False),
-        sa.UniqueConstraint("dataset_id", "user_id", "item_id", "event", "ts",
-                            name="uq_interactions_natural"),
-        sa.CheckConstraint("event IN ('play', 'top', 'love', 'skip')", name="ck_interactions_event"),
+        sa.UniqueConstraint(
+            "dataset_id", "user_id", "item_id", "event", "ts", name="uq_interactions_natural"
+        ),
+        sa.CheckConstraint(
+            "event IN ('play', 'top', 'love', 'skip')", name="ck_interactions_event"
+        ),
     )
     op.create_index("ix_interactions_item", "interactions", ["item_id"])
     op.create_index("ix_interactions_user", "interactions", ["user_id"])
     op.create_table(
         "item_tags",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("kind", sa.String(10), nullable=False),
         sa.Column("tag", sa.String(300), nullable=False),
         sa.Column("weight", sa.Float, nullable=False),
@@ -79,16 +102,19 @@ def upgrade() -> None:
     )
     op.create_table(
         "item_features",
-        sa.Column("item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "item_id", sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+        ),
         *[sa.Column(name, sa.Float, nullable=True) for name in FEATURES],
     )
     op.create_table(
         "user_friends",
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  primary_key=True),
-        sa.Column("friend_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column(
+            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column(
+            "friend_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        ),
     )
     op.create_table(
         "fetch_logs",
@@ -116,6 +142,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("personality_profiles", "fetch_logs", "user_friends", "item_features",
-                  "item_tags", "interactions", "items", "users", "datasets"):
+    for table in (
+        "personality_profiles",
+        "fetch_logs",
+        "user_friends",
+        "item_features",
+        "item_tags",
+        "interactions",
+        "items",
+        "users",
+        "datasets",
+    ):
         op.drop_table(table)

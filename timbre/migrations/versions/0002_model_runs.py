@@ -31,8 +31,13 @@ def upgrade() -> None:
     op.create_table(
         "saved_recommendations",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("run_id", sa.Integer, sa.ForeignKey("model_runs.id", ondelete="CASCADE"),
-                  nullable=False, index=True),
+        sa.Column(
+            "run_id",
+            sa.Integer,
+            sa.ForeignKey("model_runs.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
         sa.Column("user_key", sa.String(300), nullable=False),
         sa.Column("rank", sa.Integer, nullable=False),
         sa.Column("item_key", sa.String(500), nullable=False),

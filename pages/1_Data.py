@@ -73,27 +73,45 @@ st.caption(
 )
 with st.form("data_import_form"):
     uploads = st.file_uploader(
-        "Files", accept_multiple_files=True, key="data_uploads",
+        "Files",
+        accept_multiple_files=True,
+        key="data_uploads",
         type=["csv", "tsv", "txt", "json", "zip", "gz", "dat"],
     )
     c1, c2, c3 = st.columns(3)
     fmt = c1.selectbox("Format", ["auto-detect", *FORMATS], key="data_format")
-    user = c2.text_input("User name (personal exports)", key="data_user",
-                         help="Whose listening this is; guessed from the file name if empty.")
-    dataset = c3.text_input("Data set name", key="data_dataset",
-                            help="Optional; each format has a sensible default.")
+    user = c2.text_input(
+        "User name (personal exports)",
+        key="data_user",
+        help="Whose listening this is; guessed from the file name if empty.",
+    )
+    dataset = c3.text_input(
+        "Data set name", key="data_dataset", help="Optional; each format has a sensible default."
+    )
     c4, c5 = st.columns(2)
-    min_play = c4.number_input("Spotify: drop plays shorter than (s)", min_value=0.0,
-                               value=30.0, step=5.0, key="data_min_play")
-    column_map = c5.text_input("Interactions CSV column mapping", key="data_columns",
-                               placeholder="user=listener, item=artist, weight=plays")
+    min_play = c4.number_input(
+        "Spotify: drop plays shorter than (s)",
+        min_value=0.0,
+        value=30.0,
+        step=5.0,
+        key="data_min_play",
+    )
+    column_map = c5.text_input(
+        "Interactions CSV column mapping",
+        key="data_columns",
+        placeholder="user=listener, item=artist, weight=plays",
+    )
     submitted = st.form_submit_button("Import")
 if submitted:
     with guard():
         report = import_uploads(
-            store, uploads or [], None if fmt == "auto-detect" else fmt,
-            dataset=dataset.strip() or None, user=user.strip() or None,
-            min_play_ms=int(min_play * 1000), columns=parse_column_map(column_map),
+            store,
+            uploads or [],
+            None if fmt == "auto-detect" else fmt,
+            dataset=dataset.strip() or None,
+            user=user.strip() or None,
+            min_play_ms=int(min_play * 1000),
+            columns=parse_column_map(column_map),
         )
     bump_data_version()
     st.session_state["data_last_report"] = [report.as_dict()]
@@ -120,7 +138,8 @@ totals[3].metric("Interactions", f"{summary['interactions']:,}")
 
 st.dataframe(
     pd.DataFrame([{"data set": name, **ds} for name, ds in datasets.items()]),
-    hide_index=True, key="data_datasets_table",
+    hide_index=True,
+    key="data_datasets_table",
     column_config={
         "catalog_match_rate": st.column_config.NumberColumn("item match", format="percent"),
         "interactions_match_rate": st.column_config.NumberColumn("play match", format="percent"),

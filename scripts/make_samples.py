@@ -31,31 +31,60 @@ def main() -> None:
     rows = []
     for n, track in enumerate(picks.itertuples()):
         when = start + timedelta(hours=int(n * 7 + rng.integers(0, 5)))
-        rows.append({
-            "ts": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "platform": "android",
-            "ms_played": int(track.duration_ms if n % 9 else 12_000),
-            "conn_country": "DE", "master_metadata_track_name": track.track_name,
-            "master_metadata_album_artist_name": track.track_artist,
-            "master_metadata_album_album_name": track.track_album_name,
-            "spotify_track_uri": f"spotify:track:{track.track_id}",
-            "episode_name": None, "episode_show_name": None, "spotify_episode_uri": None,
-            "reason_start": "trackdone", "reason_end": "trackdone", "shuffle": False,
-            "skipped": n % 9 == 0, "offline": False, "incognito_mode": False,
-        })
-    for n, (title, artist) in enumerate([("Night Drive Home", "The Unlisted"),
-                                         ("Paper Lanterns", "Mira Holm"),
-                                         ("Static Bloom", "Kettle & Wire")]):
-        rows.append({**rows[0], "ts": f"2023-05-0{n + 1}T21:00:00Z", "ms_played": 200_000,
-                     "master_metadata_track_name": title,
-                     "master_metadata_album_artist_name": artist,
-                     "spotify_track_uri": f"spotify:track:SYNTHETIC{n:04d}", "skipped": False})
+        rows.append(
+            {
+                "ts": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "platform": "android",
+                "ms_played": int(track.duration_ms if n % 9 else 12_000),
+                "conn_country": "DE",
+                "master_metadata_track_name": track.track_name,
+                "master_metadata_album_artist_name": track.track_artist,
+                "master_metadata_album_album_name": track.track_album_name,
+                "spotify_track_uri": f"spotify:track:{track.track_id}",
+                "episode_name": None,
+                "episode_show_name": None,
+                "spotify_episode_uri": None,
+                "reason_start": "trackdone",
+                "reason_end": "trackdone",
+                "shuffle": False,
+                "skipped": n % 9 == 0,
+                "offline": False,
+                "incognito_mode": False,
+            }
+        )
+    for n, (title, artist) in enumerate(
+        [
+            ("Night Drive Home", "The Unlisted"),
+            ("Paper Lanterns", "Mira Holm"),
+            ("Static Bloom", "Kettle & Wire"),
+        ]
+    ):
+        rows.append(
+            {
+                **rows[0],
+                "ts": f"2023-05-0{n + 1}T21:00:00Z",
+                "ms_played": 200_000,
+                "master_metadata_track_name": title,
+                "master_metadata_album_artist_name": artist,
+                "spotify_track_uri": f"spotify:track:SYNTHETIC{n:04d}",
+                "skipped": False,
+            }
+        )
     for n in range(4):
-        rows.append({**rows[0], "ts": f"2023-06-0{n + 1}T07:30:00Z", "ms_played": 1_500_000,
-                     "master_metadata_track_name": None,
-                     "master_metadata_album_artist_name": None,
-                     "master_metadata_album_album_name": None, "spotify_track_uri": None,
-                     "episode_name": f"Episode {n + 1}", "episode_show_name": "A Podcast",
-                     "spotify_episode_uri": f"spotify:episode:SYNTHETIC{n}"})
+        rows.append(
+            {
+                **rows[0],
+                "ts": f"2023-06-0{n + 1}T07:30:00Z",
+                "ms_played": 1_500_000,
+                "master_metadata_track_name": None,
+                "master_metadata_album_artist_name": None,
+                "master_metadata_album_album_name": None,
+                "spotify_track_uri": None,
+                "episode_name": f"Episode {n + 1}",
+                "episode_show_name": "A Podcast",
+                "spotify_episode_uri": f"spotify:episode:SYNTHETIC{n}",
+            }
+        )
     rows += [dict(rows[1]), dict(rows[2])]  # duplicates
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -74,11 +103,16 @@ def main() -> None:
     for n, track in enumerate(lastfm.itertuples()):
         when = start + timedelta(minutes=int(n * 53))
         album = str(track.track_album_name).replace('"', "'")
-        lines.append(f'"{track.track_artist}","{album}","{track.track_name}",'
-                     f'"{when.strftime("%d %b %Y %H:%M")}"')
-    lines += ['"The Unlisted","Demo","Night Drive Home","02 Apr 2023 22:10"',
-              '"Mira Holm","Lanterns","Paper Lanterns","not a date"',
-              '"Kettle & Wire","Bloom","Static Bloom",""', lines[0]]
+        lines.append(
+            f'"{track.track_artist}","{album}","{track.track_name}",'
+            f'"{when.strftime("%d %b %Y %H:%M")}"'
+        )
+    lines += [
+        '"The Unlisted","Demo","Night Drive Home","02 Apr 2023 22:10"',
+        '"Mira Holm","Lanterns","Paper Lanterns","not a date"',
+        '"Kettle & Wire","Bloom","Static Bloom",""',
+        lines[0],
+    ]
     (OUT / "lastfm-presenter.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

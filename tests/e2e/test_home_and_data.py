@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.harness import ROOT, assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, wait_for_app
 from timbre.sources.demo import SAMPLES_DIR
-
-SCREENSHOT = ROOT / "benchmarks" / "results" / "data-page.png"
 
 
 def metric(page: Any, label: str) -> str:
@@ -40,7 +38,6 @@ def test_first_start_loads_the_demo_and_data_shows_its_statistics(app_server, pa
     page.locator("[data-testid=stPlotlyChart] svg text", has_text="Britney Spears").first.wait_for(
         state="attached"
     )
-    page.screenshot(path=str(SCREENSHOT), full_page=False)
 
 
 def test_uploading_a_spotify_export_shows_the_report(app_server, page) -> None:

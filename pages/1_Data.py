@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -38,38 +40,68 @@ def show_report(report_dict: dict[str, object]) -> None:
     cols[3].metric("Catalogue match", "n/a" if rate is None else f"{rate:.1%}")
     dropped = report_dict.get("dropped") or {}
     if dropped:
-        st.dataframe(
-            pd.DataFrame({"reason": list(dropped), "rows": list(dropped.values())}),
-            hide_index=True,
-        )
+        st.markdown("\n".join(f"- dropped {n:,}: {reason}" for reason, n in dropped.items()))
     for warning in report_dict.get("warnings") or []:
         st.warning(str(warning))
     for name in report_dict.get("skipped_files") or []:
         st.caption(f"Skipped file: {name}")
 
 
-# --- Demo ------------------------------------------------------------------------------------
-with st.expander("Bundled demo data", expanded=False):
-    st.write(
-        "HetRec 2011 Last.fm 2K (1,892 users, 17,632 artists, 92,834 play counts, tags, friends) "
-        "and a 28k-track Spotify catalogue with audio features and genres. Loading is idempotent."
+def render_statistics(summary: dict[str, Any]) -> None:
+    """Totals, the per-data-set table and the four charts."""
+    datasets = summary["datasets"]
+    totals = st.columns(4)
+    totals[0].metric("Users", f"{summary['users']:,}")
+    totals[1].metric("Artists", f"{summary['items'].get('artist', 0):,}")
+    totals[2].metric("Tracks", f"{summary['items'].get('track', 0):,}")
+    totals[3].metric("Interactions", f"{summary['interactions']:,}")
+
+    st.dataframe(
+        pd.DataFrame([{"data set": name, **ds} for name, ds in datasets.items()]),
+        hide_index=True,
+        key="data_datasets_table",
+        column_config={
+            "catalog_match_rate": st.column_config.NumberColumn("item match", format="percent"),
+            "interactions_match_rate": st.column_config.NumberColumn(
+                "play match", format="percent"
+            ),
+        },
     )
-    if st.button("Load or refresh the demo", key="data_load_demo"):
-        with st.status("Loading the demo...", expanded=True) as status:
-            bar = st.progress(0.0)
-            with guard():
-                reports = load_demo(store, progress=lambda f, m: bar.progress(min(f, 1.0), m))
-            status.update(label="Demo loaded", state="complete")
-        bump_data_version()
-        st.session_state["data_last_report"] = [r.as_dict() for r in reports]
+
+    names = list(datasets)
+    chosen = st.selectbox("Data set", names, key="data_stats_dataset")
+    url = get_settings().resolved_database_url
+    with guard():
+        charts = cached_dataset_charts(url, st.session_state.get("data_version", 0), chosen)
+    left, right = st.columns(2)
+    left.plotly_chart(plots.plays_per_user_histogram(charts["plays"]), key="data_plays_chart")
+    right.plotly_chart(plots.top_items_bar(charts["top"], "Most played"), key="data_top_chart")
+    left2, right2 = st.columns(2)
+    genres = charts["genres"]
+    if len(genres):
+        left2.plotly_chart(plots.genre_mix_bar(genres), key="data_genre_chart")
+    else:
+        left2.info("No catalogue genres matched this data set's items.")
+    right2.plotly_chart(plots.match_rate_bar(datasets), key="data_match_chart")
+
+
+# --- Statistics ------------------------------------------------------------------------------
+st.subheader("Statistics")
+summary = stats()
+datasets = summary["datasets"]
+if not datasets:
+    st.info("No data yet: import a file below or load the bundled demo.")
+else:
+    render_statistics(summary)
 
 # --- Import ----------------------------------------------------------------------------------
 st.subheader("Import your data")
 st.caption(
-    "Spotify account exports (StreamingHistory_music_*.json, extended history "
-    "Streaming_History_Audio_*.json / endsong_*.json, or the downloaded .zip), Last.fm scrobble "
-    "CSV exports (three common layouts), a generic interactions CSV, the HetRec folder's files, or "
-    "the Spotify catalogue CSV. Everything is imported in one transaction: all or nothing."
+    "Spotify account exports (`StreamingHistory_music_*.json`, extended history "
+    "`Streaming_History_Audio_*.json` / `endsong_*.json`, or the downloaded `.zip`), Last.fm "
+    "scrobble CSV exports (three common layouts), a generic interactions CSV, the HetRec "
+    "folder's files, or the Spotify catalogue CSV. Everything is imported in one transaction: "
+    "all or nothing."
 )
 with st.form("data_import_form"):
     uploads = st.file_uploader(
@@ -101,7 +133,7 @@ with st.form("data_import_form"):
         key="data_columns",
         placeholder="user=listener, item=artist, weight=plays",
     )
-    submitted = st.form_submit_button("Import")
+    submitted = st.form_submit_button("Import", key="data_import_submit")
 if submitted:
     with guard():
         report = import_uploads(
@@ -115,49 +147,31 @@ if submitted:
         )
     bump_data_version()
     st.session_state["data_last_report"] = [report.as_dict()]
-    st.success(f"Imported into data set {report.dataset!r}.")
+    st.session_state["data_flash"] = f"Imported into data set {report.dataset!r}."
+    st.rerun()  # so the statistics above include what was just imported
+
+if st.session_state.get("data_flash"):
+    st.success(st.session_state.pop("data_flash"))
 
 for report_dict in st.session_state.get("data_last_report") or []:
     with st.container(border=True):
         st.markdown(f"**Import report** · {report_dict['source']} -> `{report_dict['dataset']}`")
         show_report(report_dict)
 
-# --- Statistics ------------------------------------------------------------------------------
-st.subheader("Statistics")
-summary = stats()
-datasets = summary["datasets"]
-if not datasets:
-    st.info("No data yet: load the demo above or import a file.")
-    st.stop()
 
-totals = st.columns(4)
-totals[0].metric("Users", f"{summary['users']:,}")
-totals[1].metric("Artists", f"{summary['items'].get('artist', 0):,}")
-totals[2].metric("Tracks", f"{summary['items'].get('track', 0):,}")
-totals[3].metric("Interactions", f"{summary['interactions']:,}")
-
-st.dataframe(
-    pd.DataFrame([{"data set": name, **ds} for name, ds in datasets.items()]),
-    hide_index=True,
-    key="data_datasets_table",
-    column_config={
-        "catalog_match_rate": st.column_config.NumberColumn("item match", format="percent"),
-        "interactions_match_rate": st.column_config.NumberColumn("play match", format="percent"),
-    },
-)
-
-names = list(datasets)
-chosen = st.selectbox("Data set", names, key="data_stats_dataset")
-url = get_settings().resolved_database_url
-with guard():
-    charts = cached_dataset_charts(url, st.session_state.get("data_version", 0), chosen)
-left, right = st.columns(2)
-left.plotly_chart(plots.plays_per_user_histogram(charts["plays"]), key="data_plays_chart")
-right.plotly_chart(plots.top_items_bar(charts["top"], "Most played"), key="data_top_chart")
-left2, right2 = st.columns(2)
-genres = charts["genres"]
-if len(genres):
-    left2.plotly_chart(plots.genre_mix_bar(genres), key="data_genre_chart")
-else:
-    left2.info("No catalogue genres matched this data set's items.")
-right2.plotly_chart(plots.match_rate_bar(datasets), key="data_match_chart")
+# --- Demo ------------------------------------------------------------------------------------
+with st.expander("Bundled demo data", expanded=False):
+    st.write(
+        "HetRec 2011 Last.fm 2K (1,892 users, 17,632 artists, 92,834 play counts, tags, friends) "
+        "and a 28k-track Spotify catalogue with audio features and genres. Loading is idempotent."
+    )
+    if st.button("Load or refresh the demo", key="data_load_demo"):
+        with st.status("Loading the demo...", expanded=True) as status:
+            bar = st.progress(0.0)
+            with guard():
+                reports = load_demo(store, progress=lambda f, m: bar.progress(min(f, 1.0), m))
+            status.update(label="Demo loaded", state="complete")
+        bump_data_version()
+        st.session_state["data_last_report"] = [r.as_dict() for r in reports]
+        st.session_state["data_flash"] = "Demo loaded (nothing is duplicated on a reload)."
+        st.rerun()

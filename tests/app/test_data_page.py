@@ -46,7 +46,7 @@ def _upload_and_import(at: AppTest, name: str, content: bytes, user: str = "") -
     at.file_uploader(key="data_uploads").upload(name, content, "application/octet-stream")
     if user:
         at.text_input(key="data_user").input(user)
-    at.button[-1].click()  # the form's submit button is the last button on the page
+    at.button(key="data_import_submit").click()
     return at.run()
 
 
@@ -109,7 +109,7 @@ def test_malformed_upload_shows_its_message_and_changes_nothing(
         at.text_input(key="data_columns").input(
             ", ".join(f"{role}={name}" for role, name in columns.items())
         )
-    at.button[-1].click()
+    at.button(key="data_import_submit").click()
     at.run()
     assert not at.exception
     assert at.error, f"{case.id}: no error shown"

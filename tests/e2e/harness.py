@@ -49,8 +49,13 @@ class Server:
 
 
 @contextmanager
-def streamlit_server(home: Path, timeout: float = 90.0) -> Iterator[Server]:
-    """Run the app with ``TIMBRE_HOME=home`` until the block ends; waits for ``/_stcore/health``."""
+def streamlit_server(
+    home: Path, timeout: float = 90.0, app: Path | None = None
+) -> Iterator[Server]:
+    """Run the app (or ``app``) with ``TIMBRE_HOME=home`` until the block ends.
+
+    Waits for ``/_stcore/health`` to answer ``ok``.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "TIMBRE_DATABASE_URL"}
     env.update(TIMBRE_HOME=str(home), OPENBLAS_NUM_THREADS="1")
@@ -64,7 +69,7 @@ def streamlit_server(home: Path, timeout: float = 90.0) -> Iterator[Server]:
                 "-m",
                 "streamlit",
                 "run",
-                str(ROOT / "streamlit_app.py"),
+                str(app or ROOT / "streamlit_app.py"),
                 "--server.headless",
                 "true",
                 "--server.port",

@@ -33,6 +33,8 @@ def init_state() -> None:
     st.session_state.setdefault("data_version", 0)
     st.session_state.setdefault("demo_loaded_now", None)
     st.session_state.setdefault("dataset", None)
+    st.session_state.setdefault("data_last_report", [])
+    st.session_state.setdefault("data_flash", None)
 
 
 def bump_data_version() -> None:

@@ -41,9 +41,13 @@ def test_bundled_hetrec_equals_the_shared_original() -> None:
 def test_catalogue_has_one_item_per_track_with_features_and_genres() -> None:
     batch = read_catalog(CATALOG_CSV)
     assert batch.is_catalog
-    assert len(batch.items) == 28356 and batch.items["key"].is_unique
+    # 28,356 distinct track ids; 5 rows (4 tracks) have neither name nor artist ("NA" from R)
+    assert len(batch.items) == 28352 and batch.items["key"].is_unique
     assert batch.report.rows_read == 32833
-    assert batch.report.dropped["same track in another playlist"] == 32833 - 28356
+    assert batch.report.dropped == {
+        "missing track name or artist": 5,
+        "same track in another playlist": 32833 - 5 - 28352,
+    }
     assert set(batch.tags["kind"]) == {"genre", "subgenre"}
     assert set(batch.tags.loc[batch.tags["kind"] == "genre", "tag"]) == {
         "edm",

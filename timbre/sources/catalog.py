@@ -45,6 +45,9 @@ def _read_frame(path: Path, report: ImportReport) -> pd.DataFrame:
     ok = frame["track_id"].notna()
     report.drop("missing track id", int((~ok).sum()))
     frame = frame[ok]
+    # the CSV was written by R: a missing name is the literal "NA" in both name and artist
+    unnamed = (frame["track_name"] == "NA") & (frame["track_artist"] == "NA")
+    frame.loc[unnamed, ["track_name", "track_artist"]] = None
     named = frame["track_name"].notna() & frame["track_artist"].notna()
     report.drop("missing track name or artist", int((~named).sum()))
     frame = frame[named].copy()

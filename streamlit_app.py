@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from timbre.app.state import PAGES, ensure_demo, get_store, init_state, page_exists, stats
+from timbre.app.widgets import metric_row, rate_text
 
 st.set_page_config(page_title="Timbre", page_icon=":material/graphic_eq:", layout="wide")
 init_state()
@@ -29,12 +30,14 @@ if not datasets:
 for name, ds in datasets.items():
     with st.container(border=True):
         st.markdown(f"**{name}** · source `{ds['source']}`")
-        cols = st.columns(4)
-        cols[0].metric("Users", f"{ds['users']:,}")
-        cols[1].metric("Items", f"{ds['items']:,}")
-        cols[2].metric("Interactions", f"{ds['interactions']:,}")
-        rate = ds.get("catalog_match_rate")
-        cols[3].metric("Catalogue match", "n/a" if rate is None else f"{rate:.1%}")
+        metric_row(
+            [
+                ("Users", f"{ds['users']:,}"),
+                ("Items", f"{ds['items']:,}"),
+                ("Interactions", f"{ds['interactions']:,}"),
+                ("Catalogue match", rate_text(ds.get("catalog_match_rate"))),
+            ]
+        )
 catalog = summary["catalog"]
 if catalog["tracks"]:
     st.caption(

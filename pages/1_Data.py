@@ -19,6 +19,7 @@ from timbre.app.state import (
     init_state,
     stats,
 )
+from timbre.app.widgets import metric_row, rate_text
 from timbre.sources.demo import load_demo
 from timbre.sources.files import FORMATS
 
@@ -32,12 +33,14 @@ ensure_demo(store)
 
 def show_report(report_dict: dict[str, object]) -> None:
     """Render one import report: counts, drops per reason, catalogue match."""
-    cols = st.columns(4)
-    cols[0].metric("Rows read", f"{report_dict['rows_read']:,}")
-    cols[1].metric("Accepted", f"{report_dict['accepted']:,}")
-    cols[2].metric("Dropped", f"{report_dict['dropped_total']:,}")
-    rate = report_dict.get("catalog_match_rate")
-    cols[3].metric("Catalogue match", "n/a" if rate is None else f"{rate:.1%}")
+    metric_row(
+        [
+            ("Rows read", f"{report_dict['rows_read']:,}"),
+            ("Accepted", f"{report_dict['accepted']:,}"),
+            ("Dropped", f"{report_dict['dropped_total']:,}"),
+            ("Catalogue match", rate_text(report_dict.get("catalog_match_rate"))),
+        ]
+    )
     dropped = report_dict.get("dropped") or {}
     if dropped:
         st.markdown("\n".join(f"- dropped {n:,}: {reason}" for reason, n in dropped.items()))
@@ -50,11 +53,14 @@ def show_report(report_dict: dict[str, object]) -> None:
 def render_statistics(summary: dict[str, Any]) -> None:
     """Totals, the per-data-set table and the four charts."""
     datasets = summary["datasets"]
-    totals = st.columns(4)
-    totals[0].metric("Users", f"{summary['users']:,}")
-    totals[1].metric("Artists", f"{summary['items'].get('artist', 0):,}")
-    totals[2].metric("Tracks", f"{summary['items'].get('track', 0):,}")
-    totals[3].metric("Interactions", f"{summary['interactions']:,}")
+    metric_row(
+        [
+            ("Users", f"{summary['users']:,}"),
+            ("Artists", f"{summary['items'].get('artist', 0):,}"),
+            ("Tracks", f"{summary['items'].get('track', 0):,}"),
+            ("Interactions", f"{summary['interactions']:,}"),
+        ]
+    )
 
     st.dataframe(
         pd.DataFrame([{"data set": name, **ds} for name, ds in datasets.items()]),

@@ -549,32 +549,8 @@ def read_spotify_export(
     report.drop("duplicate play (same track, same time)", int(dupes.sum()))
     frame = frame[~dupes]
     report.accepted = len(frame)
-    dataset = "spotify-export"
-    user_key = f"spotify:user:{user}"
-    items = frame.drop_duplicates("item_key")
-    return ImportBatch(
-        dataset=dataset,
-        source="spotify-export",
-        report=report,
-        items=pd.DataFrame(
-            {
-                "key": items["item_key"].to_numpy(),
-                "kind": "track",
-                "name": items["track"].to_numpy(),
-                "artist": items["artist"].to_numpy(),
-                "link_key": items["link_key"].to_numpy(),
-            }
-        ),
-        users=pd.DataFrame({"key": [user_key], "name": [user]}),
-        interactions=pd.DataFrame(
-            {
-                "user_key": user_key,
-                "item_key": frame["item_key"].to_numpy(),
-                "event": "play",
-                "weight": 1.0,
-                "timestamp": frame["timestamp"].to_numpy(),
-            }
-        ),
+    return _personal_plays_batch(
+        "spotify-export", report, f"spotify:user:{user}", user, frame, title="track"
     )
 
 
@@ -697,17 +673,29 @@ def read_lastfm_csv(path: Path, user: str | None = None) -> ImportBatch:
     report.drop("duplicate scrobble (same track, same time)", int(dupes.sum()))
     out = out[~dupes]
     report.accepted = len(out)
-    user_key = f"lastfm:{user}"
-    items = out.drop_duplicates("item_key")
+    return _personal_plays_batch(
+        "lastfm-export", report, f"lastfm:{user}", user, out, title="title"
+    )
+
+
+def _personal_plays_batch(
+    source: str, report: ImportReport, user_key: str, user: str, plays: pd.DataFrame, title: str
+) -> ImportBatch:
+    """One person's timed track plays (Spotify or Last.fm export) as a batch.
+
+    ``plays`` has ``item_key, artist, link_key, timestamp`` and the title in column ``title``;
+    each row is one play of weight 1 at its exact time; the data set is named after ``source``.
+    """
+    items = plays.drop_duplicates("item_key")
     return ImportBatch(
-        dataset="lastfm-export",
-        source="lastfm-export",
+        dataset=source,
+        source=source,
         report=report,
         items=pd.DataFrame(
             {
                 "key": items["item_key"].to_numpy(),
                 "kind": "track",
-                "name": items["title"].to_numpy(),
+                "name": items[title].to_numpy(),
                 "artist": items["artist"].to_numpy(),
                 "link_key": items["link_key"].to_numpy(),
             }
@@ -716,10 +704,10 @@ def read_lastfm_csv(path: Path, user: str | None = None) -> ImportBatch:
         interactions=pd.DataFrame(
             {
                 "user_key": user_key,
-                "item_key": out["item_key"].to_numpy(),
+                "item_key": plays["item_key"].to_numpy(),
                 "event": "play",
                 "weight": 1.0,
-                "timestamp": out["timestamp"].to_numpy(),
+                "timestamp": plays["timestamp"].to_numpy(),
             }
         ),
     )

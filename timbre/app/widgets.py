@@ -1,0 +1,18 @@
+"""Small shared widgets for the pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+
+def rate_text(rate: object) -> str:
+    """A share as ``12.3%``, or ``n/a`` when there is nothing to share."""
+    return f"{rate:.1%}" if isinstance(rate, int | float) else "n/a"
+
+
+def metric_row(metrics: Sequence[tuple[str, str]]) -> None:
+    """One row of ``st.metric`` boxes, one column each."""
+    for column, (label, value) in zip(st.columns(len(metrics)), metrics, strict=True):
+        column.metric(label, value)

@@ -116,11 +116,24 @@ def test_writing_the_same_batch_twice_changes_nothing(store: Store) -> None:
     first = store.write_batch(listening_batch())
     assert first.written["interactions"] == 3 and first.written["users"] == 2
     counts = store.table_counts()
+    digest = store.content_digest()
     frames = store.load_dataset("toy")
     again = store.write_batch(listening_batch())
     assert store.table_counts() == counts
+    assert store.content_digest() == digest
     assert again.written == {"interactions": 0, "items": 0, "users": 0}
     pd.testing.assert_frame_equal(store.load_dataset("toy")[0], frames[0])
+
+
+def test_content_digest_sees_a_changed_value(store: Store) -> None:
+    """The digest can fail: the same row counts with one weight changed give another digest."""
+    store.write_batch(listening_batch())
+    before = store.content_digest()
+    store.write_batch(listening_batch(weights=(5.0, 2.0, 1.5)))
+    after = store.content_digest()
+    assert store.table_counts()["interactions"] == 3
+    assert after["interactions"] != before["interactions"]
+    assert after["users"] == before["users"]
 
 
 def test_reimport_with_new_counts_updates_in_place(store: Store) -> None:
@@ -151,11 +164,13 @@ def test_reimport_with_new_counts_updates_in_place(store: Store) -> None:
 def test_a_bad_batch_is_refused_and_changes_nothing(store: Store, mutate, message: str) -> None:
     store.write_batch(catalog_batch())
     before = store.table_counts()
+    digest = store.content_digest()
     batch = listening_batch()
     mutate(batch)
     with pytest.raises(DataError, match=message):
         store.write_batch(batch)
     assert store.table_counts() == before
+    assert store.content_digest() == digest
 
 
 def test_a_failure_after_many_good_rows_rolls_everything_back(store: Store) -> None:

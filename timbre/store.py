@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -692,6 +693,22 @@ class Store:
         """Rows per table (used to prove that a failed import changed nothing)."""
         with self.engine.connect() as conn:
             return _counts(conn)
+
+    def content_digest(self) -> dict[str, str]:
+        """SHA-256 of every table's rows (all columns, in primary-key order).
+
+        Two equal digests mean the same rows in every table; used to prove that a refused import
+        changed nothing. Reads whole tables: meant for tests and small stores.
+        """
+        digests: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for table in TABLES:
+                digest = hashlib.sha256()
+                order = list(table.primary_key.columns) or list(table.columns)
+                for row in conn.execute(sa.select(table).order_by(*order)):
+                    digest.update(repr(tuple(row)).encode())
+                digests[table.name] = digest.hexdigest()
+        return digests
 
     def list_datasets(self) -> list[dict[str, Any]]:
         """Data sets with their source and creation time, oldest first."""

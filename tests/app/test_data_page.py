@@ -16,9 +16,9 @@ PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Data.py")
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 
-def _counts() -> dict[str, int]:
+def _contents() -> dict[str, str]:
     with Store.open(load_settings()) as store:
-        return store.table_counts()
+        return store.content_digest()
 
 
 def test_statistics_and_charts_on_the_demo(demo_app_home: Path) -> None:
@@ -63,13 +63,13 @@ def test_importing_a_lastfm_export_shows_the_report(demo_app_home: Path) -> None
 
 
 def test_a_binary_file_named_csv_is_refused_and_changes_nothing(demo_app_home: Path) -> None:
-    before = _counts()
+    before = _contents()
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at = _upload_and_import(at, "plays.csv", bytes(range(256)) * 64)
     assert not at.exception
     assert at.error, "a binary file must give an error message"
     assert "csv" in at.error[0].value.lower()
-    assert _counts() == before
+    assert _contents() == before
 
 
 # --- every malformed input gives its specific message in the app, and changes nothing ---------
@@ -94,7 +94,7 @@ def small_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_malformed_upload_shows_its_message_and_changes_nothing(
     case: Case, small_app_home: Path, tmp_path: Path
 ) -> None:
-    before = _counts()
+    before = _contents()
     at = AppTest.from_file(PAGE, default_timeout=30).run()
     path = case.write(tmp_path)
     at.file_uploader(key="data_uploads").upload(
@@ -114,4 +114,4 @@ def test_malformed_upload_shows_its_message_and_changes_nothing(
     assert not at.exception
     assert at.error, f"{case.id}: no error shown"
     assert case.message in at.error[0].value
-    assert _counts() == before
+    assert _contents() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,21 +74,31 @@ def get_store() -> Store:
     raise AssertionError("unreachable")  # pragma: no cover  (st.stop raises)
 
 
+@st.cache_resource(show_spinner=False)
+def _demo_lock(url: str) -> threading.Lock:
+    """One lock per store and process, shared by every session."""
+    return threading.Lock()
+
+
 def ensure_demo(store: Store) -> None:
     """On first start (no data set at all), load the bundled demo and say so."""
     from timbre.sources.demo import load_demo
 
     if store.list_datasets():
         return
-    with st.status("First start: loading the bundled demo data...", expanded=True) as status:
-        bar = st.progress(0.0)
+    # two browser tabs on a first start must not both load (the second would wait on the lock)
+    with _demo_lock(store.url):
+        if store.list_datasets():
+            return
+        with st.status("First start: loading the bundled demo data...", expanded=True) as status:
+            bar = st.progress(0.0)
 
-        def progress(fraction: float, message: str) -> None:
-            bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+            def progress(fraction: float, message: str) -> None:
+                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
-        with guard():
-            reports = load_demo(store, progress=progress)
-        status.update(label="Demo data loaded", state="complete", expanded=False)
+            with guard():
+                reports = load_demo(store, progress=progress)
+            status.update(label="Demo data loaded", state="complete", expanded=False)
     st.session_state["demo_loaded_now"] = [r.summary() for r in reports]
     bump_data_version()
 

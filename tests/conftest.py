@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from timbre.config import Settings
+from timbre.interactions import InteractionData
 from timbre.store import Store
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -82,3 +83,12 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Store.open(Settings(home=home)) as store:
         load_demo(store)
     return home
+
+
+@pytest.fixture(scope="session")
+def demo_data(demo_home: Path) -> InteractionData:
+    """The demo's HetRec data set as the models see it (built once per session)."""
+    from timbre.sources.demo import DEMO_DATASET
+
+    with Store.open(Settings(home=demo_home)) as store:
+        return InteractionData.from_store(store, DEMO_DATASET)

@@ -98,6 +98,165 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _model_data(store: Any, dataset: str | None) -> tuple[Any, float]:
+    """The interaction data of ``dataset`` (default: the demo's) and the seconds it took."""
+    from timbre.interactions import InteractionData
+    from timbre.models.runs import default_dataset
+
+    started = time.perf_counter()
+    data = InteractionData.from_store(store, dataset or default_dataset(store))
+    return data, time.perf_counter() - started
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Train a model on a data set, save its artifact and record the run."""
+    from timbre.models import parse_params
+    from timbre.models.runs import train_run
+
+    try:
+        params = parse_params(args.model, args.param)
+    except ValueError as exc:
+        raise TimbreError(str(exc)) from None
+    with _open_store(settings) as store:
+        data, load_seconds = _model_data(store, args.dataset)
+
+        def progress(fraction: float, message: str) -> None:
+            log.info("%3.0f%% %s", 100 * fraction, message)
+
+        result = train_run(
+            store, settings, data, args.model, params, progress, activate=not args.no_activate
+        )
+    payload = {
+        "run_id": result.run_id,
+        "model": result.model.name,
+        "params": result.model.get_params(),
+        "dataset": data.dataset,
+        "fingerprint": data.fingerprint,
+        "users": data.n_users,
+        "items": data.n_items,
+        "interactions": data.nnz,
+        "load_seconds": round(load_seconds, 3),
+        "fit_seconds": round(result.fit_seconds, 3),
+        "artifact": str(result.artifact),
+    }
+    if args.json:
+        _print_json(payload)
+    else:
+        print(
+            f"run {result.run_id}: {result.model.title} trained on {data.dataset} "
+            f"({data.n_users:,} users x {data.n_items:,} items, {data.nnz:,} interactions) "
+            f"in {result.fit_seconds:.2f} s (data loaded in {load_seconds:.2f} s)"
+        )
+        print(f"artifact: {result.artifact}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    """List, activate or delete training runs."""
+    from timbre.models.runs import delete_run, get_run
+
+    with _open_store(settings) as store:
+        if args.action == "activate":
+            get_run(store, args.run_id)
+            store.set_active_run(args.run_id)
+            print(f"run {args.run_id} is now the active model of its data set")
+            return 0
+        if args.action == "delete":
+            delete_run(store, args.run_id)
+            print(f"run {args.run_id} and its artifact deleted")
+            return 0
+        runs = store.list_model_runs()
+    if args.json:
+        _print_json(runs)
+        return 0
+    if not runs:
+        print("no model runs yet; `timbre train --model als` trains one")
+    for run in runs:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+        mark = "*" if run["active"] else " "
+        seconds = run["duration_s"] or 0.0
+        print(
+            f"{mark} {run['id']:>4}  {run['model']:<10} {run['dataset']}  {seconds:.2f} s  {params}"
+        )
+    return 0
+
+
+def _ranking_rows(data: Any, items: Any, scores: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": rank,
+            "item_id": data.items.id(int(item)),
+            "name": data.item_name(int(item)),
+            "score": round(float(score), 6),
+        }
+        for rank, (item, score) in enumerate(zip(items, scores, strict=True), start=1)
+    ]
+
+
+def _print_ranking(title: str, rows: list[dict[str, Any]]) -> None:
+    print(title)
+    for row in rows:
+        print(f"{row['rank']:>4}. {row['name']}  ({row['item_id']}, score {row['score']:.4f})")
+
+
+def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
+    """Items most similar to one item, in a trained model's space."""
+    from timbre.models.runs import choose_run, load_run
+
+    with _open_store(settings) as store:
+        data, _ = _model_data(store, args.dataset)
+        run = choose_run(store, data.dataset, args.run, args.model)
+    model = load_run(run, data)
+    item = data.find_item(args.item)
+    ranking = model.similar_items(item, args.n)
+    rows = _ranking_rows(data, ranking.items, ranking.scores)
+    if args.json:
+        _print_json(
+            {
+                "run_id": run["id"],
+                "model": run["model"],
+                "item_id": data.items.id(item),
+                "similar": rows,
+            }
+        )
+    else:
+        _print_ranking(f"like {data.item_name(item)} (run {run['id']}, {run['model']}):", rows)
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    """A user's top-N items from a trained model."""
+    from timbre.models.runs import choose_run, load_run
+
+    with _open_store(settings) as store:
+        data, _ = _model_data(store, args.dataset)
+        run = choose_run(store, data.dataset, args.run, args.model)
+    model = load_run(run, data)
+    user = data.find_user(args.user)
+    ranking = model.recommend(user, args.n, exclude_seen=not args.include_seen)
+    rows = _ranking_rows(data, ranking.items, ranking.scores)
+    if args.json:
+        _print_json(
+            {
+                "run_id": run["id"],
+                "model": run["model"],
+                "user_id": data.users.id(user),
+                "recommendations": rows,
+            }
+        )
+    else:
+        _print_ranking(f"for {data.users.id(user)} (run {run['id']}, {run['model']}):", rows)
+    return 0
+
+
+def _add_run_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
+    parser.add_argument("--run", type=int, help="model run id (default: the active run)")
+    parser.add_argument("--model", help="use the newest run of this model family")
+    parser.add_argument("-n", "--n", type=int, default=10, help="how many items (default 10)")
+    parser.add_argument("--json", action="store_true", help="print as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (kept separate so tests and docs can inspect it)."""
     parser = argparse.ArgumentParser(
@@ -139,6 +298,43 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="what the store holds")
     stats.add_argument("--json", action="store_true", help="print as JSON")
     stats.set_defaults(handler=cmd_stats)
+
+    from timbre.models import MODELS
+
+    train = sub.add_parser("train", help="train a model and record the run")
+    train.add_argument("--model", required=True, choices=list(MODELS), help="model family")
+    train.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
+    train.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyper-parameter (repeatable), e.g. --param factors=128",
+    )
+    train.add_argument(
+        "--no-activate", action="store_true", help="do not make this run the active model"
+    )
+    train.add_argument("--json", action="store_true", help="print the run as JSON")
+    train.set_defaults(handler=cmd_train)
+
+    runs = sub.add_parser("runs", help="list, activate or delete model runs")
+    runs.add_argument("action", nargs="?", default="list", choices=("list", "activate", "delete"))
+    runs.add_argument("run_id", nargs="?", type=int, help="run id (activate, delete)")
+    runs.add_argument("--json", action="store_true", help="print as JSON")
+    runs.set_defaults(handler=cmd_runs)
+
+    similar = sub.add_parser("similar", help="items most similar to an item")
+    similar.add_argument("--item", required=True, help="item id, last part of the id, or name")
+    _add_run_choice(similar)
+    similar.set_defaults(handler=cmd_similar)
+
+    recommend = sub.add_parser("recommend", help="a user's recommendations from a trained model")
+    recommend.add_argument("--user", required=True, help="user id or the last part of it")
+    recommend.add_argument(
+        "--include-seen", action="store_true", help="also rank items the user already played"
+    )
+    _add_run_choice(recommend)
+    recommend.set_defaults(handler=cmd_recommend)
     return parser
 
 
@@ -151,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if getattr(args, "action", None) in ("activate", "delete") and args.run_id is None:
+            parser.error(f"runs {args.action} needs a run id")
         settings = load_settings(home=args.home, database_url=args.db)
         handler: Handler = args.handler
         return handler(args, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,19 @@ class InteractionData:
             return f"{artist} - {row['name']}"
         return str(row["name"])
 
+    def find_item(self, query: str) -> int:
+        """Index of an item given its id, the last part of its id (``289`` for
+        ``hetrec:artist:289``) or its name (case, accents and "feat." credits ignored).
+
+        Raises ``TimbreError`` naming the query, with close names when there are any.
+        """
+        names = self.item_meta["name"].astype(str).tolist()
+        return _lookup(self.items, query, names)
+
+    def find_user(self, query: str) -> int:
+        """Index of a user given their id or the last part of it (``2`` for ``hetrec:user:2``)."""
+        return _lookup(self.users, query, None)
+
     @classmethod
     def from_store(
         cls,
@@ -256,3 +270,30 @@ class InteractionData:
             item_meta=meta,
             events=events,
         )
+
+
+def _lookup(vocab: Vocabulary, query: str, names: list[str] | None) -> int:
+    from timbre.sources.records import name_key
+
+    text = str(query).strip()
+    if text in vocab:
+        return vocab.index(text)
+    suffix = [i for i, key in enumerate(vocab.ids) if str(key).rsplit(":", 1)[-1] == text]
+    if len(suffix) == 1:
+        return suffix[0]
+    close: list[str] = []
+    if names is not None:
+        wanted = name_key(text)
+        keys = [name_key(n) for n in names]
+        exact = [i for i, key in enumerate(keys) if key == wanted]
+        if exact:
+            # several items may share a name (e.g. an artist and a track): the first id wins
+            return exact[0]
+        close = sorted({names[i] for i, key in enumerate(keys) if wanted and wanted in key})[:5]
+        if not close:
+            by_key = dict(zip(keys, names, strict=True))
+            close = [by_key[k] for k in difflib.get_close_matches(wanted, list(by_key), n=3)]
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if len(suffix) > 1:
+        hint = f"; {len(suffix)} {vocab.name}s have ids ending in {text!r}, give the full id"
+    raise TimbreError(f"unknown {vocab.name}: {text!r}{hint}")

@@ -1,0 +1,107 @@
+"""Content-based model: a user's profile is the weighted mean of what they played."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from timbre.errors import DataError
+from timbre.features import content_vectors
+from timbre.interactions import InteractionData
+from timbre.models.base import Param, ProgressCallback, Recommender, row_normalize
+from timbre.models.neighbours import _sparse_arrays, _sparse_from
+from timbre.models.weighting import WEIGHTINGS, weight_matrix
+
+
+class Content(Recommender):
+    """Cosine between each item's content vector and the user's listening profile.
+
+    Content vectors come from :func:`timbre.features.content_vectors`: audio features where the
+    catalogue has them, Last.fm tags and genres (TF-IDF) otherwise. Items with no content score
+    NaN (the model knows nothing about them).
+    """
+
+    name: ClassVar[str] = "content"
+    title: ClassVar[str] = "Content (audio features and tags)"
+    summary: ClassVar[str] = (
+        "Profiles each user as the weighted mean of the audio-feature / tag vectors of what they "
+        "played and ranks items by cosine. Needs no other listeners; scores any user."
+    )
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "space",
+            "auto: audio where known, tags otherwise; or audio / tags only.",
+            choices=("auto", "audio", "tags"),
+        ),
+        Param(
+            "audio_weight", "In auto space, the audio share for items with both.", low=0.0, high=1.0
+        ),
+        Param("weighting", "How play counts weigh items in the profile.", choices=WEIGHTINGS),
+        Param("min_tag_items", "Ignore tags used by fewer items than this.", low=1),
+    )
+
+    vectors_: sp.csr_matrix
+    known_: NDArray[np.bool_]
+
+    def __init__(
+        self,
+        space: str = "auto",
+        audio_weight: float = 0.5,
+        weighting: str = "log",
+        min_tag_items: int = 2,
+    ) -> None:
+        self.space = space
+        self.audio_weight = audio_weight
+        self.weighting = weighting
+        self.min_tag_items = min_tag_items
+
+    def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
+        progress(0.2, "building content vectors")
+        vectors = content_vectors(
+            data.item_meta, self.space, self.audio_weight, int(self.min_tag_items)
+        )
+        if not vectors.known.any():
+            raise DataError(
+                f"data set {data.dataset!r} has no audio features or tags for the "
+                f"{self.space!r} content space"
+            )
+        self.vectors_ = vectors.matrix
+        self.known_ = vectors.known
+
+    def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
+        profiles = row_normalize(weight_matrix(user_rows, self.weighting) @ self.vectors_)
+        scores = np.asarray((profiles @ self.vectors_.T).toarray(), dtype=np.float32)
+        scores[:, ~self.known_] = np.nan
+        return scores
+
+    def _item_similarity(self, item: int) -> NDArray[np.float32]:
+        sims = np.asarray((self.vectors_ @ self.vectors_[item].T).toarray(), np.float32).ravel()
+        if not self.known_[item]:
+            sims[:] = np.nan
+        sims[~self.known_] = np.nan
+        return sims
+
+    def explain(
+        self, user: int, item: int, n: int = 3, user_items: sp.spmatrix | None = None
+    ) -> list[tuple[int, float]]:
+        """The listened items whose content is closest to ``item``'s, weighted by plays."""
+        self._check_item(item)
+        row = weight_matrix(self._user_row(user, user_items), self.weighting)
+        sims = np.asarray((self.vectors_[row.indices] @ self.vectors_[item].T).toarray()).ravel()
+        contributions = row.data * sims
+        order = np.lexsort((row.indices, -contributions))
+        return [
+            (int(row.indices[k]), float(contributions[k]))
+            for k in order[:n]
+            if contributions[k] > 0
+        ]
+
+    def _arrays(self) -> dict[str, NDArray[Any]]:
+        return {**_sparse_arrays("vectors", self.vectors_), "known": self.known_}
+
+    def _restore(self, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
+        self.vectors_ = _sparse_from("vectors", arrays)
+        self.known_ = arrays["known"].astype(bool)

@@ -1,0 +1,167 @@
+"""Baselines and closed-form models: popularity and EASE."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from timbre.errors import TimbreError
+from timbre.interactions import InteractionData
+from timbre.models.base import Param, ProgressCallback, Recommender
+from timbre.models.weighting import WEIGHTINGS, weight_matrix
+
+
+class Popularity(Recommender):
+    """The same ranking for everyone: most listeners (or most plays) first."""
+
+    name: ClassVar[str] = "popularity"
+    title: ClassVar[str] = "Popularity"
+    summary: ClassVar[str] = (
+        "Ranks items by how many people play them: the baseline every model must beat, and the "
+        "fallback for users with no history."
+    )
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "measure",
+            "users: distinct listeners; plays: summed play counts.",
+            choices=("users", "plays"),
+        ),
+    )
+
+    counts_: NDArray[np.float32]
+
+    def __init__(self, measure: str = "users") -> None:
+        self.measure = measure
+
+    def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
+        if self.measure == "plays":
+            self.counts_ = np.asarray(self.user_items_.sum(axis=0), dtype=np.float32).ravel()
+        else:
+            self.counts_ = self.item_popularity_.copy()
+
+    def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
+        return np.tile(self.counts_, (len(users), 1))
+
+    def _item_similarity(self, item: int) -> NDArray[np.float32]:
+        # no notion of similarity: the most popular items are "similar" to everything
+        return self.counts_.copy()
+
+    def _arrays(self) -> dict[str, NDArray[Any]]:
+        return {"counts": self.counts_}
+
+    def _restore(self, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
+        self.counts_ = arrays["counts"]
+
+
+class EASE(Recommender):
+    """EASE (Steck 2019): a closed-form item-item linear model with a zero diagonal.
+
+    ``B = I - P diagMat(1 / diag(P))`` with ``P = (X^T X + lambda I)^-1``. Time grows with the cube
+    and memory with the square of the item count, so only items with at least ``min_support``
+    listeners, at most ``max_items`` of the most popular, are modelled; the rest score NaN.
+    """
+
+    name: ClassVar[str] = "ease"
+    title: ClassVar[str] = "EASE (linear autoencoder)"
+    summary: ClassVar[str] = (
+        "Closed-form item-to-item regression (Steck 2019); strong on small catalogues. Memory "
+        "and time grow with the square and cube of the modelled items (see max_items)."
+    )
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("l2", "Ridge penalty lambda; larger values favour popular items less.", low=0.0),
+        Param("min_support", "Model only items with at least this many listeners.", low=1),
+        Param(
+            "max_items",
+            "Model at most this many of the most popular items (memory: "
+            "about 3 x 8 x max_items^2 bytes while training).",
+            low=1,
+        ),
+        Param("weighting", "Interaction values fed to the regression.", choices=WEIGHTINGS),
+    )
+
+    weights_: NDArray[np.float32]
+    kept_: NDArray[np.int64]
+
+    def __init__(
+        self,
+        l2: float = 500.0,
+        min_support: int = 2,
+        max_items: int = 8000,
+        weighting: str = "binary",
+    ) -> None:
+        self.l2 = l2
+        self.min_support = min_support
+        self.max_items = max_items
+        self.weighting = weighting
+
+    def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
+        support = self.item_popularity_
+        eligible = np.flatnonzero(support >= self.min_support)
+        if len(eligible) == 0:
+            raise TimbreError(
+                f"EASE: no item has at least {self.min_support} listeners; lower min_support"
+            )
+        if len(eligible) > self.max_items:
+            order = np.lexsort((eligible, -support[eligible]))
+            eligible = np.sort(eligible[order[: int(self.max_items)]])
+        self.kept_ = eligible.astype(np.int64)
+        x = weight_matrix(self.user_items_, self.weighting)[:, self.kept_]
+        progress(0.1, f"Gram matrix of {len(self.kept_):,} items")
+        gram = np.asarray((x.T @ x).toarray(), dtype=np.float64)
+        gram[np.diag_indices_from(gram)] += float(self.l2)
+        progress(0.3, "inverting")
+        inverse = np.linalg.inv(gram)
+        del gram
+        weights = inverse / (-np.diag(inverse))
+        weights[np.diag_indices_from(weights)] = 0.0
+        self.weights_ = weights.astype(np.float32)
+
+    def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
+        out = np.full((user_rows.shape[0], self.n_items_), np.nan, dtype=np.float32)
+        x = weight_matrix(user_rows, self.weighting)[:, self.kept_]
+        out[:, self.kept_] = x @ self.weights_
+        return out
+
+    def _kept_position(self, item: int) -> int:
+        position = int(np.searchsorted(self.kept_, item))
+        if position >= len(self.kept_) or self.kept_[position] != item:
+            raise TimbreError(
+                f"item {item} is outside the EASE model (fewer than {self.min_support} "
+                f"listeners or beyond max_items={self.max_items})"
+            )
+        return position
+
+    def _item_similarity(self, item: int) -> NDArray[np.float32]:
+        position = self._kept_position(item)
+        sims = np.full(self.n_items_, np.nan, dtype=np.float32)
+        # symmetrised regression weights: how strongly each item predicts / is predicted by it
+        sims[self.kept_] = 0.5 * (self.weights_[position] + self.weights_[:, position])
+        return sims
+
+    def explain(
+        self, user: int, item: int, n: int = 3, user_items: sp.spmatrix | None = None
+    ) -> list[tuple[int, float]]:
+        """The listened items whose regression weight adds most to ``item``'s score."""
+        position = self._kept_position(self._check_item(item))
+        row = weight_matrix(self._user_row(user, user_items), self.weighting)
+        positions = np.searchsorted(self.kept_, row.indices)
+        positions = np.clip(positions, 0, len(self.kept_) - 1)
+        inside = self.kept_[positions] == row.indices
+        contributions = np.zeros(len(row.indices))
+        contributions[inside] = row.data[inside] * self.weights_[positions[inside], position]
+        order = np.lexsort((row.indices, -contributions))
+        return [
+            (int(row.indices[k]), float(contributions[k]))
+            for k in order[:n]
+            if contributions[k] > 0
+        ]
+
+    def _arrays(self) -> dict[str, NDArray[Any]]:
+        return {"weights": self.weights_, "kept": self.kept_}
+
+    def _restore(self, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
+        self.weights_ = arrays["weights"]
+        self.kept_ = arrays["kept"]

@@ -1,0 +1,137 @@
+"""Training runs: fit a model on a stored data set, save its artifact, record it in the registry."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from timbre.config import Settings
+from timbre.errors import TimbreError
+from timbre.interactions import InteractionData
+from timbre.models import Recommender, create_model
+from timbre.models.base import ProgressCallback, sidecar_path
+from timbre.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run produced."""
+
+    run_id: int
+    model: Recommender
+    fit_seconds: float
+    artifact: Path
+
+
+def train_run(
+    store: Store,
+    settings: Settings,
+    data: InteractionData,
+    model_name: str,
+    params: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+    activate: bool = True,
+) -> TrainResult:
+    """Fit ``model_name`` on ``data``, save it under the artifacts folder and record the run.
+
+    The artifact is written (atomically) before the registry row; if recording fails the
+    artifact is removed again, so the registry never points at a missing file.
+    """
+    model = create_model(model_name, params)
+    started = time.perf_counter()
+    model.fit(data, progress)
+    fit_seconds = time.perf_counter() - started
+    folder = settings.artifacts_dir.resolve()
+    target = folder / f"{model.name}-{data.fingerprint}-{uuid.uuid4().hex[:8]}.npz"
+    model.save(target)
+    try:
+        run_id = store.add_model_run(
+            model=model.name,
+            params=model.get_params(),
+            dataset=data.dataset,
+            fingerprint=data.fingerprint,
+            duration_s=round(fit_seconds, 4),
+            artifact_path=str(target),
+        )
+        if activate:
+            store.set_active_run(run_id)
+    except BaseException:
+        remove_artifact(target)
+        raise
+    log.info("trained %s on %s in %.2f s (run %d)", model.name, data.dataset, fit_seconds, run_id)
+    return TrainResult(run_id, model, fit_seconds, target)
+
+
+def get_run(store: Store, run_id: int) -> dict[str, Any]:
+    """One registry row; ``TimbreError`` when there is no such run."""
+    for run in store.list_model_runs():
+        if run["id"] == run_id:
+            return run
+    raise TimbreError(f"no model run {run_id}; `timbre runs` lists them")
+
+
+def choose_run(
+    store: Store, dataset: str, run_id: int | None = None, model: str | None = None
+) -> dict[str, Any]:
+    """The run to use: ``run_id`` if given, else the newest run of ``model`` on ``dataset``,
+    else the data set's active run, else its newest run."""
+    if run_id is not None:
+        return get_run(store, run_id)
+    runs = [r for r in store.list_model_runs() if r["dataset"] == dataset]
+    if model is not None:
+        runs = [r for r in runs if r["model"] == model]
+    if not runs:
+        what = f"{model} model" if model else "model"
+        raise TimbreError(
+            f"no trained {what} for data set {dataset!r}; train one first "
+            f"(`timbre train --model {model or 'als'}` or the Train page)"
+        )
+    active = [r for r in runs if r["active"]]
+    return active[0] if active and model is None else runs[0]
+
+
+def load_run(run: dict[str, Any], data: InteractionData) -> Recommender:
+    """Load a run's model, refusing it when it was trained on other data than ``data``."""
+    if run["dataset"] != data.dataset or run["fingerprint"] != data.fingerprint:
+        raise TimbreError(
+            f"model run {run['id']} ({run['model']}) was trained on {run['dataset']!r} "
+            f"with fingerprint {run['fingerprint']}, but the data is now {data.dataset!r} "
+            f"{data.fingerprint}: the data changed since, retrain the model"
+        )
+    if not run.get("artifact_path"):
+        raise TimbreError(f"model run {run['id']} has no saved artifact; retrain it")
+    return Recommender.load(run["artifact_path"], data)
+
+
+def delete_run(store: Store, run_id: int) -> None:
+    """Delete a run from the registry and its artifact files from disk."""
+    get_run(store, run_id)
+    path = store.delete_model_run(run_id)
+    if path:
+        remove_artifact(Path(path))
+
+
+def remove_artifact(path: Path) -> None:
+    """Remove an artifact and its sidecar (missing files are fine)."""
+    Path(path).unlink(missing_ok=True)
+    sidecar_path(path).unlink(missing_ok=True)
+
+
+def default_dataset(store: Store) -> str:
+    """The data set to use when none is named: the demo's if loaded, else the only one."""
+    from timbre.sources.demo import DEMO_DATASET
+
+    names = [d["name"] for d in store.list_datasets()]
+    if DEMO_DATASET in names:
+        return DEMO_DATASET
+    if len(names) == 1:
+        return str(names[0])
+    if not names:
+        raise TimbreError("the store holds no data yet; run `timbre demo` or `timbre import`")
+    raise TimbreError(f"several data sets ({', '.join(names)}); choose one with --dataset")

@@ -103,3 +103,83 @@ def test_empty_store_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     stats = json.loads(out)
     assert stats["users"] == 0 and stats["interactions"] == 0 and stats["datasets"] == {}
+
+
+def test_train_similar_recommend_and_runs_from_the_cli(
+    demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    code, out, err = _run(
+        capsys, "--home", str(home), "train", "--model", "item-knn", "--param", "K=50", "--json"
+    )
+    assert code == 0, err
+    run = json.loads(out)
+    assert run["params"]["K"] == 50 and run["interactions"] == 92834
+    assert Path(run["artifact"]).exists()
+    code, out, err = _run(
+        capsys, "--home", str(home), "similar", "--item", "metallica", "-n", "5", "--json"
+    )
+    assert code == 0, err
+    similar = json.loads(out)
+    assert similar["run_id"] == run["run_id"]
+    assert "Iron Maiden" in [row["name"] for row in similar["similar"]]
+    code, out, err = _run(capsys, "--home", str(home), "recommend", "--user", "2", "--json")
+    assert code == 0, err
+    recs = json.loads(out)["recommendations"]
+    assert [r["rank"] for r in recs] == list(range(1, 11))
+    code, out, err = _run(capsys, "--home", str(home), "runs")
+    assert code == 0 and f"* {run['run_id']:>4}  item-knn" in out
+    code, out, err = _run(capsys, "--home", str(home), "runs", "delete", str(run["run_id"]))
+    assert code == 0 and not Path(run["artifact"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--model", "als", "--param", "factors=many"], "'factors' must be a whole"),
+        (["train", "--model", "als", "--param", "depth=3"], "has no parameter 'depth'"),
+        (["similar", "--item", "Metallica"], "no trained model for data set"),
+        (["recommend", "--user", "nobody", "--model", "als"], "no trained als model"),
+    ],
+)
+def test_model_commands_fail_with_one_clear_line(
+    demo_home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = _run(capsys, "--home", str(demo_home), *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("timbre: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+FAMILY_PARAMS = {
+    "als": ["factors=16"],
+    "bpr": ["iterations=10"],
+    "item-knn": [],
+    "user-knn": [],
+    "ease": ["max_items=1000"],
+    "popularity": [],
+    "content": [],
+}
+
+
+def test_every_model_family_trains_and_recommends_from_the_cli(
+    demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from timbre.models import MODELS
+
+    assert set(FAMILY_PARAMS) == set(MODELS)
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    for model, params in FAMILY_PARAMS.items():
+        argv = ["--home", str(home), "train", "--model", model, "--json"]
+        for param in params:
+            argv += ["--param", param]
+        code, out, err = _run(capsys, *argv)
+        assert code == 0, (model, err)
+        code, out, err = _run(
+            capsys, "--home", str(home), "recommend", "--user", "2", "--model", model, "--json"
+        )
+        assert code == 0, (model, err)
+        recs = json.loads(out)["recommendations"]
+        assert len(recs) == 10 and json.loads(out)["model"] == model

@@ -29,7 +29,7 @@ class Vocabulary:
     Examples
     --------
     >>> vocab = Vocabulary(["a", "b"])
-    >>> vocab.index("b"), vocab.id(0), list(vocab.indices(["b", "zz"]))
+    >>> vocab.index("b"), vocab.id(0), vocab.indices(["b", "zz"]).tolist()
     (1, 'a', [1, -1])
     """
 
@@ -180,11 +180,11 @@ class InteractionData:
         Raises ``TimbreError`` naming the query, with close names when there are any.
         """
         names = self.item_meta["name"].astype(str).tolist()
-        return _lookup(self.items, query, names)
+        return _lookup(self.items, query, names, np.diff(self.user_items.tocsc().indptr))
 
     def find_user(self, query: str) -> int:
         """Index of a user given their id or the last part of it (``2`` for ``hetrec:user:2``)."""
-        return _lookup(self.users, query, None)
+        return _lookup(self.users, query, None, np.diff(self.user_items.indptr))
 
     @classmethod
     def from_store(
@@ -272,7 +272,9 @@ class InteractionData:
         )
 
 
-def _lookup(vocab: Vocabulary, query: str, names: list[str] | None) -> int:
+def _lookup(
+    vocab: Vocabulary, query: str, names: list[str] | None, popularity: NDArray[np.integer]
+) -> int:
     from timbre.sources.records import name_key
 
     text = str(query).strip()
@@ -285,10 +287,12 @@ def _lookup(vocab: Vocabulary, query: str, names: list[str] | None) -> int:
     if names is not None:
         wanted = name_key(text)
         keys = [name_key(n) for n in names]
-        exact = [i for i, key in enumerate(keys) if key == wanted]
+        exact = [i for i, name in enumerate(names) if name == text]
+        if not exact:
+            exact = [i for i, key in enumerate(keys) if key == wanted]
         if exact:
-            # several items may share a name (e.g. an artist and a track): the first id wins
-            return exact[0]
+            # several items may share a (normalised) name: the most listened wins
+            return max(exact, key=lambda i: (int(popularity[i]), -i))
         close = sorted({names[i] for i, key in enumerate(keys) if wanted and wanted in key})[:5]
         if not close:
             by_key = dict(zip(keys, names, strict=True))

@@ -34,3 +34,18 @@ def values(data: Any) -> list[Any]:
         array = np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
         return array.tolist()
     return list(data)
+
+
+def table_with(at: AppTest, *columns: str, without: str | None = None) -> Any:
+    """The first ``st.dataframe`` or ``st.table`` holding all ``columns`` (and not ``without``).
+
+    AppTest exposes a dataframe's key only when it has selections, so tables are found by their
+    columns.
+    """
+    for frame in [*at.dataframe, *at.table]:
+        value = frame.value
+        if all(c in value.columns for c in columns) and (
+            without is None or without not in value.columns
+        ):
+            return value
+    raise KeyError(f"no table with columns {columns}")

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from timbre.errors import NotFittedError, StorageError, TimbreError, TimbreWarning
 from timbre.interactions import InteractionData
-from timbre.models import MODELS, Recommender, create_model
+from timbre.models import MODELS, Recommender, UserKNN, create_model
 from timbre.models.base import sidecar_path
 
 from .conftest import N, checkerboard
@@ -198,6 +198,12 @@ class TestItemKNNWithBM25(ContractTests):
 class TestUserKNN(ContractTests):
     model_name = "user-knn"
     params: ClassVar[dict[str, Any]] = {"k": 10}
+
+    def test_similar_users_share_the_taste_group(self, model: Recommender) -> None:
+        assert isinstance(model, UserKNN)
+        users, sims = model.similar_users(4, n=5)
+        assert 4 not in users and len(users) == 5
+        assert all(u % 2 == 0 for u in users) and np.all(np.diff(sims) <= 0)
 
 
 class TestEASE(ContractTests):

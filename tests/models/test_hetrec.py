@@ -32,6 +32,12 @@ RELATED = {
         "All That Remains",
         "Sepultura",
         "Slipknot",
+        "Disturbed",
+        "Tool",
+        "Korn",
+        "Rammstein",
+        "Avenged Sevenfold",
+        "Dream Theater",
     },
     "Britney Spears": {
         "Rihanna",

@@ -34,7 +34,7 @@ def weight_matrix(
     Examples
     --------
     >>> m = sp.csr_matrix(np.array([[1.0, 0.0, 9.0]]))
-    >>> weight_matrix(m, "log").toarray().round(3).tolist()
+    >>> weight_matrix(m, "log").toarray().astype(float).round(3).tolist()
     [[0.693, 0.0, 2.303]]
     """
     if method not in WEIGHTINGS:

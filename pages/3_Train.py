@@ -1,0 +1,151 @@
+"""Train: choose a model and its hyper-parameters, train with progress, manage the run registry."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from timbre.app.models import (
+    interaction_data,
+    param_inputs,
+    ranking_frame,
+    runs_frame,
+    trained_model,
+)
+from timbre.app.state import ensure_demo, get_settings, get_store, guard, init_state
+from timbre.app.widgets import metric_row
+from timbre.errors import TimbreError
+from timbre.models import MODELS
+from timbre.models.runs import delete_run, train_run
+
+st.set_page_config(page_title="Timbre · Train", page_icon=":material/graphic_eq:", layout="wide")
+init_state()
+st.title("Train")
+
+store = get_store()
+ensure_demo(store)
+datasets = [d["name"] for d in store.list_datasets()]
+if not datasets:
+    st.info("There is no data to train on yet.")
+    st.page_link("pages/1_Data.py", label="Load the demo or import data", icon=":material/upload:")
+    st.stop()
+
+dataset = st.selectbox("Data set", datasets, key="train_dataset")
+data = interaction_data(dataset)
+metric_row(
+    [
+        ("Users", f"{data.n_users:,}"),
+        ("Items", f"{data.n_items:,}"),
+        ("Interactions", f"{data.nnz:,}"),
+        ("Fingerprint", data.fingerprint[:8]),
+    ]
+)
+
+flash = st.session_state.pop("train_flash", None)
+if flash:
+    st.success(flash)
+
+# ----- train --------------------------------------------------------------------------------
+st.subheader("Train a model")
+name = st.selectbox("Model", list(MODELS), format_func=lambda n: MODELS[n].title, key="train_model")
+klass = MODELS[name]
+st.caption(klass.summary)
+with st.form("train_form"):
+    columns = st.columns(3)
+    params = {}
+    for index, spec in enumerate(klass.param_specs()):
+        with columns[index % 3]:
+            params.update(param_inputs((spec,), f"train_param_{name}"))
+    submitted = st.form_submit_button("Train", type="primary", key="train_submit")
+if submitted:
+    bar = st.progress(0.0, text=f"Training {klass.title}...")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    try:
+        with guard():
+            result = train_run(store, get_settings(), data, name, params, progress)
+    except ValueError as exc:  # a parameter out of range: say which
+        st.error(str(exc))
+        st.stop()
+    st.session_state["train_flash"] = (
+        f"Run {result.run_id}: {klass.title} trained in {result.fit_seconds:.2f} s "
+        "and made the active model."
+    )
+    st.session_state["train_run_select"] = result.run_id
+    st.rerun()
+
+# ----- registry -----------------------------------------------------------------------------
+st.subheader("Runs")
+runs = [r for r in store.list_model_runs() if r["dataset"] == dataset]
+if not runs:
+    st.info("No model trained on this data set yet: train one above.")
+    st.stop()
+st.dataframe(runs_frame(runs, data.fingerprint), hide_index=True, key="train_runs_table")
+by_id = {r["id"]: r for r in runs}
+if st.session_state.get("train_run_select") not in by_id:
+    active = [r["id"] for r in runs if r["active"]]
+    st.session_state["train_run_select"] = active[0] if active else runs[0]["id"]
+run_id = st.selectbox(
+    "Run",
+    list(by_id),
+    format_func=lambda i: (
+        f"run {i}: {by_id[i]['model']}" + (" (active)" if by_id[i]["active"] else "")
+    ),
+    key="train_run_select",
+)
+run = by_id[run_id]
+left, right = st.columns(2)
+if left.button("Make active", key="train_activate", disabled=bool(run["active"])):
+    store.set_active_run(run_id)
+    st.session_state["train_flash"] = f"Run {run_id} is now the active model of {dataset}."
+    st.rerun()
+confirm = right.checkbox("Confirm deletion", key="train_delete_confirm")
+if right.button("Delete run", key="train_delete", disabled=not confirm):
+    with guard():
+        delete_run(store, run_id)
+    st.session_state.pop("train_run_select", None)
+    st.session_state["train_flash"] = f"Run {run_id} and its artifact were deleted."
+    st.rerun()
+
+if run["fingerprint"] != data.fingerprint:
+    st.warning(f"Run {run_id} was trained on an earlier version of {dataset}: retrain it.")
+    st.stop()
+model = trained_model(run, data)
+
+# ----- sanity checks ------------------------------------------------------------------------
+st.subheader("Sanity check")
+similar_tab, recommend_tab = st.tabs(["Similar items", "Recommendations for a user"])
+with similar_tab:
+    popular = int(model.item_popularity_.argmax())
+    query = st.text_input(
+        "Artist or track", value=data.item_name(popular), key="train_similar_query"
+    )
+    try:
+        item = data.find_item(query)
+        ranking = model.similar_items(item, 10)
+        st.caption(f"Most similar to {data.item_name(item)} in run {run_id} ({run['model']}):")
+        st.table(ranking_frame(data, ranking.items, ranking.scores).set_index("rank"))
+    except TimbreError as exc:
+        st.error(str(exc))
+with recommend_tab:
+    user_query = st.text_input("User id", value=str(data.users.id(0)), key="train_user_query")
+    try:
+        user = data.find_user(user_query)
+        ranking = model.recommend(user, 10)
+        because = []
+        for item in ranking.items:
+            try:
+                reasons = model.explain(user, int(item), n=2)
+            except TimbreError:
+                reasons = []
+            because.append(", ".join(data.item_name(i) for i, _ in reasons))
+        listened = data.user_items[user]
+        top_played = listened.indices[listened.data.argsort()[::-1][:5]]
+        st.caption(
+            f"{data.users.id(user)} played {listened.nnz:,} items, most: "
+            + ", ".join(data.item_name(int(i)) for i in top_played)
+        )
+        st.table(ranking_frame(data, ranking.items, ranking.scores, because).set_index("rank"))
+    except TimbreError as exc:
+        st.error(str(exc))

@@ -7,7 +7,7 @@ with Zipf-like item popularity) it times, interleaved (raw, Timbre, raw, Timbre,
   ``implicit.cpu.als.AlternatingLeastSquares(...).fit(csr)`` inside
   ``threadpool_limits(1, "blas")``, with the same hyper-parameters and seed, and checks that
   both give the same item factors;
-* weighting ``bm25`` (Timbre's default): Timbre's fit, which weights the matrix itself, against
+* weighting ``bm25``: Timbre's fit, which weights the matrix itself, against
   raw implicit on a matrix BM25-weighted beforehand (the weighting step is timed on its own).
 
 On HetRec it also times training with Timbre's default ALS parameters (target: under 5 s).

@@ -249,6 +249,151 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate several models on one split; print, save and record the metrics."""
+    from timbre.evaluation import (
+        parse_model_specs,
+        recommendation_frame,
+        record_results,
+        run_experiment,
+        split_frames,
+    )
+    from timbre.export import write_csv
+
+    try:
+        names = [n.strip() for n in args.models.split(",") if n.strip()]
+        specs = parse_model_specs(names, args.param)
+    except ValueError as exc:
+        raise TimbreError(str(exc)) from None
+
+    def progress(fraction: float, message: str) -> None:
+        log.info("%3.0f%% %s", 100 * fraction, message)
+
+    with _open_store(settings) as store:
+        data, _ = _model_data(store, args.dataset)
+        try:
+            experiment = run_experiment(
+                data,
+                specs,
+                protocol=args.split,
+                test_fraction=args.test_fraction,
+                k=args.k,
+                seed=args.seed,
+                k_out=args.k_out,
+                progress=progress,
+            )
+        except ValueError as exc:
+            raise TimbreError(str(exc)) from None
+        if not args.no_record:
+            record_results(store, data.dataset, experiment)
+    if args.save_split:
+        train, test = split_frames(experiment.split)
+        folder = Path(args.save_split)
+        write_csv(train, folder / "train.csv", spreadsheet_safe=False)
+        write_csv(test, folder / "test.csv", spreadsheet_safe=False)
+    if args.save_recs:
+        write_csv(recommendation_frame(experiment), args.save_recs, spreadsheet_safe=False)
+    payload = experiment.as_dict()
+    if args.json:
+        _print_json(payload)
+        return 0
+    split = payload["split"]
+    print(
+        f"{data.dataset}: {split['protocol']} split, seed {args.seed}, "
+        f"{split['test_users']:,} test users, K = {args.k}"
+    )
+    for reason, count in split["not_evaluated"].items():
+        print(f"  not evaluated: {count:,} users ({reason})")
+    columns = (
+        "ndcg",
+        "precision",
+        "recall",
+        "map",
+        "hit_rate",
+        "coverage",
+        "diversity",
+        "novelty",
+        "arp",
+        "fit_seconds",
+    )
+    print(f"{'model':<14}" + "".join(f"{c:>12}" for c in columns))
+    for name, metrics in payload["models"].items():
+        print(f"{name:<14}" + "".join(f"{metrics[c]:>12.4f}" for c in columns))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate a grid (or a random sample) of one model's parameters; store the best."""
+    from timbre.evaluation import parse_grid, record_results, run_experiment, sweep
+    from timbre.models import parse_params
+
+    try:
+        grid = parse_grid(args.model, args.grid)
+        base = parse_params(args.model, args.param)
+    except ValueError as exc:
+        raise TimbreError(str(exc)) from None
+
+    def show(done: int, total: int, row: dict[str, Any]) -> None:
+        if not args.json:
+            config = ", ".join(f"{k}={row[k]}" for k in grid)
+            print(f"[{done}/{total}] {config}: {args.metric} {row[args.metric]:.4f}", flush=True)
+
+    with _open_store(settings) as store:
+        data, _ = _model_data(store, args.dataset)
+        try:
+            frame = sweep(
+                data,
+                args.model,
+                grid,
+                base,
+                args.budget,
+                args.mode,
+                args.metric,
+                args.split,
+                args.test_fraction,
+                args.k,
+                args.seed,
+                on_result=show,
+            )
+        except ValueError as exc:
+            raise TimbreError(str(exc)) from None
+        best = {**base, **{k: frame.iloc[0][k] for k in grid}}
+        best = {k: v.item() if hasattr(v, "item") else v for k, v in best.items()}
+        # the best configuration is evaluated once more on the same split and recorded
+        experiment = run_experiment(
+            data, {args.model: best}, args.split, args.test_fraction, args.k, args.seed
+        )
+        run_ids = record_results(store, data.dataset, experiment)
+    rows = frame.to_dict("records")
+    if args.json:
+        _print_json(
+            {
+                "model": args.model,
+                "metric": args.metric,
+                "best": best,
+                "best_run_id": run_ids[0],
+                "results": rows,
+            }
+        )
+    else:
+        print(
+            f"best {args.metric}: {frame.iloc[0][args.metric]:.4f} with "
+            + ", ".join(f"{k}={v}" for k, v in best.items())
+            + f" (recorded as run {run_ids[0]})"
+        )
+    return 0
+
+
+def _add_split_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
+    parser.add_argument(
+        "--split", default="user-holdout", choices=("user-holdout", "leave-k-out", "temporal")
+    )
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="held out per user")
+    parser.add_argument("--k", type=int, default=10, help="list length K (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+
+
 def _add_run_choice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
     parser.add_argument("--run", type=int, help="model run id (default: the active run)")
@@ -335,6 +480,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_choice(recommend)
     recommend.set_defaults(handler=cmd_recommend)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate models on one split")
+    evaluate.add_argument("--models", required=True, help="comma-separated, e.g. als,ease")
+    _add_split_options(evaluate)
+    evaluate.add_argument("--k-out", type=int, default=1, help="leave-k-out: items held out")
+    evaluate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="MODEL.KEY=VALUE",
+        help="hyper-parameter of one model (repeatable), e.g. --param als.factors=32",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    evaluate.add_argument("--save-split", metavar="DIR", help="write train.csv and test.csv")
+    evaluate.add_argument("--save-recs", metavar="FILE", help="write every test user's top K")
+    evaluate.add_argument(
+        "--no-record", action="store_true", help="do not add the results to the run registry"
+    )
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    sweep = sub.add_parser("sweep", help="evaluate a grid of one model's parameters")
+    sweep.add_argument("--model", required=True, choices=list(MODELS))
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="values to try for one parameter (repeatable)",
+    )
+    sweep.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fixed parameter for every configuration",
+    )
+    sweep.add_argument("--budget", type=int, help="evaluate at most this many configurations")
+    sweep.add_argument("--mode", default="grid", choices=("grid", "random"))
+    sweep.add_argument("--metric", default="ndcg", help="what 'best' means (default ndcg)")
+    _add_split_options(sweep)
+    sweep.add_argument("--json", action="store_true", help="print all results as JSON")
+    sweep.set_defaults(handler=cmd_sweep)
     return parser
 
 

@@ -75,7 +75,7 @@ class ALS(FactorModel):
         factors: int = 64,
         regularization: float = 0.05,
         iterations: int = 15,
-        weighting: str = "bm25",
+        weighting: str = "log",
         alpha: float = 1.0,
         K1: float = 100.0,
         B: float = 0.8,

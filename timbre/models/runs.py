@@ -83,7 +83,8 @@ def choose_run(
     else the data set's active run, else its newest run."""
     if run_id is not None:
         return get_run(store, run_id)
-    runs = [r for r in store.list_model_runs() if r["dataset"] == dataset]
+    # evaluation runs (fitted on a split, no artifact) cannot serve recommendations
+    runs = [r for r in store.list_model_runs() if r["dataset"] == dataset and r["artifact_path"]]
     if model is not None:
         runs = [r for r in runs if r["model"] == model]
     if not runs:

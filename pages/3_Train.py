@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from timbre.app.evaluate import render_evaluation
 from timbre.app.models import (
     interaction_data,
     param_inputs,
@@ -75,13 +76,18 @@ if submitted:
     st.session_state["train_run_select"] = result.run_id
     st.rerun()
 
+# ----- evaluate ---------------------------------------------------------------------------
+render_evaluation(store, data)
+
 # ----- registry -----------------------------------------------------------------------------
 st.subheader("Runs")
-runs = [r for r in store.list_model_runs() if r["dataset"] == dataset]
+all_runs = [r for r in store.list_model_runs() if r["dataset"] == dataset]
+if all_runs:
+    st.dataframe(runs_frame(all_runs, data.fingerprint), hide_index=True, key="train_runs_table")
+runs = [r for r in all_runs if r["artifact_path"]]
 if not runs:
     st.info("No model trained on this data set yet: train one above.")
     st.stop()
-st.dataframe(runs_frame(runs, data.fingerprint), hide_index=True, key="train_runs_table")
 by_id = {r["id"]: r for r in runs}
 if st.session_state.get("train_run_select") not in by_id:
     active = [r["id"] for r in runs if r["active"]]

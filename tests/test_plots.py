@@ -50,3 +50,27 @@ def test_match_rate_bar_shows_items_and_interactions_per_dataset() -> None:
     assert [trace.name for trace in fig.data] == ["items", "interactions"]
     assert list(fig.data[0].y) == [0.2, 0.0]
     assert list(fig.data[1].y) == [0.5, 0.9]
+
+
+def test_metric_bars_carry_the_interval_as_error_bars() -> None:
+    table = pd.DataFrame({"model": ["a", "b"], "ndcg": [0.1, 0.2], "ndcg_ci95": [0.01, 0.02]})
+    fig = plots.metric_bars(table, "ndcg")
+    assert list(fig.data[0].x) == ["a", "b"]
+    assert list(fig.data[0].error_y.array) == [0.01, 0.02]
+
+
+def test_per_user_scatter_counts_who_wins_on_shared_users() -> None:
+    a = pd.Series([0.1, 0.5, 0.3], index=[1, 2, 3])
+    b = pd.Series([0.2, 0.4, 0.9], index=[1, 2, 4])  # user 4 is not shared
+    fig = plots.per_user_scatter(a, b, "pop", "als")
+    assert list(fig.data[0].x) == [0.1, 0.5]
+    assert fig.layout.title.text == "ndcg per user: als better for 1, pop better for 1"
+
+
+def test_sweep_plot_draws_one_line_per_other_parameter_value() -> None:
+    results = pd.DataFrame(
+        {"factors": [16, 32, 16, 32], "reg": [1.0, 1.0, 10.0, 10.0], "ndcg": [0.1, 0.2, 0.15, 0.3]}
+    )
+    fig = plots.sweep_plot(results, "factors", ["factors", "reg"])
+    assert [trace.name for trace in fig.data] == ["reg=1.0", "reg=10.0"]
+    assert list(fig.data[1].y) == [0.15, 0.3]

@@ -324,7 +324,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate a grid (or a random sample) of one model's parameters; store the best."""
-    from timbre.evaluation import parse_grid, record_results, run_experiment, sweep
+    from timbre.evaluation import parse_grid, sweep_and_record
     from timbre.models import parse_params
 
     try:
@@ -341,7 +341,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     with _open_store(settings) as store:
         data, _ = _model_data(store, args.dataset)
         try:
-            frame = sweep(
+            outcome = sweep_and_record(
+                store,
                 data,
                 args.model,
                 grid,
@@ -357,29 +358,22 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
             )
         except ValueError as exc:
             raise TimbreError(str(exc)) from None
-        best = {**base, **{k: frame.iloc[0][k] for k in grid}}
-        best = {k: v.item() if hasattr(v, "item") else v for k, v in best.items()}
-        # the best configuration is evaluated once more on the same split and recorded
-        experiment = run_experiment(
-            data, {args.model: best}, args.split, args.test_fraction, args.k, args.seed
-        )
-        run_ids = record_results(store, data.dataset, experiment)
-    rows = frame.to_dict("records")
+    frame = outcome.results
     if args.json:
         _print_json(
             {
                 "model": args.model,
                 "metric": args.metric,
-                "best": best,
-                "best_run_id": run_ids[0],
-                "results": rows,
+                "best": outcome.best,
+                "best_run_id": outcome.run_id,
+                "results": frame.to_dict("records"),
             }
         )
     else:
         print(
             f"best {args.metric}: {frame.iloc[0][args.metric]:.4f} with "
-            + ", ".join(f"{k}={v}" for k, v in best.items())
-            + f" (recorded as run {run_ids[0]})"
+            + ", ".join(f"{k}={v}" for k, v in outcome.best.items())
+            + f" (recorded as run {outcome.run_id})"
         )
     return 0
 

@@ -705,3 +705,58 @@ def recommendation_frame(experiment: Experiment) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def best_config(results: pd.DataFrame, swept: Sequence[str]) -> dict[str, Any]:
+    """The swept parameters of the first (best) row of :func:`sweep`, as plain Python values."""
+    if results.empty:
+        raise DataError("the sweep has no results")
+    best = {name: results[name].iloc[0] for name in swept}
+    return {name: value.item() if hasattr(value, "item") else value for name, value in best.items()}
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """A finished sweep: every configuration's results, the best one, its registry run."""
+
+    results: pd.DataFrame
+    swept: tuple[str, ...]
+    best: dict[str, Any]
+    run_id: int
+
+
+def sweep_and_record(
+    store: Any,
+    data: InteractionData,
+    model: str,
+    grid: Mapping[str, Sequence[Any]],
+    base_params: Mapping[str, Any] | None = None,
+    budget: int | None = None,
+    mode: str = "grid",
+    metric: str = "ndcg",
+    protocol: str = "user-holdout",
+    test_fraction: float = 0.2,
+    k: int = 10,
+    seed: int = 0,
+    on_result: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> SweepOutcome:
+    """:func:`sweep`, then evaluate the best configuration once more on the same split and
+    record it (with its metrics) in the run registry."""
+    results = sweep(
+        data,
+        model,
+        grid,
+        base_params,
+        budget,
+        mode,
+        metric,
+        protocol,
+        test_fraction,
+        k,
+        seed,
+        on_result,
+    )
+    best = {**dict(base_params or {}), **best_config(results, list(grid))}
+    experiment = run_experiment(data, {model: best}, protocol, test_fraction, k, seed)
+    run_id = record_results(store, data.dataset, experiment)[0]
+    return SweepOutcome(results, tuple(grid), best, run_id)

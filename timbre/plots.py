@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -126,4 +128,76 @@ def match_rate_bar(
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig = _layout(fig, title, "data set", "linked to the catalogue")
     fig.update_layout(showlegend=True, barmode="group")
+    return fig
+
+
+def metric_bars(table: pd.DataFrame, metric: str, title: str | None = None) -> go.Figure:
+    """One bar per model for ``metric``, with the 95% interval of the mean as error bars.
+
+    ``table`` is ``Experiment.table()``: a ``model`` column, ``metric`` and, for per-user
+    metrics, ``<metric>_ci95``.
+    """
+    error = table.get(f"{metric}_ci95")
+    fig = go.Figure(
+        go.Bar(
+            x=table["model"],
+            y=table[metric],
+            marker_color=[COLORS[i % len(COLORS)] for i in range(len(table))],
+            error_y=None if error is None else {"type": "data", "array": error, "visible": True},
+            hovertemplate="%{x}: %{y:.4f}<extra></extra>",
+        )
+    )
+    return _layout(fig, title or metric, "model", metric, height=280)
+
+
+def per_user_scatter(
+    a: pd.Series, b: pd.Series, name_a: str, name_b: str, metric: str = "ndcg"
+) -> go.Figure:
+    """Each test user's ``metric`` under two models (same users), with the diagonal y = x."""
+    joined = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
+    fig = go.Figure(
+        go.Scattergl(
+            x=joined["a"],
+            y=joined["b"],
+            mode="markers",
+            marker={"size": 5, "opacity": 0.45, "color": COLORS[0]},
+            text=[str(u) for u in joined.index],
+            hovertemplate=f"user %{{text}}<br>{name_a}: %{{x:.3f}}<br>{name_b}: %{{y:.3f}}"
+            "<extra></extra>",
+        )
+    )
+    top = float(max(joined["a"].max(), joined["b"].max(), 1e-9)) if len(joined) else 1.0
+    fig.add_shape(type="line", x0=0, y0=0, x1=top, y1=top, line={"dash": "dot", "color": "grey"})
+    above = int((joined["b"] > joined["a"]).sum())
+    below = int((joined["b"] < joined["a"]).sum())
+    title = f"{metric} per user: {name_b} better for {above}, {name_a} better for {below}"
+    return _layout(fig, title, f"{name_a} {metric}", f"{name_b} {metric}", height=380)
+
+
+def sweep_plot(
+    results: pd.DataFrame, parameter: str, swept: Sequence[str], metric: str = "ndcg"
+) -> go.Figure:
+    """``metric`` against one swept ``parameter``; the other ``swept`` parameters become the
+    series (one line per combination of their values)."""
+    others = [name for name in swept if name != parameter]
+    fig = go.Figure()
+    groups = results.groupby(others, sort=True) if others else [((), results)]
+    for position, (key, group) in enumerate(groups):
+        label = ", ".join(
+            f"{name}={value}"
+            for name, value in zip(others, key if isinstance(key, tuple) else (key,), strict=True)
+        )
+        ordered = group.sort_values(parameter)
+        fig.add_trace(
+            go.Scatter(
+                x=ordered[parameter],
+                y=ordered[metric],
+                mode="lines+markers",
+                name=label or metric,
+                line={"color": COLORS[position % len(COLORS)]},
+                hovertemplate=f"{parameter}=%{{x}}: {metric} %{{y:.4f}}<extra>{label}</extra>",
+            )
+        )
+    _layout(fig, f"{metric} by {parameter}", parameter, metric, height=320)
+    fig.update_layout(showlegend=bool(others))
     return fig

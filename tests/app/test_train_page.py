@@ -6,7 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import metric_values, table_with
+from tests.app.helpers import metric_values, plotly_figures, table_with
+from tests.app.helpers import values as plotly_values
 from timbre.config import load_settings
 from timbre.store import Store
 
@@ -47,7 +48,11 @@ def test_training_a_small_model_updates_the_registry(demo_app_home: Path) -> Non
     assert table["model"].tolist() == ["als"] and table["active"].tolist() == [True]
     # the sanity check: similar to the most popular artist, recommendations with reasons
     similar = table_with(at, "item", without="because you listened to")
-    assert len(similar) == 10 and "Britney Spears" not in similar["item"].tolist()
+    caption = next(c.value for c in at.caption if c.value.startswith("Most similar to "))
+    seed = caption.removeprefix("Most similar to ").split(" in run ")[0]
+    assert seed == "Lady Gaga"  # the artist with the most listeners, the default query
+    assert len(similar) == 10 and seed not in similar["item"].tolist()
+    assert {"Britney Spears", "Rihanna", "Katy Perry"} & set(similar["item"])
     recs = table_with(at, "because you listened to")
     assert len(recs) == 10 and recs["because you listened to"].str.len().gt(0).all()
 
@@ -97,3 +102,50 @@ def test_unknown_artist_in_the_sanity_check_is_a_message_not_a_traceback(
     at.text_input(key="train_similar_query").input("Metalica").run()
     assert not at.exception
     assert any("did you mean 'Metallica'" in e.value for e in at.error)
+
+
+def test_evaluate_section_shows_table_charts_and_records_runs(demo_app_home: Path) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.multiselect(key="train_eval_models").set_value(["popularity", "item-knn"])
+    at.button(key="train_eval_submit").click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = table_with(at, "ndcg", "coverage")
+    assert table["model"].tolist() == ["popularity", "item-knn"]
+    assert all(" ± " in cell for cell in table["ndcg"])
+    means = [float(cell.split(" ± ")[0]) for cell in table["ndcg"]]
+    assert means[1] > 2 * means[0]  # item-kNN beats popularity by far on HetRec
+    figures = plotly_figures(at)
+    bars = next(f for f in figures if f["data"][0]["type"] == "bar")
+    assert list(bars["data"][0]["x"]) == ["popularity", "item-knn"]
+    scatter = next(f for f in figures if f["data"][0]["type"] == "scattergl")
+    assert "better for" in scatter["layout"]["title"]["text"]
+    assert any("Wilcoxon p" in c.value for c in at.caption)
+    runs = _runs()
+    assert sorted(r["model"] for r in runs) == ["item-knn", "popularity"]
+    assert all(r["artifact_path"] is None and "ndcg" in r["metrics"] for r in runs)
+    # evaluation runs are listed but cannot be picked for the sanity check
+    assert any("No model trained" in i.value for i in at.info)
+
+
+def test_sweep_shows_results_plot_and_records_the_best(demo_app_home: Path) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.selectbox(key="train_sweep_model").set_value("item-knn")
+    at.text_area(key="train_sweep_grid").input("K=5,100")
+    at.button(key="train_sweep_submit").click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(s.value.startswith("Best: K=") for s in at.success)
+    plot = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "ndcg by K")
+    assert sorted(plotly_values(plot["data"][0]["x"])) == [5, 100]
+    assert len(_runs()) == 1
+
+
+def test_a_bad_sweep_grid_is_a_message(demo_app_home: Path) -> None:
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.selectbox(key="train_sweep_model").set_value("als")
+    at.text_area(key="train_sweep_grid").input("factors=8,lots")
+    at.button(key="train_sweep_submit").click()
+    at = at.run()
+    assert not at.exception
+    assert any("'factors' must be a whole number" in e.value for e in at.error)

@@ -18,7 +18,7 @@ def test_training_als_through_the_page(app_server: Any, page: Any) -> None:
     assert_no_exception(page)
     assert page.locator("h1").first.inner_text() == "Train"
     factors = page.get_by_role("spinbutton", name="factors")
-    factors.fill("16")
+    factors.fill("48")
     factors.press("Tab")
     page.get_by_role("button", name="Train").click()
     page.get_by_text(re.compile(r"Run \d+: ALS \(matrix factorisation\) trained in")).wait_for()

@@ -122,3 +122,29 @@ def ranking_frame(
     if because is not None:
         frame.insert(3, "because you listened to", because)
     return frame
+
+
+def form_params(model: str, prefix: str = "train_param") -> dict[str, Any]:
+    """The hyper-parameters of ``model`` as last set in the training form (defaults otherwise)."""
+    from timbre.models import model_class
+
+    return {
+        spec.name: st.session_state.get(f"{prefix}_{model}_{spec.name}", spec.default)
+        for spec in model_class(model).param_specs()
+    }
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """An experiment's table for display: mean ± 95% interval for per-user metrics."""
+    from timbre.evaluation import LIST_METRICS, RANKING_METRICS
+
+    shown = pd.DataFrame({"model": table["model"], "users": table["users"]})
+    for metric in RANKING_METRICS:
+        shown[metric] = [
+            f"{m:.4f} ± {c:.4f}"
+            for m, c in zip(table[metric], table[f"{metric}_ci95"], strict=True)
+        ]
+    for metric in LIST_METRICS:
+        shown[metric] = table[metric].round(4)
+    shown["fit s"] = table["fit_seconds"].round(2)
+    return shown

@@ -168,14 +168,6 @@ def row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix, dtype=np.float32)
 
 
-def cosine_to(vectors: NDArray[np.floating], index: int) -> NDArray[np.float32]:
-    """Cosine similarity of row ``index`` of a dense matrix to every row (NaN for zero rows)."""
-    norms = np.linalg.norm(vectors, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sims = (vectors @ vectors[index]) / (norms * norms[index])
-    return np.asarray(sims, dtype=np.float32)
-
-
 class Recommender(ABC):
     """Base class of every model; subclasses implement ``_fit`` and ``_score``.
 

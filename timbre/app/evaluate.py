@@ -1,0 +1,185 @@
+"""The Train page's Evaluate section: experiments with spread, per-user comparison, sweeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from timbre import plots
+from timbre.app.models import form_params, summary_table
+from timbre.app.state import guard
+from timbre.evaluation import (
+    LIST_METRICS,
+    PROTOCOLS,
+    RANKING_METRICS,
+    Experiment,
+    paired_test,
+    parse_grid,
+    record_results,
+    run_experiment,
+    sweep_and_record,
+)
+from timbre.interactions import InteractionData
+from timbre.models import MODELS
+from timbre.store import Store
+
+DEFAULT_GRID = "factors=16,32,64\nregularization=0.05,1,10"
+
+
+def _progress_bar(label: str) -> Any:
+    bar = st.progress(0.0, text=label)
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    return progress
+
+
+def render_evaluation(store: Store, data: InteractionData) -> None:
+    """Choose models and protocol, run, and show the results; then the sweep."""
+    st.subheader("Evaluate")
+    st.caption(
+        "Each model is fitted on the train part of one split and ranks items for every test "
+        "user (their train items excluded). Models use the hyper-parameters set in the form "
+        "above, or their defaults."
+    )
+    with st.form("train_eval_form"):
+        models = st.multiselect(
+            "Models",
+            list(MODELS),
+            default=["popularity", "item-knn", "als"],
+            format_func=lambda n: MODELS[n].title,
+            key="train_eval_models",
+        )
+        left, middle, right, last = st.columns(4)
+        protocol = left.selectbox("Split", PROTOCOLS, key="train_eval_split")
+        fraction = middle.slider(
+            "Test fraction",
+            0.05,
+            0.5,
+            0.2,
+            0.05,
+            key="train_eval_fraction",
+            help="Share of each user's items held out (user-holdout, temporal).",
+        )
+        k = int(right.number_input("K", 1, 100, 10, key="train_eval_k"))
+        seed = int(last.number_input("Seed", 0, 10_000, 0, key="train_eval_seed"))
+        submitted = st.form_submit_button("Evaluate", key="train_eval_submit")
+    if submitted:
+        if not models:
+            st.warning("Choose at least one model.")
+        else:
+            progress = _progress_bar("Evaluating...")
+            specs = {name: form_params(name) for name in models}
+            try:
+                with guard():
+                    experiment = run_experiment(
+                        data, specs, protocol, fraction, k, seed, progress=progress
+                    )
+                    record_results(store, data.dataset, experiment)
+            except ValueError as exc:
+                st.error(str(exc))
+                st.stop()
+            st.session_state["train_experiment"] = experiment
+    experiment = st.session_state.get("train_experiment")
+    if isinstance(experiment, Experiment) and experiment.split.train.items == data.items:
+        _show_experiment(experiment)
+    _render_sweep(store, data)
+
+
+def _show_experiment(experiment: Experiment) -> None:
+    info = experiment.split.info
+    skipped = "; ".join(f"{n:,} {reason}" for reason, n in info["not_evaluated"].items())
+    st.caption(
+        f"{info['protocol']} split, {info['test_users']:,} test users, "
+        f"{info['test_interactions']:,} held-out interactions, K = {experiment.k}. "
+        + (f"Not evaluated: {skipped}." if skipped else "")
+        + " Per-user metrics show the mean ± 95% interval."
+    )
+    table = experiment.table()
+    st.dataframe(summary_table(table), hide_index=True, key="train_eval_table")
+    metric = st.selectbox("Chart", (*RANKING_METRICS, *LIST_METRICS), key="train_eval_metric")
+    st.plotly_chart(plots.metric_bars(table, metric), key="train_eval_bars")
+    names = list(experiment.results)
+    if len(names) >= 2:
+        left, right = st.columns(2)
+        a = left.selectbox("Compare", names, index=0, key="train_eval_a")
+        b = right.selectbox("with", names, index=1, key="train_eval_b")
+        ra, rb = experiment.results[a], experiment.results[b]
+        st.plotly_chart(
+            plots.per_user_scatter(ra.per_user["ndcg"], rb.per_user["ndcg"], a, b),
+            key="train_eval_scatter",
+        )
+        test = paired_test(rb, ra)
+        st.caption(
+            f"NDCG@{experiment.k}: {b} - {a} = {test['mean_difference']:+.4f} on "
+            f"{test['users']:,} users; Wilcoxon p = {test['wilcoxon_p']:.2g}, "
+            f"paired t p = {test['t_p']:.2g}."
+        )
+
+
+def _render_sweep(store: Store, data: InteractionData) -> None:
+    with st.expander("Hyper-parameter sweep", expanded=False):
+        with st.form("train_sweep_form"):
+            model = st.selectbox(
+                "Model",
+                list(MODELS),
+                format_func=lambda n: MODELS[n].title,
+                key="train_sweep_model",
+            )
+            grid_text = st.text_area(
+                "Grid (one parameter per line: name=value1,value2,...)",
+                DEFAULT_GRID,
+                key="train_sweep_grid",
+            )
+            left, middle, right = st.columns(3)
+            budget = int(
+                left.number_input("Budget (configurations)", 1, 200, 12, key="train_sweep_budget")
+            )
+            mode = middle.selectbox("Order", ("grid", "random"), key="train_sweep_mode")
+            metric = right.selectbox("Best by", RANKING_METRICS, key="train_sweep_metric")
+            submitted = st.form_submit_button("Run sweep", key="train_sweep_submit")
+        if submitted:
+            lines = [line.strip() for line in grid_text.splitlines() if line.strip()]
+            try:
+                grid = parse_grid(model, lines)
+            except ValueError as exc:
+                st.error(str(exc))
+                return
+            bar = st.progress(0.0, text="Sweeping...")
+            early = st.empty()
+            rows: list[dict[str, Any]] = []
+
+            def on_result(done: int, total: int, row: dict[str, Any]) -> None:
+                rows.append(row)
+                bar.progress(done / total, text=f"{done} of {total} configurations")
+                early.dataframe(pd.DataFrame(rows)[[*grid, metric]], hide_index=True)
+
+            base = {k: v for k, v in form_params(model).items() if k not in grid}
+            try:
+                with guard():
+                    outcome = sweep_and_record(
+                        store, data, model, grid, base, budget, mode, metric, on_result=on_result
+                    )
+            except ValueError as exc:
+                st.error(str(exc))
+                return
+            early.empty()
+            st.session_state["train_sweep"] = outcome
+        outcome = st.session_state.get("train_sweep")
+        if outcome is None:
+            return
+        st.success(
+            "Best: "
+            + ", ".join(f"{k}={outcome.best[k]}" for k in outcome.swept)
+            + f" (recorded with its metrics as run {outcome.run_id})"
+        )
+        metric_column = st.session_state.get("train_sweep_metric", "ndcg")
+        parameter = st.selectbox("Plot against", outcome.swept, key="train_sweep_param")
+        st.plotly_chart(
+            plots.sweep_plot(outcome.results, parameter, outcome.swept, metric_column),
+            key="train_sweep_plot",
+        )
+        st.dataframe(outcome.results, hide_index=True, key="train_sweep_table")

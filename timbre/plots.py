@@ -201,3 +201,29 @@ def sweep_plot(
     _layout(fig, f"{metric} by {parameter}", parameter, metric, height=320)
     fig.update_layout(showlegend=bool(others))
     return fig
+
+
+def trait_radar(
+    percentiles: dict[str, float], title: str = "Big Five (percentile)", name: str = "you"
+) -> go.Figure:
+    """Radar chart of the five trait percentiles (0-100), in a fixed trait order."""
+    traits = list(percentiles)
+    values = [float(percentiles[t]) for t in traits]
+    fig = go.Figure(
+        go.Scatterpolar(
+            r=[*values, values[0]],
+            theta=[*traits, traits[0]],
+            fill="toself",
+            name=name,
+            line={"color": COLORS[0]},
+            hovertemplate="%{theta}: %{r:.0f}th percentile<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        polar={"radialaxis": {"range": [0, 100], "tickvals": [25, 50, 75]}},
+        margin={"l": 30, "r": 30, "t": 40, "b": 20},
+        height=360,
+        showlegend=False,
+    )
+    return fig

@@ -378,6 +378,105 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_personality(args: argparse.Namespace, settings: Settings) -> int:
+    """Score a questionnaire, show a user's personality prior, or export profiles."""
+    from timbre import personality as pers
+
+    if args.action == "score":
+        if not args.answers:
+            raise TimbreError("personality score needs --answers FILE (CSV item,answer or JSON)")
+        instrument = pers.get_instrument(args.instrument)
+        scores = pers.score(instrument, pers.read_answers(Path(args.answers)))
+        percentiles = pers.percentiles(scores)
+        profile_id = None
+        if args.user:
+            with _open_store(settings) as store:
+                profile_id = store.add_profile(
+                    args.user,
+                    instrument.name,
+                    {c: int(v) for c, v in pers.read_answers(Path(args.answers)).items()},
+                    {t: round(m, 4) for t, m in scores.means.items()},
+                    percentiles,
+                )
+        payload = {
+            "instrument": instrument.name,
+            "user": args.user,
+            "profile_id": profile_id,
+            "scores": {t: round(m, 4) for t, m in scores.means.items()},
+            "percentiles": percentiles,
+        }
+        if args.json:
+            _print_json(payload)
+        else:
+            for trait in pers.TRAITS:
+                print(
+                    f"{trait:<18} {scores.means[trait]:.2f} / 5   "
+                    f"{percentiles[trait]:5.1f}th percentile"
+                )
+            if profile_id is not None:
+                print(f"saved as profile {profile_id} of {args.user}")
+        return 0
+    if args.action == "export":
+        from timbre.export import write_csv
+
+        with _open_store(settings) as store:
+            frame = pers.profiles_frame(store.list_profiles(args.user))
+        out = write_csv(frame, args.out or "profiles.csv")
+        print(f"{len(frame):,} profiles written to {out}")
+        return 0
+    # prior
+    if not args.user:
+        raise TimbreError("personality prior needs --user ID (a user with a saved profile)")
+    with _open_store(settings) as store:
+        profile = store.latest_profile(args.user)
+        if profile is None:
+            raise TimbreError(
+                f"no personality profile for {args.user!r}; "
+                "`timbre personality score --answers FILE --user ID` saves one"
+            )
+        data, _ = _model_data(store, args.dataset)
+    z = pers.trait_z(pers.scores_from_profile(profile))
+    attributes = pers.item_attributes(data.item_meta)
+    weights = pers.attribute_weights(z, pers.default_coefficients())
+    scores_all = pers.prior_scores(attributes, weights)
+    order = sorted(range(len(scores_all)), key=lambda i: (-scores_all[i], i))[: args.n]
+    rows = [
+        {
+            "rank": rank,
+            "item_id": data.items.id(i),
+            "name": data.item_name(i),
+            "prior": round(float(scores_all[i]), 4),
+            "because": ", ".join(
+                f"{a} {v:+.3f}" for a, v in pers.prior_contributions(attributes, weights, i)
+            ),
+        }
+        for rank, i in enumerate(order, start=1)
+    ]
+    exploration = pers.exploration_level(z)
+    if args.json:
+        _print_json(
+            {
+                "user": args.user,
+                "profile_id": profile["id"],
+                "attribute_weights": weights.round(4).to_dict(),
+                "exploration": {
+                    "level": round(exploration.level, 4),
+                    "diversity": round(exploration.diversity, 4),
+                    "novelty": round(exploration.novelty, 4),
+                },
+                "items": rows,
+            }
+        )
+    else:
+        print(
+            f"{args.user}: suggested exploration {exploration.level:.2f} "
+            f"(diversity {exploration.diversity:.2f}, novelty {exploration.novelty:.2f})"
+        )
+        for row in rows:
+            print(f"{row['rank']:>4}. {row['name']}  prior {row['prior']:+.3f}  ({row['because']})")
+    return 0
+
+
 def _add_split_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
     parser.add_argument(
@@ -474,6 +573,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_choice(recommend)
     recommend.set_defaults(handler=cmd_recommend)
+
+    personality = sub.add_parser("personality", help="Big Five: score, prior, export")
+    personality.add_argument("action", choices=("score", "prior", "export"))
+    personality.add_argument("--answers", help="score: CSV (item,answer) or JSON answers")
+    personality.add_argument(
+        "--instrument", default="ipip50", choices=("ipip50", "mini-ipip"), help="score: which"
+    )
+    personality.add_argument("--user", help="score: save as this user's profile; prior: whose")
+    personality.add_argument("--dataset", help="prior: data set (default: the demo's)")
+    personality.add_argument("-n", "--n", type=int, default=20, help="prior: how many items")
+    personality.add_argument("--out", help="export: CSV path (default profiles.csv)")
+    personality.add_argument("--json", action="store_true", help="print as JSON")
+    personality.set_defaults(handler=cmd_personality)
 
     evaluate = sub.add_parser("evaluate", help="evaluate models on one split")
     evaluate.add_argument("--models", required=True, help="comma-separated, e.g. als,ease")

@@ -35,13 +35,10 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(
-    frame: pd.DataFrame,
-    path: str | Path,
-    spreadsheet_safe: bool = True,
-    comments: Sequence[str] = (),
-) -> Path:
-    """Write ``frame`` as UTF-8 CSV atomically (temporary file, then rename).
+def csv_text(
+    frame: pd.DataFrame, spreadsheet_safe: bool = True, comments: Sequence[str] = ()
+) -> str:
+    """``frame`` as UTF-8 CSV text (what :func:`write_csv` writes; also for download buttons).
 
     Parameters
     ----------
@@ -51,15 +48,25 @@ def write_csv(
     comments
         Lines written first, each prefixed with ``# `` (how the file was made).
     """
+    table = neutralize_formulas(frame) if spreadsheet_safe else frame
+    header = "".join(f"# {line}\n" for line in comments)
+    return header + table.to_csv(index=False, lineterminator="\n")
+
+
+def write_csv(
+    frame: pd.DataFrame,
+    path: str | Path,
+    spreadsheet_safe: bool = True,
+    comments: Sequence[str] = (),
+) -> Path:
+    """Write :func:`csv_text` of ``frame`` to ``path`` atomically (temporary file, then rename)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    table = neutralize_formulas(frame) if spreadsheet_safe else frame
+    text = csv_text(frame, spreadsheet_safe, comments)
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            for line in comments:
-                stream.write(f"# {line}\n")
-            table.to_csv(stream, index=False, lineterminator="\n")
+            stream.write(text)
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

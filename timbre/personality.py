@@ -14,6 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
 from timbre.config import DATA_DIR
 from timbre.errors import DataError
 
@@ -192,3 +196,321 @@ def percentiles(scores: Scores) -> dict[Trait, float]:
         nearest = min(grid, key=lambda point: abs(point[0] - mean))
         out[trait] = nearest[1]
     return out
+
+
+# ----- the trait -> music prior -----------------------------------------------------------------
+PRIOR_CSV = PERSONALITY_DIR / "prior.csv"
+LEXICON_CSV = PERSONALITY_DIR / "tag_lexicon.csv"
+PERSONAS_CSV = PERSONALITY_DIR / "personas.csv"
+SUMMARY_CSV = PERSONALITY_DIR / "norms_summary.csv"
+
+#: Music attribute dimensions: Greenberg et al. (2016) and Rentfrow & Gosling's (2003) MUSIC-style
+#: preference dimensions.
+ATTRIBUTES: tuple[str, ...] = (
+    "arousal",
+    "valence",
+    "depth",
+    "reflective_complex",
+    "intense_rebellious",
+    "upbeat_conventional",
+    "energetic_rhythmic",
+)
+
+#: How each attribute is composed from audio features: the mean of the signed z-scores of these
+#: features (z over the items of the data set that have audio features). Proxies, documented:
+#: arousal = intensity (energy, loudness, tempo, not acoustic); valence = Spotify's valence and
+#: danceability; depth = instrumental, acoustic, not danceable, not spoken (Greenberg's depth is
+#: "intellectual and emotional complexity": the closest audio correlates); the Rentfrow & Gosling
+#: dimensions from their descriptions.
+AUDIO_COMPOSITES: dict[str, dict[str, float]] = {
+    "arousal": {"energy": 1, "loudness": 1, "tempo": 1, "acousticness": -1},
+    "valence": {"valence": 1, "danceability": 1},
+    "depth": {"instrumentalness": 1, "acousticness": 1, "danceability": -1, "speechiness": -1},
+    "reflective_complex": {"acousticness": 1, "instrumentalness": 1, "energy": -1},
+    "intense_rebellious": {"energy": 1, "loudness": 1, "valence": -1},
+    "upbeat_conventional": {"valence": 1, "danceability": 1, "speechiness": -1},
+    "energetic_rhythmic": {"danceability": 1, "speechiness": 1, "energy": 1},
+}
+PRIOR_COLUMNS = ("trait", "attribute", "coefficient", "reported_effect", "source", "note")
+
+
+def default_coefficients() -> pd.DataFrame:
+    """The shipped coefficient table (``data/personality/prior.csv``): trait, attribute,
+    coefficient, reported effect, source, note."""
+    return validate_coefficients(pd.read_csv(PRIOR_CSV, dtype=str, keep_default_na=False))
+
+
+def validate_coefficients(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check an (edited) coefficient table; returns a clean copy.
+
+    Raises
+    ------
+    DataError
+        Naming each bad row: unknown trait or attribute, a coefficient that is not a number in
+        -1..1, or a missing source.
+    """
+    missing = [c for c in ("trait", "attribute", "coefficient", "source") if c not in frame]
+    if missing:
+        raise DataError(f"the coefficient table needs columns {', '.join(missing)}")
+    table = frame.copy()
+    for column in PRIOR_COLUMNS:
+        if column not in table:
+            table[column] = ""
+    problems = []
+    values = pd.to_numeric(table["coefficient"], errors="coerce")
+    for position, row in enumerate(table.itertuples(index=False), start=1):
+        trait, attribute = str(row.trait).strip(), str(row.attribute).strip()
+        if trait not in TRAITS:
+            problems.append(f"row {position}: unknown trait {trait!r}")
+        if attribute not in ATTRIBUTES:
+            problems.append(f"row {position}: unknown attribute {attribute!r}")
+        value = values.iloc[position - 1]
+        if pd.isna(value) or not -1.0 <= float(value) <= 1.0:
+            problems.append(f"row {position}: coefficient must be a number from -1 to 1")
+        if not str(row.source).strip():
+            problems.append(f"row {position}: every coefficient needs a source")
+    if problems:
+        raise DataError("coefficient table: " + "; ".join(problems))
+    table["coefficient"] = values.astype(float)
+    table["trait"] = table["trait"].astype(str).str.strip()
+    table["attribute"] = table["attribute"].astype(str).str.strip()
+    return table[list(PRIOR_COLUMNS)].reset_index(drop=True)
+
+
+@cache
+def tag_lexicon() -> pd.DataFrame:
+    """Tag / genre -> attribute direction (+1 / -1), ``data/personality/tag_lexicon.csv``."""
+    lexicon = pd.read_csv(LEXICON_CSV, dtype={"tag": str, "attribute": str, "direction": int})
+    unknown = sorted(set(lexicon["attribute"]) - set(ATTRIBUTES))
+    if unknown:
+        raise DataError(f"{LEXICON_CSV.name}: unknown attributes {unknown}")
+    return lexicon
+
+
+@dataclass(frozen=True)
+class ItemAttributes:
+    """Music attributes of every item of a data set, z-scored per source (0 = unknown/average).
+
+    Attributes
+    ----------
+    values
+        items x :data:`ATTRIBUTES`, float; an item with neither audio features nor a lexicon tag
+        has zeros (a neutral prior score, never NaN).
+    source
+        Per item: ``audio``, ``tags`` or ``none``.
+    """
+
+    values: pd.DataFrame
+    source: pd.Series
+
+
+def _zscore(frame: pd.DataFrame) -> pd.DataFrame:
+    std = frame.std(ddof=0).replace(0.0, 1.0)
+    return (frame - frame.mean()) / std
+
+
+def item_attributes(item_meta: pd.DataFrame) -> ItemAttributes:
+    """Attributes from audio features where known, else from the tag / genre lexicon."""
+    n = len(item_meta)
+    values = pd.DataFrame(0.0, index=range(n), columns=list(ATTRIBUTES))
+    source = pd.Series("none", index=range(n), dtype=object)
+    needed = sorted({f for parts in AUDIO_COMPOSITES.values() for f in parts})
+    if all(f in item_meta.columns for f in needed):
+        audio = item_meta[needed].apply(pd.to_numeric, errors="coerce").reset_index(drop=True)
+        has_audio = audio.notna().all(axis=1).to_numpy()
+        if has_audio.any():
+            z = _zscore(audio[has_audio])
+            composite = pd.DataFrame(
+                {
+                    attribute: sum(sign * z[f] for f, sign in parts.items()) / len(parts)
+                    for attribute, parts in AUDIO_COMPOSITES.items()
+                }
+            )
+            values.loc[has_audio, list(ATTRIBUTES)] = _zscore(composite)[list(ATTRIBUTES)].values
+            source[has_audio] = "audio"
+    lexicon = tag_lexicon()
+    votes: dict[str, list[tuple[str, int]]] = {}
+    for tag, attribute, direction in lexicon[["tag", "attribute", "direction"]].to_numpy():
+        votes.setdefault(str(tag), []).append((str(attribute), int(direction)))
+    tag_rows: dict[int, dict[str, float]] = {}
+    tags = item_meta["tags"] if "tags" in item_meta else pd.Series([[]] * n)
+    genres = item_meta["genres"] if "genres" in item_meta else pd.Series([[]] * n)
+    for position, (item_tags, item_genres) in enumerate(zip(tags, genres, strict=True)):
+        if source.iloc[position] == "audio":
+            continue
+        tokens = {
+            str(t).strip().lower()
+            for group in (item_tags, item_genres)
+            if isinstance(group, list | tuple | np.ndarray)
+            for t in group
+        }
+        sums: dict[str, list[int]] = {}
+        for token in tokens:
+            for attribute, direction in votes.get(token, []):
+                sums.setdefault(attribute, []).append(direction)
+        if sums:
+            tag_rows[position] = {a: float(np.mean(v)) for a, v in sums.items()}
+    if tag_rows:
+        frame = pd.DataFrame.from_dict(tag_rows, orient="index").reindex(columns=list(ATTRIBUTES))
+        frame = _zscore(frame.fillna(0.0))
+        values.loc[frame.index, list(ATTRIBUTES)] = frame.values
+        source[frame.index] = "tags"
+    return ItemAttributes(values.fillna(0.0), source)
+
+
+@cache
+def _norm_summary() -> dict[tuple[str, str], tuple[float, float]]:
+    table = pd.read_csv(SUMMARY_CSV)
+    return {
+        (str(instrument), str(trait)): (float(mean), float(sd))
+        for instrument, trait, mean, sd in table[["instrument", "trait", "mean", "sd"]].to_numpy()
+    }
+
+
+def trait_z(scores: Scores) -> dict[str, float]:
+    """Each trait as a z-score against the real respondents (norms_summary.csv mean and SD)."""
+    summary = _norm_summary()
+    out: dict[str, float] = {}
+    for trait, mean in scores.means.items():
+        mu, sd = summary[(scores.instrument, trait)]
+        out[trait] = (mean - mu) / sd
+    return out
+
+
+def attribute_weights(z: Mapping[str, float], coefficients: pd.DataFrame) -> pd.Series:
+    """How much the profile wants each attribute: sum over traits of coefficient x trait z."""
+    table = validate_coefficients(coefficients)
+    weights = pd.Series(0.0, index=list(ATTRIBUTES))
+    for trait, attribute, coefficient in table[["trait", "attribute", "coefficient"]].to_numpy():
+        weights[str(attribute)] += float(coefficient) * float(z.get(str(trait), 0.0))
+    return weights
+
+
+def prior_scores(attributes: ItemAttributes, weights: pd.Series) -> NDArray[np.float64]:
+    """The personality prior of every item: attributes . weights (0 for unknown items)."""
+    return np.asarray(attributes.values[list(ATTRIBUTES)].to_numpy() @ weights[list(ATTRIBUTES)])
+
+
+def prior_contributions(
+    attributes: ItemAttributes, weights: pd.Series, item: int, n: int = 2
+) -> list[tuple[str, float]]:
+    """The attributes that drove one item's prior score, largest absolute contribution first."""
+    parts = attributes.values.iloc[int(item)] * weights
+    order = parts.abs().sort_values(ascending=False).index[:n]
+    return [(str(a), float(parts[a])) for a in order if parts[a] != 0]
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """A suggested exploration level (0-1) and the hybrid weights it implies."""
+
+    level: float
+    diversity: float
+    novelty: float
+
+
+def exploration_level(z: Mapping[str, float]) -> Exploration:
+    """Openness (and, half as much, Agreeableness) go with broader taste, so higher scores
+    suggest more diversity and novelty: level = Phi(0.8 z_O + 0.4 z_A), weights 0.05 + 0.2 x
+    level. A heuristic on a small effect, shown as a suggestion."""
+    from scipy.stats import norm
+
+    level = float(norm.cdf(0.8 * z.get("openness", 0.0) + 0.4 * z.get("agreeableness", 0.0)))
+    return Exploration(level, 0.05 + 0.2 * level, 0.05 + 0.2 * level)
+
+
+@cache
+def personas() -> pd.DataFrame:
+    """Real anonymous IPIP-50 responses to fill the questionnaire in demos (personas.csv)."""
+    return pd.read_csv(PERSONAS_CSV)
+
+
+def persona_answers(index: int, instrument: Instrument) -> dict[str, int]:
+    """The answers of persona ``index`` to ``instrument``'s items."""
+    row = personas().iloc[int(index)]
+    return {code: int(row[code]) for code in instrument.codes()}
+
+
+def scores_from_profile(profile: Mapping[str, object]) -> Scores:
+    """A stored profile's :class:`Scores` (its ``scores`` hold the trait means)."""
+    raw = profile.get("scores")
+    if not isinstance(raw, Mapping):
+        raise DataError("the profile has no scores")
+    means = {t: float(raw[t]) for t in TRAITS}
+    return Scores(str(profile["instrument"]), means, {t: 0 for t in TRAITS})
+
+
+def read_answers(path: Path) -> dict[str, int]:
+    """Answers from a file: JSON ``{"E1": 4, ...}`` (or item number -> answer) or CSV with
+    ``item,answer`` rows. Item numbers 1..50 map to the IPIP-50 order (E1, N1, A1, C1, O1, E2...).
+
+    Raises ``DataError`` naming the file and the problem.
+    """
+    import json
+
+    text = Path(path).read_text(encoding="utf-8-sig")
+    pairs: dict[str, object] = {}
+    if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        try:
+            loaded = json.loads(text)
+        except ValueError as exc:
+            raise DataError(f"{Path(path).name}: not valid JSON ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise DataError(f"{Path(path).name}: expected an object of item -> answer")
+        pairs = {str(k): v for k, v in loaded.items()}
+    else:
+        rows = list(csv.reader(text.splitlines()))
+        if rows and [c.strip().lower() for c in rows[0][:2]] == ["item", "answer"]:
+            rows = rows[1:]
+        for number, row in enumerate(rows, start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 2:
+                raise DataError(f"{Path(path).name}, line {number}: expected item,answer")
+            pairs[row[0].strip()] = row[1].strip()
+    order = [item.code for item in _ipip50_order()]
+    answers: dict[str, int] = {}
+    unknown = sorted(
+        key for key in pairs if key not in order and not (key.isdigit() and 1 <= int(key) <= 50)
+    )
+    if unknown:
+        raise DataError(f"{Path(path).name}: not IPIP-50 items: {', '.join(unknown[:10])}")
+    for key, value in pairs.items():
+        code = order[int(key) - 1] if key.isdigit() and 1 <= int(key) <= len(order) else key
+        try:
+            answers[code] = int(str(value).strip())
+        except ValueError:
+            answers[code] = -1  # scored as out of range, named in the error
+    return answers
+
+
+def _ipip50_order() -> list[Item]:
+    """The IPIP-50 in its administration order: E1, A1, C1, N1, O1, E2, ... (by item number)."""
+    pool = instruments()["ipip50"].items
+    by_trait = {trait: [i for i in pool if i.trait == trait] for trait in TRAITS}
+    cycle = ("extraversion", "agreeableness", "conscientiousness", "neuroticism", "openness")
+    return [by_trait[t][k] for k in range(10) for t in cycle]  # type: ignore[index]
+
+
+def profiles_frame(profiles: list[dict[str, object]]) -> pd.DataFrame:
+    """Stored profiles as one flat table for export: id, user, instrument, time, the five
+    scores and percentiles, and the answers as ``answer_<code>`` columns."""
+    rows = []
+    for profile in profiles:
+        row: dict[str, object] = {
+            "profile_id": profile["id"],
+            "user_id": profile["user_key"],
+            "instrument": profile["instrument"],
+            "created_at": profile["created_at"],
+        }
+        scores = profile.get("scores") or {}
+        pct = profile.get("percentiles") or {}
+        for trait in TRAITS:
+            row[f"{trait}_score"] = scores.get(trait) if isinstance(scores, dict) else None
+            row[f"{trait}_percentile"] = pct.get(trait) if isinstance(pct, dict) else None
+        answers = profile.get("answers") or {}
+        if isinstance(answers, dict):
+            for code, value in answers.items():
+                row[f"answer_{code}"] = value
+        rows.append(row)
+    return pd.DataFrame(rows)

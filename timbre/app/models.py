@@ -148,3 +148,16 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
         shown[metric] = table[metric].round(4)
     shown["fit s"] = table["fit_seconds"].round(2)
     return shown
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _attributes(url: str, version: int, dataset: str, fingerprint: str) -> Any:
+    from timbre.personality import item_attributes
+
+    return item_attributes(interaction_data(dataset).item_meta)
+
+
+def cached_item_attributes(data: InteractionData) -> Any:
+    """The personality prior's item attributes for a data set, cached per data version."""
+    url = get_settings().resolved_database_url
+    return _attributes(url, st.session_state.get("data_version", 0), data.dataset, data.fingerprint)

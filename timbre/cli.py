@@ -225,27 +225,76 @@ def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    """A user's top-N items from a trained model."""
-    from timbre.models.runs import choose_run, load_run
+    """Hybrid recommendations: one user, all users, next-track from seeds, or a group."""
+    from timbre import hybrid
+    from timbre.export import write_csv
+    from timbre.models.runs import choose_run
 
+    try:
+        weights = hybrid.preset(args.preset) if args.preset else hybrid.Weights()
+        if args.weights:
+            weights = hybrid.Weights.parse(args.weights)
+    except ValueError as exc:
+        raise TimbreError(str(exc)) from None
+    modes = [bool(args.user), args.all_users, bool(args.seed_items), bool(args.group)]
+    if sum(modes) != 1:
+        raise TimbreError("give exactly one of --user, --all-users, --seed-items, --group")
+    filters = hybrid.Filters(exclude_seen=not args.include_seen)
     with _open_store(settings) as store:
         data, _ = _model_data(store, args.dataset)
         run = choose_run(store, data.dataset, args.run, args.model)
-    model = load_run(run, data)
-    user = data.find_user(args.user)
-    ranking = model.recommend(user, args.n, exclude_seen=not args.include_seen)
-    rows = _ranking_rows(data, ranking.items, ranking.scores)
+        try:
+            engine = hybrid.engine_for_run(store, data, run, args.normalization, args.space)
+        except ValueError as exc:
+            raise TimbreError(str(exc)) from None
+    comments = hybrid.export_comments(weights, data.dataset, run, args.normalization, args.space)
+    extra: dict[str, Any] = {}
+    if args.all_users:
+
+        def progress(fraction: float, message: str) -> None:
+            log.info("%3.0f%% %s", 100 * fraction, message)
+
+        frame = hybrid.batch_frame(
+            engine, range(data.n_users), weights, args.n, filters, progress=progress
+        )
+    elif args.seed_items:
+        seeds = [data.find_item(s.strip()) for s in args.seed_items.split(",") if s.strip()]
+        frame = hybrid.ranking_frame(data, engine.next_tracks(seeds, weights, args.n, filters))
+        extra["seeds"] = [data.items.id(s) for s in seeds]
+    elif args.group:
+        members = [data.find_user(u.strip()) for u in args.group.split(",") if u.strip()]
+        ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
+        frame = hybrid.ranking_frame(
+            data, ranking, "group:" + ",".join(data.users.id(u) for u in members)
+        )
+        extra["group"] = [data.users.id(u) for u in members]
+    else:
+        user = data.find_user(args.user)
+        ranking = engine.rank(engine.components_for_user(user), weights, args.n, filters)
+        frame = hybrid.ranking_frame(data, ranking, data.users.id(user))
+        extra["rule"] = ranking.rule
+        extra["notes"] = list(ranking.notes)
+    if args.out:
+        if str(args.out).endswith(".parquet"):
+            hybrid.write_parquet(frame, args.out, comments)
+        else:
+            write_csv(frame, args.out, comments=comments)
     if args.json:
         _print_json(
             {
                 "run_id": run["id"],
                 "model": run["model"],
-                "user_id": data.users.id(user),
-                "recommendations": rows,
+                "weights": weights.as_dict(),
+                **extra,
+                "recommendations": frame.to_dict("records"),
             }
         )
+    elif not args.out:
+        for row in frame.to_dict("records"):
+            because = f"  because: {row['because']}" if row["because"] else ""
+            print(f"{row['rank']:>4}. {row['item_name']}  ({row['score']:.3f}){because}")
     else:
-        _print_ranking(f"for {data.users.id(user)} (run {run['id']}, {run['model']}):", rows)
+        print(f"{len(frame):,} rows written to {args.out}")
     return 0
 
 
@@ -477,6 +526,79 @@ def cmd_personality(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_similarity(args: argparse.Namespace, settings: Settings) -> int:
+    """A similarity matrix in cluster order (printed, as JSON or CSV), or friends vs taste."""
+    from timbre.export import write_csv
+    from timbre.similarity import (
+        friend_index_pairs,
+        friends_vs_taste,
+        load_space,
+        select,
+        similarity_matrix,
+    )
+
+    if args.friends and args.kind != "users":
+        raise TimbreError("--friends compares users: use --kind users")
+    with _open_store(settings) as store:
+        data, _ = _model_data(store, args.dataset)
+        space = load_space(store, data, args.kind, args.space)
+        friends = store.friend_pairs(data.dataset) if args.friends else None
+    try:
+        if friends is not None:
+            pairs, _ = friend_index_pairs(data, friends)
+            result = friends_vs_taste(space, pairs, args.permutations, args.seed)
+            if args.json:
+                _print_json({"dataset": data.dataset, "run_id": space.run_id, **result.as_dict()})
+            else:
+                print(f"{data.dataset}: {result.summary()}")
+            return 0
+        subset, query = "top", None
+        for name in ("neighbours", "genre", "tag"):
+            if getattr(args, name) is not None:
+                subset, query = name, getattr(args, name)
+        if args.pick:
+            subset = "list"
+        selection = select(data, space, subset, args.top, query=query, picks=args.pick)
+        matrix = similarity_matrix(data, space, selection, args.clusters, args.linkage)
+    except ValueError as exc:
+        raise TimbreError(str(exc)) from None
+    run = f", run {matrix.run_id}" if matrix.run_id is not None else ""
+    title = (
+        f"{matrix.description} in the {args.space} space ({matrix.measure}{run}), "
+        f"{matrix.n_clusters} clusters"
+    )
+    if args.out:
+        path = write_csv(matrix.frame(), args.out)
+        print(f"{title}: {len(matrix)} x {len(matrix)} matrix written to {path}")
+        return 0
+    if args.json:
+        _print_json(
+            {
+                "dataset": data.dataset,
+                "kind": matrix.kind,
+                "space": matrix.space,
+                "measure": matrix.measure,
+                "run_id": matrix.run_id,
+                "description": matrix.description,
+                "dropped": matrix.dropped,
+                "ids": list(matrix.ids),
+                "names": list(matrix.labels),
+                "clusters": matrix.clusters.tolist(),
+                "values": matrix.values.round(6).tolist(),
+            }
+        )
+        return 0
+    print(title + ":")
+    for k, (name, ident) in enumerate(zip(matrix.labels, matrix.ids, strict=True)):
+        same = matrix.clusters == matrix.clusters[k]
+        same[k] = False
+        within = "alone"
+        if same.any():
+            within = f"mean within cluster {matrix.values[k, same].mean():.3f}"
+        print(f"  {matrix.clusters[k]:>3}  {name}  ({ident}; {within})")
+    return 0
+
+
 def _add_split_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
     parser.add_argument(
@@ -566,8 +688,67 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_choice(similar)
     similar.set_defaults(handler=cmd_similar)
 
-    recommend = sub.add_parser("recommend", help="a user's recommendations from a trained model")
-    recommend.add_argument("--user", required=True, help="user id or the last part of it")
+    from timbre.similarity import KINDS, LINKAGES, SPACE_TITLES, SPACES
+
+    similarity = sub.add_parser(
+        "similarity", help="user-user or item-item similarity matrix, or friends vs taste"
+    )
+    similarity.add_argument("--kind", required=True, choices=KINDS, help="users or items")
+    similarity.add_argument(
+        "--space",
+        default="interactions",
+        choices=SPACES,
+        help="; ".join(f"{name}: {text}" for name, text in SPACE_TITLES.items())
+        + " (als/bpr use the newest such run trained on the current data)",
+    )
+    similarity.add_argument(
+        "--top",
+        type=int,
+        default=50,
+        metavar="N",
+        help="how many: the N most active users / most popular items, unless a subset below "
+        "is given (default 50)",
+    )
+    chosen = similarity.add_mutually_exclusive_group()
+    chosen.add_argument("--neighbours", metavar="ID", help="this user or item and its nearest")
+    chosen.add_argument("--genre", help="items of this genre (users: most into it)")
+    chosen.add_argument("--tag", help="items with this tag (users: most into it)")
+    chosen.add_argument(
+        "--pick", action="append", default=[], metavar="ID", help="hand-picked (repeatable)"
+    )
+    similarity.add_argument("--clusters", type=int, default=6, help="clusters (default 6)")
+    similarity.add_argument("--linkage", default="average", choices=LINKAGES)
+    similarity.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
+    similarity.add_argument("--out", metavar="FILE", help="write the matrix as CSV")
+    similarity.add_argument(
+        "--friends",
+        action="store_true",
+        help="compare friend pairs with random pairs (permutation test) instead",
+    )
+    similarity.add_argument(
+        "--permutations", type=int, default=2000, help="--friends: shuffles (default 2000)"
+    )
+    similarity.add_argument("--seed", type=int, default=0, help="--friends: seed (default 0)")
+    similarity.add_argument("--json", action="store_true", help="print as JSON")
+    similarity.set_defaults(handler=cmd_similarity)
+
+    recommend = sub.add_parser("recommend", help="hybrid recommendations (and exports)")
+    recommend.add_argument("--user", help="user id or the last part of it")
+    recommend.add_argument("--all-users", action="store_true", help="every user (export)")
+    recommend.add_argument("--seed-items", help="next-track: comma-separated items (ids/names)")
+    recommend.add_argument("--group", help="a blend for users U1,U2,...")
+    recommend.add_argument(
+        "--aggregate", default="average", choices=("average", "least-misery"), help="--group"
+    )
+    recommend.add_argument(
+        "--weights", help="cf=..,content=..,personality=..,novelty=..,diversity=.. (missing = 0)"
+    )
+    recommend.add_argument("--preset", help="default, original, cf-only, content-only, cold-start")
+    recommend.add_argument(
+        "--normalization", default="minmax", choices=("minmax", "rank", "zscore")
+    )
+    recommend.add_argument("--space", default="interactions", choices=("interactions", "content"))
+    recommend.add_argument("--out", help="write CSV (or .parquet with a .json sidecar)")
     recommend.add_argument(
         "--include-seen", action="store_true", help="also rank items the user already played"
     )

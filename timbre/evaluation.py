@@ -343,7 +343,9 @@ def item_space(split: Split, space: str = "interactions") -> sp.csr_matrix:
     raise ValueError(f"diversity space must be interactions or content; got {space!r}")
 
 
-def intra_list_diversity(recommended: NDArray[np.int64], vectors: sp.csr_matrix) -> float:
+def intra_list_diversity(
+    recommended: NDArray[np.int64], vectors: sp.csr_matrix | NDArray[np.floating]
+) -> float:
     """Mean over lists of the mean pairwise dissimilarity ``1 - cosine`` of their items."""
     values = []
     for row in recommended:
@@ -351,7 +353,8 @@ def intra_list_diversity(recommended: NDArray[np.int64], vectors: sp.csr_matrix)
         if len(items) < 2:
             continue
         block = vectors[items]
-        sims = np.asarray((block @ block.T).toarray())
+        product = block @ block.T
+        sims = product.toarray() if sp.issparse(product) else np.asarray(product)
         n = len(items)
         mean_sim = (sims.sum() - np.trace(sims)) / (n * (n - 1))
         values.append(1.0 - mean_sim)

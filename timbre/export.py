@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from collections.abc import Sequence
@@ -50,7 +51,8 @@ def csv_text(
     """
     table = neutralize_formulas(frame) if spreadsheet_safe else frame
     header = "".join(f"# {line}\n" for line in comments)
-    return header + table.to_csv(index=False, lineterminator="\n")
+    # every text cell quoted: a carriage return or newline inside a name cannot split a row
+    return header + table.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
 
 
 def write_csv(

@@ -514,3 +514,14 @@ def profiles_frame(profiles: list[dict[str, object]]) -> pd.DataFrame:
                 row[f"answer_{code}"] = value
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def latest_trait_z(profiles: list[dict[str, object]]) -> dict[str, dict[str, float]]:
+    """Trait z-scores of each user's newest profile (``profiles`` newest first, as the store
+    lists them)."""
+    out: dict[str, dict[str, float]] = {}
+    for profile in profiles:
+        user = str(profile["user_key"])
+        if user not in out:
+            out[user] = trait_z(scores_from_profile(profile))
+    return out

@@ -227,3 +227,259 @@ def trait_radar(
         showlegend=False,
     )
     return fig
+
+
+#: Heatmaps with more rows than this show names on hover only (tick labels would overlap).
+HEATMAP_MAX_TICK_LABELS = 60
+
+
+def similarity_heatmap(
+    values: np.ndarray,
+    labels: Sequence[str],
+    clusters: Sequence[int] | np.ndarray | None = None,
+    title: str = "Similarity",
+    measure: str = "cosine",
+    clickable: bool = False,
+) -> go.Figure:
+    """Square heatmap of a similarity matrix, names on hover, lines between clusters.
+
+    Parameters
+    ----------
+    values
+        ``n x n`` similarities, rows and columns in the order of ``labels`` (first row on top).
+    labels
+        Unique names of the rows (a shared name would merge two rows of a category axis).
+    clusters
+        Each row's cluster in display order (contiguous); a line is drawn where it changes.
+    measure
+        Shown in the hover text and the colour bar (``cosine``, ``jaccard``).
+    clickable
+        With at most :data:`HEATMAP_MAX_TICK_LABELS` rows, lay an invisible marker on every
+        cell (which then carries the hover text): plotly cannot select heatmap cells, but a
+        click on a marker is a point selection (Streamlit's ``on_select``) naming its row.
+    """
+    matrix = np.asarray(values, dtype=float)
+    names = [str(label) for label in labels]
+    n = len(names)
+    if matrix.shape != (n, n):
+        raise ValueError(f"values must be {n} x {n} to match labels, got {matrix.shape}")
+    low = float(min(0.0, np.nanmin(matrix))) if n else 0.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=names,
+            y=names,
+            zmin=low,
+            zmax=1.0,
+            colorscale="Viridis",
+            colorbar={"title": {"text": measure}},
+            hovertemplate=f"%{{y}}<br>%{{x}}<br>{measure} %{{z:.3f}}<extra></extra>",
+        )
+    )
+    if clickable and 0 < n <= HEATMAP_MAX_TICK_LABELS:
+        fig.data[0].hoverinfo = "skip"
+        hidden = {"marker": {"opacity": 0}}
+        fig.add_trace(
+            go.Scatter(
+                x=np.tile(names, n),
+                y=np.repeat(names, n),
+                customdata=matrix.ravel(),
+                mode="markers",
+                marker={"size": 10, "opacity": 0},
+                selected=hidden,
+                unselected=hidden,
+                showlegend=False,
+                hovertemplate=f"%{{y}}<br>%{{x}}<br>{measure} %{{customdata:.3f}}<extra></extra>",
+            )
+        )
+    if clusters is not None and n:
+        groups = np.asarray(clusters)
+        for position in np.flatnonzero(np.diff(groups) != 0) + 1:
+            edge = float(position) - 0.5
+            line = {"color": "white", "width": 1.5}
+            fig.add_shape(type="line", x0=edge, x1=edge, y0=-0.5, y1=n - 0.5, line=line)
+            fig.add_shape(type="line", x0=-0.5, x1=n - 0.5, y0=edge, y1=edge, line=line)
+    ticks = n <= HEATMAP_MAX_TICK_LABELS
+    fig.update_xaxes(type="category", showticklabels=ticks, tickangle=-60, automargin=True)
+    fig.update_yaxes(
+        type="category", autorange="reversed", showticklabels=ticks, automargin=True, dtick=1
+    )
+    fig.update_xaxes(dtick=1)
+    size = int(min(900, max(420, 14 * n + 200)))
+    fig.update_layout(
+        title=title,
+        height=size,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"scaleanchor": "y", "constrain": "domain"},
+    )
+    return fig
+
+
+def embedding_map(
+    coords: np.ndarray,
+    labels: Sequence[str],
+    colours: Sequence[str],
+    title: str = "Embedding map",
+    axis_names: tuple[str, str] = ("dimension 1", "dimension 2"),
+) -> go.Figure:
+    """2-D scatter of users or items (PCA or t-SNE coordinates), one colour per category.
+
+    Parameters
+    ----------
+    coords
+        ``n x 2`` coordinates.
+    labels
+        Names shown on hover.
+    colours
+        A category per point (genre, tag or cluster); one legend entry each, most frequent first.
+    """
+    points = np.asarray(coords, dtype=float)
+    n = len(points)
+    if points.ndim != 2 or points.shape[1] != 2 or not len(labels) == len(colours) == n:
+        raise ValueError("coords must be n x 2 with one label and one colour per point")
+    categories = pd.Series(list(colours), dtype=object)
+    fig = go.Figure()
+    for position, category in enumerate(categories.value_counts().index):
+        mask = (categories == category).to_numpy()
+        fig.add_trace(
+            go.Scatter(
+                x=points[mask, 0],
+                y=points[mask, 1],
+                mode="markers",
+                name=str(category),
+                text=[str(labels[int(i)]) for i in np.flatnonzero(mask)],
+                marker={"size": 8, "opacity": 0.8, "color": COLORS[position % len(COLORS)]},
+                hovertemplate=f"%{{text}}<extra>{category}</extra>",
+            )
+        )
+    _layout(fig, title, axis_names[0], axis_names[1], height=480)
+    fig.update_layout(showlegend=True)
+    return fig
+
+
+def similarity_histogram(
+    groups: dict[str, np.ndarray],
+    title: str = "Similarity distribution",
+    measure: str = "similarity",
+    bins: int = 40,
+) -> go.Figure:
+    """Overlaid histograms (share of pairs per bin) of one or more groups of similarities,
+    on common bins, with a dotted line at each group's mean.
+
+    Parameters
+    ----------
+    groups
+        Name -> similarity values (e.g. ``{"friends": ..., "random pairs": ...}``).
+    """
+    cleaned = {name: np.asarray(v, dtype=float) for name, v in groups.items()}
+    cleaned = {name: v[np.isfinite(v)] for name, v in cleaned.items()}
+    everything = np.concatenate([v for v in cleaned.values()] or [np.zeros(0)])
+    fig = go.Figure()
+    if len(everything) == 0:
+        return _layout(fig, title, measure, "share of pairs")
+    low, high = float(everything.min()), float(everything.max())
+    if high <= low:
+        high = low + 1e-9
+    edges = np.linspace(low, high, bins + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    for position, (name, data) in enumerate(cleaned.items()):
+        if len(data) == 0:
+            continue
+        counts, _ = np.histogram(data, bins=edges)
+        color = COLORS[position % len(COLORS)]
+        fig.add_trace(
+            go.Bar(
+                x=centers,
+                y=counts / len(data),
+                width=np.diff(edges),
+                name=f"{name} (n = {len(data):,})",
+                marker_color=color,
+                opacity=0.6,
+                customdata=counts,
+                hovertemplate=(
+                    f"{name}: %{{y:.1%}} of pairs (%{{customdata:,}}) "
+                    "near %{x:.3f}<extra></extra>"
+                ),
+            )
+        )
+        mean = float(data.mean())
+        fig.add_vline(x=mean, line={"color": color, "dash": "dot"})
+    fig.update_yaxes(tickformat=".0%")
+    _layout(fig, title, measure, "share of pairs", height=340)
+    fig.update_layout(barmode="overlay", showlegend=len(cleaned) > 1)
+    return fig
+
+
+def contribution_bars(frame: pd.DataFrame, title: str = "Why these items") -> go.Figure:
+    """Stacked horizontal bars: each recommended item's score split into its components.
+
+    ``frame`` has ``item_name`` and the columns ``cf, content, personality, novelty,
+    diversity_bonus`` (``timbre.hybrid.ranking_frame``), best first.
+    """
+    parts = ("cf", "content", "personality", "novelty", "diversity_bonus")
+    ordered = frame.iloc[::-1]
+    labels = [f"{r}. {n}" for r, n in zip(ordered["rank"], ordered["item_name"], strict=True)]
+    fig = go.Figure()
+    for position, part in enumerate(parts):
+        fig.add_trace(
+            go.Bar(
+                y=labels,
+                x=ordered[part],
+                name=part.replace("_", " "),
+                orientation="h",
+                marker_color=COLORS[position % len(COLORS)],
+                hovertemplate=f"%{{y}}<br>{part}: %{{x:.3f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="stack")
+    _layout(fig, title, "score", "", height=max(260, 28 * len(frame) + 80))
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def tradeoff_plot(
+    curve: pd.DataFrame, current: dict[str, float], accuracy: str = "ndcg"
+) -> go.Figure:
+    """Accuracy against diversity (sweeping the diversity weight) and against novelty (sweeping
+    the novelty weight), with the current weights marked.
+
+    ``curve`` has ``knob`` (diversity / novelty), ``value`` and the metrics
+    (``timbre.hybrid.MetricsPanel.tradeoff``); ``current`` holds the current metrics.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("vs intra-list diversity", "vs novelty"))
+    for column, knob in enumerate(("diversity", "novelty"), start=1):
+        part = curve[curve["knob"] == knob].sort_values("value")
+        fig.add_trace(
+            go.Scatter(
+                x=part[knob],
+                y=part[accuracy],
+                mode="lines+markers",
+                name=f"{knob} weight",
+                line={"color": COLORS[column - 1]},
+                text=[f"{knob} weight {v:g}" for v in part["value"]],
+                hovertemplate=f"%{{text}}<br>{knob} %{{x:.3f}}, {accuracy} %{{y:.4f}}"
+                "<extra></extra>",
+            ),
+            row=1,
+            col=column,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[current[knob]],
+                y=[current[accuracy]],
+                mode="markers",
+                name="current",
+                marker={"size": 14, "symbol": "star", "color": COLORS[3]},
+                hovertemplate=f"current: {knob} %{{x:.3f}}, {accuracy} %{{y:.4f}}<extra></extra>",
+            ),
+            row=1,
+            col=column,
+        )
+        fig.update_xaxes(title_text=knob, row=1, col=column)
+    fig.update_yaxes(title_text=f"{accuracy}@10", row=1, col=1)
+    fig.update_layout(
+        title="Trade-off", height=320, showlegend=False, margin={"l": 10, "r": 10, "t": 60, "b": 10}
+    )
+    return fig

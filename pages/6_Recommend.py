@@ -1,0 +1,147 @@
+"""Recommend: one listener's list with reasons, next-track and group modes, and exports."""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+
+from timbre import hybrid
+from timbre.app.hybrid import chosen_schedule, chosen_weights, require_engine
+from timbre.app.state import ensure_demo, get_store, guard, init_state
+from timbre.export import csv_text
+
+st.set_page_config(
+    page_title="Timbre · Recommend", page_icon=":material/graphic_eq:", layout="wide"
+)
+init_state()
+st.title("Recommend")
+ensure_demo(get_store())
+data, run, engine = require_engine("recommend")
+
+weights = chosen_weights()
+source = "from the Tune page" if st.session_state.get("hybrid_weights") else "default preset"
+st.caption(
+    "Weights ("
+    + source
+    + "): "
+    + ", ".join(f"{k} {v:g}" for k, v in weights.as_dict().items())
+    + f". CF: run {run['id']} ({run['model']})."
+)
+comments = hybrid.export_comments(weights, data.dataset, run, engine.normalization, engine.space)
+SHOWN = [
+    "rank",
+    "item_name",
+    "artist",
+    "score",
+    "cf",
+    "content",
+    "personality",
+    "novelty",
+    "diversity_bonus",
+    "because",
+]
+
+mode = st.radio(
+    "Mode", ("One listener", "Next track", "Group"), horizontal=True, key="recommend_mode"
+)
+n = st.slider("How many", 5, 50, 10, key="recommend_n")
+with st.expander("Filters"):
+    include = st.text_input("Only items tagged (comma-separated)", key="recommend_include")
+    exclude = st.text_input("Never items tagged", key="recommend_exclude")
+    heard = st.checkbox("Leave out what was already heard", value=True, key="recommend_heard")
+filters = hybrid.Filters(
+    exclude_seen=heard,
+    include_tags=tuple(t.strip() for t in include.split(",") if t.strip()),
+    exclude_tags=tuple(t.strip() for t in exclude.split(",") if t.strip()),
+)
+
+if mode == "One listener":
+    user_id = st.text_input("Listener id", value=str(data.users.id(0)), key="recommend_user")
+    with guard():
+        user = data.find_user(user_id)
+        ranking = engine.rank(
+            engine.components_for_user(user), weights, n, filters, chosen_schedule()
+        )
+    frame = hybrid.ranking_frame(data, ranking, data.users.id(user))
+    if ranking.rule != "chosen weights":
+        st.info(f"Cold start ({ranking.rule}): the schedule's weights are used.")
+    for note in ranking.notes:
+        st.caption(note)
+elif mode == "Next track":
+    seeds_text = st.text_area(
+        "Seed sequence (artists or tracks, one per line, oldest first)",
+        "Metallica\nMegadeth",
+        key="recommend_seeds",
+    )
+    with guard():
+        seeds = [data.find_item(s.strip()) for s in seeds_text.splitlines() if s.strip()]
+        frame = hybrid.ranking_frame(
+            data, engine.next_tracks(seeds, weights, n, filters), "next-track"
+        )
+else:
+    members_text = st.text_input(
+        "Listener ids (comma-separated)",
+        value=", ".join(str(data.users.id(i)) for i in range(3)),
+        key="recommend_group",
+    )
+    aggregate = st.radio(
+        "Aggregation", ("average", "least-misery"), horizontal=True, key="recommend_aggregate"
+    )
+    with guard():
+        members = [data.find_user(u.strip()) for u in members_text.split(",") if u.strip()]
+        ranking, per_member = engine.group(members, weights, n, aggregate, filters)
+    frame = hybrid.ranking_frame(data, ranking, "group")
+    per_member.insert(0, "item_name", frame["item_name"])
+    st.caption("Each member's normalised score for the group's items:")
+    st.dataframe(per_member, hide_index=True, key="recommend_members")
+
+st.dataframe(frame[SHOWN], hide_index=True, key="recommend_table")
+st.download_button(
+    "Download this list (CSV)",
+    csv_text(frame, comments=comments),
+    file_name="timbre-recommendations.csv",
+    mime="text/csv",
+    key="recommend_download",
+)
+
+st.subheader("Export for every listener")
+left, right = st.columns(2)
+export_n = left.number_input("Items per listener", 1, 200, 50, key="recommend_all_n")
+form = right.radio("Format", ("CSV", "Parquet"), horizontal=True, key="recommend_all_format")
+if st.button("Build the export", key="recommend_all_build"):
+    bar = st.progress(0.0, text="Ranking...")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(fraction, text=message)
+
+    with guard():
+        everything = hybrid.batch_frame(
+            engine,
+            range(data.n_users),
+            weights,
+            int(export_n),
+            filters,
+            progress,
+            schedule=chosen_schedule(),
+        )
+    if form == "CSV":
+        payload: bytes = csv_text(everything, comments=comments).encode("utf-8")
+        name, mime = "timbre-recommendations-all.csv", "text/csv"
+    else:
+        buffer = io.BytesIO()
+        table = everything.copy()
+        table.attrs["made_with"] = comments
+        table.to_parquet(buffer, index=False)
+        payload, name, mime = (
+            buffer.getvalue(),
+            "timbre-recommendations-all.parquet",
+            ("application/octet-stream"),
+        )
+    st.session_state["recommend_all"] = (payload, name, mime, len(everything))
+if "recommend_all" in st.session_state:
+    payload, name, mime, rows = st.session_state["recommend_all"]
+    st.caption(f"{rows:,} rows ready.")
+    st.download_button(
+        "Download the export", payload, file_name=name, mime=mime, key="recommend_all_download"
+    )

@@ -1,0 +1,103 @@
+"""AppTest: Tune's sliders move the list and the metrics; Recommend's modes and exports."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from tests.app.helpers import metric_values, plotly_figures, table_with
+from timbre.config import load_settings
+from timbre.export import csv_text
+from timbre.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+TUNE = str(ROOT / "pages" / "5_Tune.py")
+RECOMMEND = str(ROOT / "pages" / "6_Recommend.py")
+
+
+def _start(page: str) -> AppTest:
+    """Open the page on a store without a model and train ALS through its button."""
+    at = AppTest.from_file(page, default_timeout=120).run()
+    assert not at.exception
+    assert any("No model is trained" in i.value for i in at.info)
+    at.button(key=f"{'tune' if 'Tune' in page else 'recommend'}_train").click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with Store.open(load_settings()) as store:
+        assert [r["model"] for r in store.list_model_runs()] == ["als"]
+    return at
+
+
+def test_tune_sliders_move_the_list_and_the_metrics(demo_app_home: Path) -> None:
+    at = _start(TUNE)
+    before = metric_values(at)
+    list_before = table_with(at, "item_name", "because")["item_name"].tolist()
+    bars = next(f for f in plotly_figures(at) if f["layout"].get("barmode") == "stack")
+    assert [t["name"] for t in bars["data"]] == [
+        "cf",
+        "content",
+        "personality",
+        "novelty",
+        "diversity bonus",
+    ]
+    at.slider(key="tune_w_diversity").set_value(1.0)
+    at.slider(key="tune_w_novelty").set_value(0.5)
+    at = at.run()
+    assert not at.exception
+    after = metric_values(at)
+    assert after["Diversity"] != before["Diversity"] and after["NDCG@10"] != before["NDCG@10"]
+    assert table_with(at, "item_name", "because")["item_name"].tolist() != list_before
+    tradeoff = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "Trade-off")
+    assert len(tradeoff["data"]) == 4  # two curves and the current point on each
+    at.button(key="tune_use").click()
+    at = at.run()
+    assert at.session_state["hybrid_weights"]["diversity"] == 1.0
+
+
+def test_tune_rejects_all_zero_weights_and_serves_a_persona(demo_app_home: Path) -> None:
+    at = _start(TUNE)
+    for knob in ("cf", "content", "personality", "novelty"):
+        at.slider(key=f"tune_w_{knob}").set_value(0.0)
+    at = at.run()
+    assert any("at least one of the weights" in w.value for w in at.warning)
+    at.radio(key="tune_who").set_value("a persona")
+    at.slider(key="tune_w_cf").set_value(0.5)
+    at = at.run()
+    assert not at.exception
+    assert any("Cold start (no history" in i.value for i in at.info)
+    assert len(table_with(at, "item_name", "because")) == 10
+
+
+def test_recommend_modes_and_the_all_users_export(demo_app_home: Path) -> None:
+    at = _start(RECOMMEND)
+    table = table_with(at, "item_name", "diversity_bonus")
+    assert len(table) == 10 and table["because"].str.len().gt(0).all()
+    at.radio(key="recommend_mode").set_value("Next track")
+    at = at.run()
+    assert "Iron Maiden" in table_with(at, "item_name", "diversity_bonus")["item_name"].tolist()
+    at.radio(key="recommend_mode").set_value("Group")
+    at = at.run()
+    assert not at.exception and len(table_with(at, "item_name", without="because")) == 10
+    at.radio(key="recommend_mode").set_value("One listener")
+    at.number_input(key="recommend_all_n").set_value(5)
+    at.button(key="recommend_all_build").click()
+    at = at.run()
+    assert not at.exception
+    assert any("9,460 rows ready" in c.value for c in at.caption)
+
+
+def test_recommend_unknown_listener_is_a_message(demo_app_home: Path) -> None:
+    at = _start(RECOMMEND)
+    at.text_input(key="recommend_user").input("nobody-here").run()
+    assert not at.exception
+    assert any("unknown user: 'nobody-here'" in e.value for e in at.error)
+
+
+def test_the_download_text_round_trips() -> None:
+    frame = pd.DataFrame({"user_id": ["u1"], "item_name": ["=cmd()"], "score": [0.5]})
+    text = csv_text(frame, comments=["made by a test"])
+    back = pd.read_csv(io.StringIO(text), comment="#")
+    assert back.loc[0, "item_name"] == "'=cmd()" and back.loc[0, "score"] == 0.5

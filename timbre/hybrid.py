@@ -276,7 +276,7 @@ class HybridEngine:
         ``content`` (audio features and tags), each as a 64-dimensional truncated SVD embedding
         (cosine) so that re-ranking takes milliseconds.
     pool
-        MMR re-ranks the best ``pool`` items by fused score (at least 4 x n).
+        MMR re-ranks the best ``pool`` items by fused score (at least 2 x n).
     """
 
     def __init__(
@@ -287,7 +287,7 @@ class HybridEngine:
         coefficients: pd.DataFrame | None = None,
         normalization: str = "minmax",
         space: str = "interactions",
-        pool: int = 200,
+        pool: int = 100,
     ) -> None:
         from timbre import personality as pers
 
@@ -454,14 +454,36 @@ class HybridEngine:
                     mask[i] = False
         return mask
 
-    def normalized(self, components: Components, mask: NDArray[np.bool_]) -> dict[str, Any]:
-        """Each component normalised over the allowed items (others left at 0)."""
-        return {
-            name: normalize_rows(components.raw[name][None, :], mask[None, :], self.normalization)[
-                0
-            ]
-            for name in COMPONENTS
-        }
+    def normalized(
+        self, components: Components, mask: NDArray[np.bool_] | None = None
+    ) -> dict[str, Any]:
+        """Each component normalised over the whole catalogue (so a filter or a heard item does
+        not shift the scale); ``mask`` is accepted for symmetry and not used."""
+        return {name: rows[0] for name, rows in self.normalized_batch([components]).items()}
+
+    def normalized_batch(self, members: Sequence[Components]) -> dict[str, NDArray[np.float32]]:
+        """:meth:`normalized` for many listeners: ``len(members) x n_items`` per component.
+
+        Novelty is the same for everyone (normalised once); all-zero personality rows (no
+        profile) stay zero.
+        """
+        count, n = len(members), self.data.n_items
+        everything = np.ones((1, n), dtype=bool)
+        out: dict[str, NDArray[np.float32]] = {}
+        for name in COMPONENTS:
+            rows = np.vstack([c.raw[name] for c in members]).astype(np.float32, copy=False)
+            if name == "novelty":
+                once = normalize_rows(rows[:1], everything, self.normalization)
+                out[name] = np.broadcast_to(once, (count, n))
+                continue
+            result = np.zeros((count, n), dtype=np.float32)
+            live = np.flatnonzero(np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1))
+            if len(live):
+                result[live] = normalize_rows(
+                    rows[live], np.ones((len(live), n), dtype=bool), self.normalization
+                )
+            out[name] = result
+        return out
 
     def rank(
         self,
@@ -509,7 +531,7 @@ class HybridEngine:
             if w:
                 fused += np.float32(w) * parts[name]
         fused[~mask] = np.nan
-        size = min(int(mask.sum()), max(self.pool, 4 * n))
+        size = min(int(mask.sum()), max(self.pool, 2 * n))
         pool, _ = top_n(fused, size)
         picked, bonus = mmr(pool, fused[pool], self.embedding, chosen.diversity, n)
         contributions = {
@@ -774,10 +796,7 @@ def _batch_chunk(
     if filters.exclude_seen:
         for row, components in enumerate(members):
             mask[row, components.seen] = False
-    parts = {
-        name: normalize_rows(np.vstack([c.raw[name] for c in members]), mask, engine.normalization)
-        for name in COMPONENTS
-    }
+    parts = engine.normalized_batch(members)
     for row, (user, components) in enumerate(zip(chunk, members, strict=True)):
         chosen, rule = (
             schedule_weights(components.history, weights, schedule)
@@ -883,12 +902,7 @@ class MetricsPanel:
         for row, components in enumerate(members):
             mask[row, components.seen] = False
         self.mask = mask
-        self.parts = {
-            name: normalize_rows(
-                np.vstack([c.raw[name] for c in members]), mask, engine.normalization
-            )
-            for name in COMPONENTS
-        }
+        self.parts = engine.normalized_batch(members)
 
     def measure(self, weights: Weights, pool: int = 50) -> dict[str, float]:
         """NDCG@k, recall@k, intra-list diversity, novelty and coverage for ``weights``."""

@@ -43,7 +43,10 @@ SHOWN = [
 ]
 
 mode = st.radio(
-    "Mode", ("One listener", "Next track", "Group"), horizontal=True, key="recommend_mode"
+    "Mode",
+    ("One listener", "Next track", "Group", "Similar items"),
+    horizontal=True,
+    key="recommend_mode",
 )
 n = st.slider("How many", 5, 50, 10, key="recommend_n")
 with st.expander("Filters"):
@@ -79,6 +82,25 @@ elif mode == "Next track":
         frame = hybrid.ranking_frame(
             data, engine.next_tracks(seeds, weights, n, filters), "next-track"
         )
+elif mode == "Similar items":
+    query = st.text_input("Artist or track", value="Metallica", key="recommend_similar_item")
+    use_cf, use_content = st.columns(2)
+    cf_on = use_cf.checkbox("CF similarity", value=True, key="recommend_similar_cf")
+    content_on = use_content.checkbox(
+        "Content similarity", value=True, key="recommend_similar_content"
+    )
+    if not (cf_on or content_on):
+        st.warning("Switch on at least one of CF and content similarity.")
+        st.stop()
+    with guard():
+        item = data.find_item(query)
+        items, scores = engine.similar(item, n, cf_on, content_on)
+    frame = hybrid.ranking_frame(
+        data,
+        hybrid.Ranking(items, scores, {}, [], weights, "similar items"),
+        f"like {data.items.id(item)}",
+    )
+    frame["score"] = scores.astype(float).round(6)
 else:
     members_text = st.text_input(
         "Listener ids (comma-separated)",

@@ -101,3 +101,19 @@ def test_the_download_text_round_trips() -> None:
     text = csv_text(frame, comments=["made by a test"])
     back = pd.read_csv(io.StringIO(text), comment="#")
     assert back.loc[0, "item_name"] == "'=cmd()" and back.loc[0, "score"] == 0.5
+
+
+def test_recommend_similar_items_with_cf_and_content_toggles(demo_app_home: Path) -> None:
+    at = _start(RECOMMEND)
+    at.radio(key="recommend_mode").set_value("Similar items")
+    at = at.run()
+    both = table_with(at, "item_name", "diversity_bonus")["item_name"].tolist()
+    assert "Metallica" not in both and len(both) == 10
+    at.checkbox(key="recommend_similar_cf").uncheck()
+    at = at.run()
+    content_only = table_with(at, "item_name", "diversity_bonus")["item_name"].tolist()
+    assert content_only != both
+    at.checkbox(key="recommend_similar_content").uncheck()
+    at = at.run()
+    assert not at.exception
+    assert any("at least one of CF and content" in w.value for w in at.warning)

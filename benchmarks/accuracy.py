@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from timbre.config import Settings
+from benchmarks.common import demo_data
 from timbre.evaluation import LIST_METRICS, RANKING_METRICS, best_config, run_experiment, sweep
-from timbre.interactions import InteractionData
-from timbre.sources.demo import DEMO_DATASET, demo_is_loaded, load_demo
-from timbre.store import Store
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Grid searched for "ALS (tuned)" on the validation split.
@@ -53,12 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "accuracy.json"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    with tempfile.TemporaryDirectory() as scratch:
-        home = Path(args.home) if args.home else Path(scratch) / "home"
-        with Store.open(Settings(home=home)) as store:
-            if not demo_is_loaded(store):
-                load_demo(store)
-            data = InteractionData.from_store(store, DEMO_DATASET)
+    data = demo_data(args.home)
 
     started = time.perf_counter()
     tuning = sweep(data, "als", ALS_GRID, seed=VALIDATION_SEED)

@@ -19,7 +19,6 @@ import argparse
 import json
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,14 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from timbre.config import Settings
+from benchmarks.common import demo_data
 from timbre.evaluation import make_split
 from timbre.hybrid import Filters, HybridEngine, MetricsPanel, Weights, batch_frame
 from timbre.interactions import InteractionData, Vocabulary, build_matrix
 from timbre.models import create_model
 from timbre.models.base import top_n
-from timbre.sources.demo import DEMO_DATASET, demo_is_loaded, load_demo
-from timbre.store import Store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "rerank.json"
 
@@ -126,12 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as scratch:
-        home = Path(args.home) if args.home else Path(scratch) / "home"
-        with Store.open(Settings(home=home)) as store:
-            if not demo_is_loaded(store):
-                load_demo(store)
-            data = InteractionData.from_store(store, DEMO_DATASET)
+    data = demo_data(args.home)
     results: dict[str, Any] = {
         "machine": {"platform": platform.platform(), "python": platform.python_version()}
     }

@@ -29,18 +29,7 @@ st.caption(
     + f". CF: run {run['id']} ({run['model']})."
 )
 comments = hybrid.export_comments(weights, data.dataset, run, engine.normalization, engine.space)
-SHOWN = [
-    "rank",
-    "item_name",
-    "artist",
-    "score",
-    "cf",
-    "content",
-    "personality",
-    "novelty",
-    "diversity_bonus",
-    "because",
-]
+SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
 
 mode = st.radio(
     "Mode",

@@ -1,4 +1,4 @@
-"""Data: load the demo, import exports and files, see data set statistics."""
+"""Data: load the demo, import exports and files, fetch Last.fm and Spotify, see statistics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from timbre import plots
+from timbre.app.connectors import lastfm_section, spotify_section
 from timbre.app.imports import import_uploads, parse_column_map
 from timbre.app.state import (
     bump_data_version,
@@ -164,6 +165,10 @@ for report_dict in st.session_state.get("data_last_report") or []:
         st.markdown(f"**Import report** · {report_dict['source']} -> `{report_dict['dataset']}`")
         show_report(report_dict)
 
+
+# --- Live connectors -------------------------------------------------------------------------
+lastfm_section(store)
+spotify_section(store)
 
 # --- Demo ------------------------------------------------------------------------------------
 with st.expander("Bundled demo data", expanded=False):

@@ -599,6 +599,231 @@ def cmd_similarity(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _user_key(name: str) -> str:
+    """A full key (``spotify:user:x``) as given; a bare name is a Last.fm user."""
+    from timbre.sources.lastfm import user_key
+
+    return name.strip() if ":" in name else user_key(name)
+
+
+def _ask(prompt: str) -> str:
+    """Ask on stderr, read one line from stdin (stdout stays clean for ``--json``)."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    """List, add or remove users of the live connectors."""
+    from timbre.sources.lastfm import add_users, tracked_users
+
+    with _open_store(settings) as store:
+        if args.action == "add":
+            if not args.names:
+                raise TimbreError("users add needs at least one Last.fm user name")
+            keys = add_users(store, args.names)
+            print(f"tracking {', '.join(keys)}; `timbre fetch lastfm` fetches them")
+            return 0
+        if args.action == "remove":
+            if not args.names:
+                raise TimbreError("users remove needs at least one user (name or key)")
+            keys = [_user_key(n) for n in args.names]
+            known = set(store.list_users("")["key"])
+            missing = [k for k in keys if k not in known]
+            if missing:
+                raise TimbreError(f"no such user(s) in the store: {', '.join(missing)}")
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise TimbreError("users remove deletes data: add --yes to confirm")
+                answer = _ask(
+                    f"Remove {', '.join(keys)} with all their listening, fetch logs and "
+                    "profiles? [y/N] "
+                )
+                if answer.lower() not in ("y", "yes"):
+                    print("nothing removed")
+                    return 0
+            for key in keys:
+                removed = store.remove_user(key)
+                parts = ", ".join(f"{n:,} {t}" for t, n in removed.items() if n)
+                print(f"removed {key}: {parts}")
+            return 0
+        lastfm = tracked_users(store)
+        spotify = store.list_users("spotify:user:")
+    rows = [
+        {
+            "key": r["key"],
+            "name": r["name"],
+            "interactions": int(r["interactions"]),
+            "datasets": r["datasets"],
+            "last_fetch": None if _missing(r.get("last_fetch")) else str(r["last_fetch"]),
+            "status": None if _missing(r.get("status")) else r["status"],
+        }
+        for r in [*lastfm.to_dict("records"), *spotify.to_dict("records")]
+    ]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no live users yet; `timbre users add NAME` tracks a Last.fm user")
+    for row in rows:
+        status = row["status"] or "never fetched"
+        print(
+            f"{row['key']:<32} {row['interactions']:>9,} interactions  {status:<13} "
+            f"{row['datasets']}"
+        )
+    return 0
+
+
+def _missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))  # type: ignore[call-overload]
+
+
+def _print_results(results: Sequence[Any], seconds: float, as_json: bool) -> int:
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "partial", "failed")}
+    rows = sum(r.rows for r in results)
+    if as_json:
+        _print_json(
+            {
+                "users": [r.as_dict() for r in results],
+                "summary": {**counts, "new_rows": rows, "seconds": round(seconds, 2)},
+            }
+        )
+    else:
+        for r in results:
+            detail = f": {r.error}" if r.error else ""
+            print(f"{r.user_key}: {r.status}, {r.rows:,} new rows in {r.duration_s:.1f} s{detail}")
+        print(
+            f"{len(results)} user(s): {counts['ok']} ok, {counts['partial']} partial, "
+            f"{counts['failed']} failed; {rows:,} new rows in {seconds:.1f} s"
+        )
+    incomplete = counts["partial"] + counts["failed"]
+    if incomplete:
+        print(
+            f"timbre: error: {incomplete} of {len(results)} user(s) did not complete "
+            "(`timbre logs` says why)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_fetch_lastfm(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch Last.fm users (default: every tracked one) under one shared rate limit."""
+    from timbre.sources.lastfm import (
+        DEFAULT_API_ROOT,
+        LastfmClient,
+        LastfmFetcher,
+        LastfmOptions,
+        parse_kinds,
+        tracked_users,
+    )
+    from timbre.sources.live import FetchProgress
+
+    kinds = parse_kinds(args.kinds)
+    try:
+        options = LastfmOptions(
+            api_root=args.api_root or settings.lastfm_api_root or DEFAULT_API_ROOT,
+            rate=args.rate,
+            workers=args.workers,
+            timeout=args.timeout,
+        )
+    except ValueError as exc:
+        raise TimbreError(str(exc)) from None
+    with _open_store(settings) as store:
+        names = list(args.users) or [
+            key.removeprefix("lastfm:") for key in tracked_users(store)["key"]
+        ]
+        if not names:
+            raise TimbreError("no Last.fm users to fetch: give names or `timbre users add NAME`")
+
+        def progress(event: FetchProgress) -> None:
+            if event.result is not None:
+                result = event.result
+                print(f"  {result.user}: {result.status}", file=sys.stderr)
+            else:
+                log.info("%s %3.0f%% %s", event.user, 100 * event.fraction, event.message)
+
+        started = time.perf_counter()
+        with LastfmClient(settings.secret("lastfm_api_key") or "", options) as client:
+            results = LastfmFetcher(store, client).fetch_users(names, kinds, progress)
+    return _print_results(results, time.perf_counter() - started, args.json)
+
+
+def cmd_fetch_spotify(args: argparse.Namespace, settings: Settings) -> int:
+    """Sign in to Spotify (PKCE: open the link, paste where it sent you) and fetch."""
+    from timbre.sources.spotify import (
+        DEFAULT_ACCOUNTS_ROOT,
+        DEFAULT_API_ROOT,
+        DEFAULT_REDIRECT_URI,
+        MappingTokenCache,
+        SpotifyClient,
+        SpotifyFetcher,
+        SpotifyOptions,
+        finish_authorization,
+        parse_kinds,
+        start_authorization,
+    )
+
+    kinds = parse_kinds(args.kinds)
+    try:
+        options = SpotifyOptions(
+            client_id=args.client_id or settings.secret("spotify_client_id") or "",
+            redirect_uri=args.redirect_uri
+            or settings.secret("spotify_redirect_uri")
+            or DEFAULT_REDIRECT_URI,
+            api_root=args.api_root or settings.spotify_api_root or DEFAULT_API_ROOT,
+            accounts_root=args.accounts_root
+            or settings.spotify_accounts_root
+            or DEFAULT_ACCOUNTS_ROOT,
+            rate=args.rate,
+        )
+    except ValueError as exc:
+        raise TimbreError(str(exc)) from None
+    pending = start_authorization(options)
+    redirected = _ask(
+        "Open this address in a browser, allow access, then paste the address it sent you to "
+        f"(it starts with {options.redirect_uri}):\n{pending.url}\n> "
+    )
+    cache = MappingTokenCache({})  # this process only: never written to a file
+    finish_authorization(options, pending, redirected, cache)
+    started = time.perf_counter()
+    with _open_store(settings) as store, SpotifyClient(options, cache) as client:
+        result = SpotifyFetcher(store, client).fetch(kinds)
+    return _print_results([result], time.perf_counter() - started, args.json)
+
+
+def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
+    """Show fetch logs, newest first."""
+    with _open_store(settings) as store:
+        logs = store.list_fetch_logs(limit=100_000)
+    if args.source:
+        logs = logs[logs["source"] == args.source]
+    if args.status:
+        logs = logs[logs["status"] == args.status]
+    if args.user:
+        logs = logs[logs["user_key"] == _user_key(args.user)]
+    logs = logs.head(args.limit)
+    records = [
+        {k: (None if _missing(v) else v) for k, v in row.items()} for row in logs.to_dict("records")
+    ]
+    if args.json:
+        _print_json(records)
+        return 0
+    if not records:
+        print("no fetch logs yet")
+    for r in records:
+        when = str(r["finished_at"] or r["started_at"])[:19]
+        seconds = r["duration_s"] or 0.0
+        error = f"  {r['error']}" if r["error"] else ""
+        print(
+            f"{r['id']:>5}  {when}  {r['source']:<7} {r['user_key']:<28} {r['status']:<7} "
+            f"{r['rows']:>8,} rows {seconds:7.1f} s{error}"
+        )
+    return 0
+
+
 def _add_split_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="data set (default: the demo's, or the only one)")
     parser.add_argument(
@@ -658,6 +883,60 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="what the store holds")
     stats.add_argument("--json", action="store_true", help="print as JSON")
     stats.set_defaults(handler=cmd_stats)
+
+    users = sub.add_parser("users", help="users of the live connectors: list, add, remove")
+    users.add_argument("action", nargs="?", default="list", choices=("list", "add", "remove"))
+    users.add_argument(
+        "names", nargs="*", metavar="NAME", help="Last.fm user names (or full keys to remove)"
+    )
+    users.add_argument("--yes", action="store_true", help="remove without asking")
+    users.add_argument("--json", action="store_true", help="list as JSON")
+    users.set_defaults(handler=cmd_users)
+
+    fetch = sub.add_parser("fetch", help="fetch from Last.fm or Spotify")
+    services = fetch.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    lastfm = services.add_parser(
+        "lastfm", help="fetch Last.fm users concurrently under one rate limit"
+    )
+    lastfm.add_argument(
+        "users", nargs="*", metavar="USER", help="user names (default: every tracked user)"
+    )
+    lastfm.add_argument(
+        "--kinds",
+        help="comma-separated: top-artists, top-albums, top-tracks, loved, history, tags "
+        "(default: all)",
+    )
+    lastfm.add_argument("--api-root", help="API URL (default: TIMBRE_LASTFM_API_ROOT or Last.fm)")
+    lastfm.add_argument(
+        "--rate", type=float, default=5.0, help="requests per second, shared (default 5)"
+    )
+    lastfm.add_argument("--workers", type=int, default=4, help="users at once (default 4)")
+    lastfm.add_argument("--timeout", type=float, default=20.0, help="seconds per request")
+    lastfm.add_argument("--json", action="store_true", help="print the results as JSON")
+    lastfm.set_defaults(handler=cmd_fetch_lastfm)
+    spotify = services.add_parser("spotify", help="sign in to Spotify (PKCE) and fetch")
+    spotify.add_argument(
+        "--kinds",
+        help="comma-separated: top-tracks, top-artists, recent, saved, audio-features "
+        "(default: all but audio-features)",
+    )
+    spotify.add_argument("--client-id", help="default: SPOTIFY_CLIENT_ID or secrets.toml")
+    spotify.add_argument(
+        "--redirect-uri", help="registered in the app (default: SPOTIFY_REDIRECT_URI)"
+    )
+    spotify.add_argument("--api-root", help="default: TIMBRE_SPOTIFY_API_ROOT or Spotify")
+    spotify.add_argument("--accounts-root", help="default: TIMBRE_SPOTIFY_ACCOUNTS_ROOT or Spotify")
+    spotify.add_argument("--rate", type=float, default=10.0, help="requests per second")
+    spotify.add_argument("--json", action="store_true", help="print the result as JSON")
+    spotify.set_defaults(handler=cmd_fetch_spotify)
+
+    logs = sub.add_parser("logs", help="fetch logs, newest first")
+    logs.add_argument("--source", choices=("lastfm", "spotify"))
+    logs.add_argument("--status", choices=("ok", "partial", "failed"))
+    logs.add_argument("--user", help="a Last.fm name or a full user key")
+    logs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    logs.add_argument("--json", action="store_true", help="print as JSON")
+    logs.set_defaults(handler=cmd_logs)
 
     from timbre.models import MODELS
 

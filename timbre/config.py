@@ -19,6 +19,11 @@ DEFAULT_HOME = DATA_DIR / "local"
 
 ENV_HOME = "TIMBRE_HOME"
 ENV_DATABASE_URL = "TIMBRE_DATABASE_URL"
+#: Where the live connectors send requests (unset: the real services). Tests point them at
+#: loopback fakes; a company proxy or a mirror could go here too.
+ENV_LASTFM_API_ROOT = "TIMBRE_LASTFM_API_ROOT"
+ENV_SPOTIFY_API_ROOT = "TIMBRE_SPOTIFY_API_ROOT"
+ENV_SPOTIFY_ACCOUNTS_ROOT = "TIMBRE_SPOTIFY_ACCOUNTS_ROOT"
 
 #: Secret names looked up in the environment (upper case) and in ``.streamlit/secrets.toml``.
 SECRET_NAMES = (
@@ -61,11 +66,17 @@ class Settings:
         SQLAlchemy URL of the store; ``None`` means SQLite at ``home / "timbre.db"``.
     secrets
         API keys by name (see ``SECRET_NAMES``); never logged, stored or exported.
+    lastfm_api_root, spotify_api_root, spotify_accounts_root
+        Base URLs of the live services (``TIMBRE_LASTFM_API_ROOT``, ...); ``None`` means the
+        real ones (``timbre.sources.lastfm`` / ``spotify`` hold the defaults).
     """
 
     home: Path
     database_url: str | None = None
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    lastfm_api_root: str | None = None
+    spotify_api_root: str | None = None
+    spotify_accounts_root: str | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -109,4 +120,11 @@ def load_settings(
         value = os.environ.get(name.upper()) or file_secrets.get(name)
         if value:
             secrets[name] = str(value)
-    return Settings(home=resolved_home, database_url=url or None, secrets=secrets)
+    return Settings(
+        home=resolved_home,
+        database_url=url or None,
+        secrets=secrets,
+        lastfm_api_root=os.environ.get(ENV_LASTFM_API_ROOT) or None,
+        spotify_api_root=os.environ.get(ENV_SPOTIFY_API_ROOT) or None,
+        spotify_accounts_root=os.environ.get(ENV_SPOTIFY_ACCOUNTS_ROOT) or None,
+    )

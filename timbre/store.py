@@ -970,6 +970,26 @@ class Store:
         plays = mix.groupby("genre")["weight"].sum().rename("plays")
         return plays.reset_index().sort_values("plays", ascending=False, ignore_index=True)
 
+    def friend_pairs(self, name: str) -> pd.DataFrame:
+        """Friend pairs (``user_key, friend_key``, as stored: directed) between users who both
+        have interactions in data set ``name``; empty when the source has no friend graph."""
+        inter, users, friends = T_INTERACTIONS, T_USERS, T_USER_FRIENDS
+        with self.engine.connect() as conn:
+            dataset_id = self._dataset_id(conn, name)
+            members = sa.select(inter.c.user_id).where(inter.c.dataset_id == dataset_id)
+            a, b = users.alias("a"), users.alias("b")
+            rows = conn.execute(
+                sa.select(a.c.key, b.c.key)
+                .select_from(
+                    friends.join(a, a.c.id == friends.c.user_id).join(
+                        b, b.c.id == friends.c.friend_id
+                    )
+                )
+                .where(friends.c.user_id.in_(members), friends.c.friend_id.in_(members))
+                .order_by(a.c.key, b.c.key)
+            ).all()
+        return pd.DataFrame(rows, columns=["user_key", "friend_key"])
+
     def delete_dataset(self, name: str) -> int:
         """Delete a data set and its interactions; returns the interactions removed."""
         with self.engine.begin() as conn:
@@ -979,6 +999,152 @@ class Store:
             ).rowcount
             conn.execute(T_DATASETS.delete().where(Dataset.id == dataset_id))
         return int(removed or 0)
+
+    # -- users of the live connectors -------------------------------------------------------
+    def list_users(self, prefix: str = "") -> pd.DataFrame:
+        """Users whose key starts with ``prefix`` (``lastfm:``, ``spotify:user:``), by key.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``key, name, created_at, interactions, datasets`` (comma-separated data set names).
+        """
+        users, inter = T_USERS, T_INTERACTIONS
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(users.c.id, users.c.key, users.c.name, users.c.created_at)
+                .where(users.c.key.like(f"{escaped}%", escape="\\"))
+                .order_by(users.c.key)
+            ).all()
+            ids = [r[0] for r in rows]
+            counts: dict[int, int] = {}
+            names: dict[int, set[str]] = {}
+            for chunk in _chunks(ids, _IN_CHUNK):
+                for user_id, dataset, n in conn.execute(
+                    sa.select(inter.c.user_id, Dataset.name, sa.func.count())
+                    .select_from(inter.join(T_DATASETS, T_DATASETS.c.id == inter.c.dataset_id))
+                    .where(inter.c.user_id.in_(chunk))
+                    .group_by(inter.c.user_id, Dataset.name)
+                ):
+                    counts[user_id] = counts.get(user_id, 0) + int(n)
+                    names.setdefault(user_id, set()).add(str(dataset))
+        return pd.DataFrame(
+            {
+                "key": [r[1] for r in rows],
+                "name": [r[2] for r in rows],
+                "created_at": [r[3] for r in rows],
+                "interactions": [counts.get(r[0], 0) for r in rows],
+                "datasets": [", ".join(sorted(names.get(r[0], ()))) for r in rows],
+            }
+        )
+
+    def remove_user(self, key: str) -> dict[str, int]:
+        """Delete a user and exactly their rows, in one transaction.
+
+        Removed: the user, their interactions (every data set), friendships in either
+        direction, their fetch logs, personality profiles and saved recommendations, and data
+        sets that this leaves without any interaction. Items (tracks, artists, albums) are shared
+        and stay, with their tags and features.
+
+        Returns
+        -------
+        dict
+            Rows removed per table.
+
+        Raises
+        ------
+        DataError
+            No user has this key.
+        """
+        users, inter = T_USERS, T_INTERACTIONS
+        with self.engine.begin() as conn:
+            user_id = conn.execute(sa.select(users.c.id).where(users.c.key == key)).scalar()
+            if user_id is None:
+                raise DataError(f"no user {key!r} in the store")
+            touched = list(
+                conn.execute(
+                    sa.select(inter.c.dataset_id).distinct().where(inter.c.user_id == user_id)
+                ).scalars()
+            )
+            removed = {
+                "interactions": conn.execute(
+                    inter.delete().where(inter.c.user_id == user_id)
+                ).rowcount,
+                "user_friends": conn.execute(
+                    T_USER_FRIENDS.delete().where(
+                        sa.or_(
+                            T_USER_FRIENDS.c.user_id == user_id,
+                            T_USER_FRIENDS.c.friend_id == user_id,
+                        )
+                    )
+                ).rowcount,
+                "fetch_logs": conn.execute(
+                    T_FETCH_LOGS.delete().where(T_FETCH_LOGS.c.user_key == key)
+                ).rowcount,
+                "personality_profiles": conn.execute(
+                    T_PERSONALITY_PROFILES.delete().where(T_PERSONALITY_PROFILES.c.user_key == key)
+                ).rowcount,
+                "saved_recommendations": conn.execute(
+                    T_SAVED_RECOMMENDATIONS.delete().where(
+                        T_SAVED_RECOMMENDATIONS.c.user_key == key
+                    )
+                ).rowcount,
+            }
+            empty = [
+                d
+                for d in touched
+                if conn.execute(
+                    sa.select(inter.c.id).where(inter.c.dataset_id == d).limit(1)
+                ).first()
+                is None
+            ]
+            removed["datasets"] = (
+                conn.execute(T_DATASETS.delete().where(T_DATASETS.c.id.in_(empty))).rowcount
+                if empty
+                else 0
+            )
+            removed["users"] = conn.execute(users.delete().where(users.c.id == user_id)).rowcount
+        return {table: int(n or 0) for table, n in removed.items()}
+
+    def latest_event_ms(self, dataset: str, user_key: str, event: str) -> int | None:
+        """The newest timestamp (epoch ms) of a user's ``event`` rows in a data set, or ``None``.
+
+        The live connectors resume a history from here (a missing data set or user is ``None``).
+        """
+        inter = T_INTERACTIONS
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(inter.c.ts))
+                .select_from(
+                    inter.join(T_USERS, T_USERS.c.id == inter.c.user_id).join(
+                        T_DATASETS, T_DATASETS.c.id == inter.c.dataset_id
+                    )
+                )
+                .where(
+                    Dataset.name == dataset,
+                    T_USERS.c.key == user_key,
+                    inter.c.event == event,
+                    inter.c.ts != NO_TIMESTAMP,
+                )
+            ).scalar()
+        return None if value is None else int(value)
+
+    def item_keys_with_tags(self, keys: Iterable[str], kind: str = "tag") -> set[str]:
+        """Which of ``keys`` name items that already have tags of ``kind``."""
+        items, tags = T_ITEMS, T_ITEM_TAGS
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted({str(k) for k in keys}), _IN_CHUNK):
+                found.update(
+                    conn.execute(
+                        sa.select(items.c.key)
+                        .distinct()
+                        .select_from(items.join(tags, tags.c.item_id == items.c.id))
+                        .where(items.c.key.in_(chunk), tags.c.kind == kind)
+                    ).scalars()
+                )
+        return found
 
     # -- logs, profiles, runs (used by later parts) -------------------------------------------
     def add_fetch_log(self, **values: Any) -> int:

@@ -1,0 +1,238 @@
+"""Similarity: user-user and item-item heatmaps in cluster order, neighbours, a 2-D map,
+and friends vs taste."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from timbre import plots
+from timbre.app.models import interaction_data
+from timbre.app.similarity import (
+    NEIGHBOUR_SHRINKAGE,
+    neighbours_frame,
+    projection,
+    render_friends,
+    similarity_space,
+)
+from timbre.app.state import ensure_demo, get_store, guard, init_state
+from timbre.export import csv_text
+from timbre.similarity import (
+    COLOURINGS,
+    KINDS,
+    LINKAGES,
+    PROJECTIONS,
+    SPACE_TITLES,
+    SPACES,
+    SUBSETS,
+    activity,
+    colour_labels,
+    label_counts,
+    select,
+    similarity_matrix,
+)
+from timbre.sources.demo import DEMO_DATASET
+
+SUBSET_TITLES = {
+    "top": "most active users / most popular items",
+    "neighbours": "one user's or item's nearest neighbours",
+    "genre": "a genre",
+    "tag": "a tag",
+    "list": "a hand-picked list",
+}
+
+st.set_page_config(
+    page_title="Timbre · Similarity", page_icon=":material/graphic_eq:", layout="wide"
+)
+init_state()
+st.title("Similarity")
+st.caption(
+    "Who listens alike, and which artists go together: a similarity matrix of a subset of users "
+    "or items in a chosen space, ordered by hierarchical clustering so that blocks of taste "
+    "show up."
+)
+
+store = get_store()
+ensure_demo(store)
+datasets = [d["name"] for d in store.list_datasets()]
+if not datasets:
+    st.info("There is no data to compare yet.")
+    st.page_link("pages/1_Data.py", label="Load the demo or import data", icon=":material/upload:")
+    st.stop()
+dataset = st.selectbox(
+    "Data set",
+    datasets,
+    index=datasets.index(DEMO_DATASET) if DEMO_DATASET in datasets else 0,
+    key="similarity_dataset",
+)
+data = interaction_data(dataset)
+flash = st.session_state.pop("similarity_flash", None)
+if flash:
+    st.success(flash)
+
+# ----- what to compare ----------------------------------------------------------------------
+first, second, third, fourth = st.columns([1, 2, 2, 2])
+kind = first.radio(
+    "Compare", KINDS, index=KINDS.index("items"), format_func=str.capitalize, key="similarity_kind"
+)
+space_name = second.selectbox(
+    "Space", SPACES, format_func=lambda s: SPACE_TITLES[s], key="similarity_space"
+)
+subset = third.selectbox(
+    "Subset", SUBSETS, format_func=lambda s: SUBSET_TITLES[s], key="similarity_subset"
+)
+size = fourth.slider("Size", 10, 300, 40, step=5, key="similarity_size")
+
+most = activity(data, kind).argsort()[::-1][:12]
+names = [data.users.id(int(i)) if kind == "users" else data.item_name(int(i)) for i in most]
+query: str | None = None
+picks: list[str] = []
+if subset == "neighbours":
+    query = st.text_input(
+        "User id" if kind == "users" else "Artist or track",
+        value=names[0],
+        key=f"similarity_query_{kind}",
+    )
+elif subset in ("genre", "tag"):
+    counts = label_counts(data.item_meta, subset)
+    if counts.empty:
+        st.warning(f"No item of {dataset} has a {subset}.")
+        st.stop()
+    query = st.selectbox(
+        subset.capitalize(),
+        list(counts.index[:500]),
+        format_func=lambda t: f"{t} ({counts[t]:,} items)",
+        key=f"similarity_{subset}",
+    )
+elif subset == "list":
+    text = st.text_area(
+        "One id or name per line",
+        value="\n".join(names),
+        key=f"similarity_list_{kind}",
+    )
+    picks = [line.strip() for line in text.splitlines() if line.strip()]
+
+with st.expander("Clustering", expanded=False):
+    left, right = st.columns(2)
+    n_clusters = int(
+        left.number_input(
+            "Clusters", 1, 30, 6, key="similarity_clusters", help="Cut the tree here."
+        )
+    )
+    method = right.selectbox(
+        "Linkage",
+        LINKAGES,
+        key="similarity_linkage",
+        help="Average linkage on 1 - similarity; complete gives rounder clusters.",
+    )
+
+space = similarity_space(store, data, kind, space_name)
+try:
+    with guard():
+        selection = select(data, space, subset, size, query=query, picks=picks)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+matrix = similarity_matrix(data, space, selection, n_clusters, method)
+
+# ----- heatmap ------------------------------------------------------------------------------
+run_text = f" of run {matrix.run_id}" if matrix.run_id is not None else ""
+st.caption(
+    f"{matrix.description.capitalize()}, {SPACE_TITLES[space_name]}{run_text}; "
+    f"{matrix.n_clusters} clusters ({method} linkage), white lines between them."
+    + (f" Left out {matrix.dropped:,} without a vector in this space." if matrix.dropped else "")
+)
+event = st.plotly_chart(
+    plots.similarity_heatmap(
+        matrix.values,
+        matrix.labels,
+        matrix.clusters,
+        title=f"{kind.capitalize()} x {kind} ({space_name})",
+        measure=matrix.measure,
+        clickable=True,
+    ),
+    key="similarity_heatmap",
+    on_select="rerun",
+    selection_mode="points",
+)
+# a click on a cell selects its row for the neighbour list below
+points = (event.get("selection") or {}).get("points") or [] if event else []
+clicked = next((p.get("y") for p in points if p.get("y") in matrix.labels), None)
+if clicked is not None and clicked != st.session_state.get("similarity_clicked"):
+    st.session_state["similarity_clicked"] = clicked
+    st.session_state["similarity_row"] = clicked
+if st.session_state.get("similarity_row") not in matrix.labels:
+    st.session_state.pop("similarity_row", None)
+
+left, right = st.columns([3, 2])
+with left:
+    row = st.selectbox(
+        "Nearest neighbours of (or click a cell)", matrix.labels, key="similarity_row"
+    )
+    position = matrix.labels.index(row)
+    st.dataframe(
+        neighbours_frame(
+            data,
+            space,
+            int(matrix.indices[position]),
+            {int(i) for i in matrix.indices},
+            n=10,
+            shrinkage=NEIGHBOUR_SHRINKAGE,
+        ),
+        hide_index=True,
+        key="similarity_neighbours",
+    )
+    support_name = "distinct items" if kind == "users" else "listeners"
+    st.caption(
+        f"Over all {len(space):,} {kind}; similarity shrunk by support, x n / (n + "
+        f"{NEIGHBOUR_SHRINKAGE:g}) with n = {support_name}, so that barely observed ones do "
+        "not crowd the list."
+    )
+with right:
+    st.plotly_chart(
+        plots.similarity_histogram(
+            {"pairs shown": matrix.off_diagonal()},
+            title="Similarity of the pairs shown",
+            measure=matrix.measure,
+        ),
+        key="similarity_distribution",
+    )
+    st.download_button(
+        "Download the matrix (CSV)",
+        csv_text(matrix.frame()),
+        file_name=f"similarity-{dataset}-{kind}-{space_name}-{len(matrix)}.csv",
+        mime="text/csv",
+        key="similarity_download",
+        icon=":material/download:",
+    )
+
+# ----- embedding map ------------------------------------------------------------------------
+st.subheader("Embedding map")
+left, right = st.columns(2)
+projection_method = left.radio(
+    "Projection",
+    PROJECTIONS,
+    format_func=lambda m: {"pca": "PCA", "tsne": "t-SNE"}[m],
+    horizontal=True,
+    key="similarity_projection",
+)
+colouring = right.radio("Colour by", COLOURINGS, horizontal=True, key="similarity_colour", index=1)
+try:
+    coords = projection(data, space, matrix, projection_method)
+except ValueError as exc:
+    st.warning(str(exc))
+else:
+    colours = colour_labels(data, kind, matrix.indices, colouring, matrix.clusters)
+    axes = ("PC 1", "PC 2") if projection_method == "pca" else ("t-SNE 1", "t-SNE 2")
+    st.plotly_chart(
+        plots.embedding_map(
+            coords,
+            matrix.labels,
+            colours,
+            title=f"{matrix.description.capitalize()} ({projection_method.upper()})",
+            axis_names=axes,
+        ),
+        key="similarity_map",
+    )
+
+# ----- friends vs taste ---------------------------------------------------------------------
+render_friends(store, data)

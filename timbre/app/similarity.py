@@ -1,0 +1,228 @@
+"""The Similarity page's helpers: cached spaces and projections, the training offer, friends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from timbre import plots
+from timbre.app.models import trained_model
+from timbre.app.state import get_settings, guard
+from timbre.app.widgets import metric_row
+from timbre.interactions import InteractionData
+from timbre.models import MODELS
+from timbre.models.runs import train_run
+from timbre.similarity import (
+    FACTOR_SPACES,
+    SPACE_TITLES,
+    SPACES,
+    FriendsVsTaste,
+    SimilarityMatrix,
+    SimilaritySpace,
+    build_space,
+    factor_run,
+    friend_index_pairs,
+    friends_vs_taste,
+    project,
+)
+from timbre.store import Store
+
+#: Shrinkage of the neighbour lists (the factor models' ``similar_shrinkage`` default).
+NEIGHBOUR_SHRINKAGE = 10.0
+
+
+def _progress(label: str) -> Any:
+    bar = st.progress(0.0, text=label)
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    return progress
+
+
+def factor_model(store: Store, data: InteractionData, space: str, key: str) -> Any:
+    """The newest model of a factor space trained on ``data`` and its run id, else offer to
+    train one with the default parameters (then rerun) and stop the page.
+
+    Returns ``(None, None)`` for spaces that need no model.
+    """
+    if space not in FACTOR_SPACES:
+        return None, None
+    run = factor_run(store, data, space)
+    if run is not None:
+        return trained_model(run, data), int(run["id"])
+    title = MODELS[space].title
+    article = "an" if space == "als" else "a"
+    st.info(
+        f"The {space.upper()} space uses the factors of a trained {title} model, and none is "
+        f"trained on the current data of {data.dataset}. Train {article} {space.upper()} model "
+        "first: here with the default parameters (ALS takes about a second on the demo), or on the "
+        "Train page with your own."
+    )
+    if st.button(f"Train {space.upper()} with default parameters", key=key, type="primary"):
+        progress = _progress(f"Training {title}...")
+        with guard():
+            result = train_run(store, get_settings(), data, space, None, progress, activate=False)
+        st.session_state["similarity_flash"] = (
+            f"Run {result.run_id}: {title} trained in {result.fit_seconds:.2f} s "
+            "(the active model of the data set is unchanged)."
+        )
+        st.rerun()
+    st.stop()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _space(
+    fingerprint: str, kind: str, space: str, run_id: int | None, _data: Any, _model: Any
+) -> SimilaritySpace:
+    return build_space(_data, kind, space, _model, run_id)
+
+
+def similarity_space(
+    store: Store, data: InteractionData, kind: str, space: str, key: str = "similarity_train"
+) -> SimilaritySpace:
+    """A space, built once per data fingerprint, kind, space and model run."""
+    model, run_id = factor_model(store, data, space, key)
+    with guard(), st.spinner(f"Building the {space} space..."):
+        return _space(data.fingerprint, kind, space, run_id, data, model)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _projection(
+    fingerprint: str,
+    kind: str,
+    space: str,
+    run_id: int | None,
+    indices: bytes,
+    method: str,
+    _space_value: Any,
+    _similarity: Any,
+) -> np.ndarray:
+    rows = np.frombuffer(indices, dtype=np.int64)
+    return project(_space_value, rows, method, random_state=0, similarity=_similarity)
+
+
+def projection(
+    data: InteractionData, space: SimilaritySpace, matrix: SimilarityMatrix, method: str
+) -> np.ndarray:
+    """2-D coordinates of the matrix's rows (cached: t-SNE takes a moment)."""
+    with st.spinner(f"Projecting with {method.upper()}..."):
+        return _projection(
+            data.fingerprint,
+            space.kind,
+            space.space,
+            space.run_id,
+            np.ascontiguousarray(matrix.indices, dtype=np.int64).tobytes(),
+            method,
+            space,
+            matrix.values,
+        )
+
+
+def neighbours_frame(
+    data: InteractionData,
+    space: SimilaritySpace,
+    index: int,
+    shown: set[int],
+    n: int = 10,
+    shrinkage: float = NEIGHBOUR_SHRINKAGE,
+) -> pd.DataFrame:
+    """The nearest users or items of one row over the whole data set, for display."""
+    indices, scores = space.nearest(index, n, shrinkage)
+    users = space.kind == "users"
+    vocab = data.users if users else data.items
+    return pd.DataFrame(
+        {
+            "rank": range(1, len(indices) + 1),
+            "name": [vocab.id(int(i)) if users else data.item_name(int(i)) for i in indices],
+            "similarity": [round(float(s), 4) for s in scores],
+            "in the heatmap": [int(i) in shown for i in indices],
+            "id": [vocab.id(int(i)) for i in indices],
+        }
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _friends(url: str, version: int, dataset: str) -> pd.DataFrame:
+    from timbre.app.state import get_store
+
+    return get_store().friend_pairs(dataset)
+
+
+def friend_pairs(store: Store, data: InteractionData) -> tuple[np.ndarray, int]:
+    """The data set's undirected friend pairs as user indices (cached per data version)."""
+    url = get_settings().resolved_database_url
+    with guard():
+        frame = _friends(url, st.session_state.get("data_version", 0), data.dataset)
+        return friend_index_pairs(data, frame)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _friends_result(
+    fingerprint: str,
+    space: str,
+    run_id: int | None,
+    permutations: int,
+    _space_value: Any,
+    _pairs: Any,
+) -> FriendsVsTaste:
+    return friends_vs_taste(_space_value, _pairs, permutations=permutations, seed=0)
+
+
+def render_friends(store: Store, data: InteractionData) -> None:
+    """The friends-vs-taste section: friend pairs against random pairs, with a p-value."""
+    pairs, _ = friend_pairs(store, data)
+    st.subheader("Friends vs taste")
+    if len(pairs) == 0:
+        st.caption(
+            f"{data.dataset} has no friend graph (HetRec's user_friends), so nothing to compare."
+        )
+        return
+    st.caption(
+        f"{data.dataset} has {len(pairs):,} friend pairs. Do friends listen alike? Their "
+        "similarity against as many random pairs of users who are not friends (seeded), "
+        "with a two-sided permutation test of the difference of means (pair labels shuffled "
+        "2,000 times)."
+    )
+    left, right = st.columns([2, 1])
+    space_name = left.selectbox(
+        "Space",
+        SPACES,
+        format_func=lambda s: SPACE_TITLES[s],
+        key="similarity_friends_space",
+    )
+    run = right.button("Compare friends with random pairs", key="similarity_friends_run")
+    wanted = (data.fingerprint, space_name)
+    if run:
+        st.session_state["similarity_friends_shown"] = wanted
+    elif st.session_state.get("similarity_friends_shown") != wanted:
+        return
+    space = similarity_space(store, data, "users", space_name, key="similarity_friends_train")
+    with guard(), st.spinner("Comparing friend pairs with random pairs..."):
+        result = _friends_result(data.fingerprint, space_name, space.run_id, 2000, space, pairs)
+    metric_row(
+        [
+            ("Friend pairs", f"{result.pairs:,}"),
+            ("Friends: mean", f"{result.friend_mean:.4f}"),
+            ("Random pairs: mean", f"{result.random_mean:.4f}"),
+            ("Difference", f"{result.difference:+.4f}"),
+            ("Permutation p", f"{result.p_value:.2g}"),
+        ]
+    )
+    st.caption(result.summary() + ".")
+    if result.skipped:
+        st.caption(f"{result.skipped:,} friend pairs left out: a user has no vector in this space.")
+    st.plotly_chart(
+        plots.similarity_histogram(
+            {"friends": result.friend_similarity, "random pairs": result.random_similarity},
+            title=f"Friend pairs vs random pairs ({SPACE_TITLES[space_name]})",
+            measure=space.measure,
+        ),
+        key="similarity_friends_chart",
+    )

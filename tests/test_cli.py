@@ -10,15 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from timbre.cli import main
+from tests.cli_helpers import run_cli as _run
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_stats_json_on_the_demo_gives_the_hetrec_counts(

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.cli_helpers import run_cli as _run
 from timbre import personality as pers
-from timbre.cli import main
 from timbre.errors import DataError
 from timbre.sources.catalog import read_catalog
 from timbre.sources.demo import CATALOG_CSV
@@ -149,12 +149,6 @@ def test_answer_files_csv_json_and_item_numbers(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(DataError, match=r"bad\.json: not valid JSON"):
         pers.read_answers(tmp_path / "bad.json")
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_personality_cli_scores_saves_ranks_and_exports(

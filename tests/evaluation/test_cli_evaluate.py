@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from timbre.cli import main
+from tests.cli_helpers import run_cli as _run
 
 METRIC_KEYS = {
     "ndcg",
@@ -27,12 +27,6 @@ METRIC_KEYS = {
     "fit_seconds",
     "recommend_seconds",
 }
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _read(path: Path) -> list[dict[str, str]]:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from benchmarks.common import demo_data
 from timbre.evaluation import make_split
-from timbre.hybrid import Filters, HybridEngine, MetricsPanel, Weights, batch_frame
+from timbre.hybrid import HybridEngine, MetricsPanel, Weights, batch_frame
 from timbre.interactions import InteractionData, Vocabulary, build_matrix
 from timbre.models import create_model
 from timbre.models.base import top_n
@@ -64,8 +64,7 @@ def rerank(engine: HybridEngine, users: list[int] | None, repeat: int) -> dict[s
     )
     cached = []
     for components in members:
-        mask = engine.allowed(components, Filters())
-        cached.append((components, engine.normalized(components, mask)))
+        cached.append((components, engine.normalized(components)))
 
     def one(i: int) -> None:
         components, normalized = cached[i % len(cached)]

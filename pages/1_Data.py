@@ -20,7 +20,7 @@ from timbre.app.state import (
     init_state,
     stats,
 )
-from timbre.app.widgets import metric_row, rate_text
+from timbre.app.widgets import metric_row, progress_bar, rate_text
 from timbre.sources.demo import load_demo
 from timbre.sources.files import FORMATS
 
@@ -178,9 +178,9 @@ with st.expander("Bundled demo data", expanded=False):
     )
     if st.button("Load or refresh the demo", key="data_load_demo"):
         with st.status("Loading the demo...", expanded=True) as status:
-            bar = st.progress(0.0)
+            progress = progress_bar("Loading...")
             with guard():
-                reports = load_demo(store, progress=lambda f, m: bar.progress(min(f, 1.0), m))
+                reports = load_demo(store, progress=progress)
             status.update(label="Demo loaded", state="complete")
         bump_data_version()
         st.session_state["data_last_report"] = [r.as_dict() for r in reports]

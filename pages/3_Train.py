@@ -13,7 +13,7 @@ from timbre.app.models import (
     trained_model,
 )
 from timbre.app.state import ensure_demo, get_settings, get_store, guard, init_state
-from timbre.app.widgets import metric_row
+from timbre.app.widgets import metric_row, page_link, progress_bar
 from timbre.errors import TimbreError
 from timbre.models import MODELS
 from timbre.models.runs import delete_run, train_run
@@ -27,7 +27,7 @@ ensure_demo(store)
 datasets = [d["name"] for d in store.list_datasets()]
 if not datasets:
     st.info("There is no data to train on yet.")
-    st.page_link("pages/1_Data.py", label="Load the demo or import data", icon=":material/upload:")
+    page_link("pages/1_Data.py", "Load the demo or import data")
     st.stop()
 
 dataset = st.selectbox("Data set", datasets, key="train_dataset")
@@ -58,11 +58,7 @@ with st.form("train_form"):
             params.update(param_inputs((spec,), f"train_param_{name}"))
     submitted = st.form_submit_button("Train", type="primary", key="train_submit")
 if submitted:
-    bar = st.progress(0.0, text=f"Training {klass.title}...")
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-
+    progress = progress_bar(f"Training {klass.title}...")
     try:
         with guard():
             result = train_run(store, get_settings(), data, name, params, progress)

@@ -15,6 +15,7 @@ from timbre.app.similarity import (
     similarity_space,
 )
 from timbre.app.state import ensure_demo, get_store, guard, init_state
+from timbre.app.widgets import page_link
 from timbre.export import csv_text
 from timbre.similarity import (
     COLOURINGS,
@@ -56,7 +57,7 @@ ensure_demo(store)
 datasets = [d["name"] for d in store.list_datasets()]
 if not datasets:
     st.info("There is no data to compare yet.")
-    st.page_link("pages/1_Data.py", label="Load the demo or import data", icon=":material/upload:")
+    page_link("pages/1_Data.py", "Load the demo or import data")
     st.stop()
 dataset = st.selectbox(
     "Data set",

@@ -46,8 +46,7 @@ else:
     )
     components = engine.components_for_row(None, persona_z(int(index)))
     label = f"persona {index}"
-mask = engine.allowed(components, hybrid.Filters())
-normalized = engine.normalized(components, mask)
+normalized = engine.normalized(components)
 panel = metrics_panel(data, run)
 
 KNOBS = ("cf", "content", "personality", "novelty", "diversity")
@@ -105,7 +104,9 @@ def live() -> None:
         key = (weights.cf, weights.content, weights.personality)
         curves = st.session_state.setdefault("tune_curves", {})
         if key not in curves:
-            curves[key] = panel.tradeoff(weights)
+            curves[key] = panel.tradeoff(weights)  # 12 panel runs: once per weight mix
+            while len(curves) > 8:  # keep the session small: the oldest mixes go first
+                curves.pop(next(iter(curves)))
         st.plotly_chart(plots.tradeoff_plot(curves[key], metrics), key="tune_tradeoff")
     if st.button("Use these weights on the Recommend page", key="tune_use"):
         st.session_state["hybrid_weights"] = weights.as_dict()

@@ -9,6 +9,7 @@ import streamlit as st
 from timbre import hybrid
 from timbre.app.hybrid import chosen_schedule, chosen_weights, require_engine
 from timbre.app.state import ensure_demo, get_store, guard, init_state
+from timbre.app.widgets import progress_bar
 from timbre.export import csv_text
 
 st.set_page_config(
@@ -121,11 +122,7 @@ left, right = st.columns(2)
 export_n = left.number_input("Items per listener", 1, 200, 50, key="recommend_all_n")
 form = right.radio("Format", ("CSV", "Parquet"), horizontal=True, key="recommend_all_format")
 if st.button("Build the export", key="recommend_all_build"):
-    bar = st.progress(0.0, text="Ranking...")
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(fraction, text=message)
-
+    progress = progress_bar("Ranking...")
     with guard():
         everything = hybrid.batch_frame(
             engine,

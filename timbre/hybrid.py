@@ -445,10 +445,15 @@ class HybridEngine:
 
     # ----- ranking ------------------------------------------------------------------------
     def allowed(self, components: Components, filters: Filters) -> NDArray[np.bool_]:
-        """Items that may be recommended under ``filters``."""
-        mask = np.ones(self.data.n_items, dtype=bool)
+        """Items that may be recommended to this listener under ``filters``."""
+        mask = self.item_mask(filters)
         if filters.exclude_seen:
             mask[components.seen] = False
+        return mask
+
+    def item_mask(self, filters: Filters) -> NDArray[np.bool_]:
+        """Items ``filters`` allow for anyone (tags, listener counts; not "heard")."""
+        mask = np.ones(self.data.n_items, dtype=bool)
         if filters.min_listeners:
             mask &= self.listeners >= filters.min_listeners
         if filters.max_listeners is not None:
@@ -462,11 +467,9 @@ class HybridEngine:
                     mask[i] = False
         return mask
 
-    def normalized(
-        self, components: Components, mask: NDArray[np.bool_] | None = None
-    ) -> dict[str, Any]:
+    def normalized(self, components: Components) -> dict[str, Any]:
         """Each component normalised over the whole catalogue (so a filter or a heard item does
-        not shift the scale); ``mask`` is accepted for symmetry and not used."""
+        not shift the scale)."""
         return {name: rows[0] for name, rows in self.normalized_batch([components]).items()}
 
     def normalized_batch(self, members: Sequence[Components]) -> dict[str, NDArray[np.float32]]:
@@ -519,7 +522,7 @@ class HybridEngine:
         mask = self.allowed(components, filters)
         if not mask.any():
             raise DataError("no item is left to recommend under these filters")
-        parts = normalized if normalized is not None else self.normalized(components, mask)
+        parts = normalized if normalized is not None else self.normalized(components)
         # small matrix products: with several BLAS threads they wait on each other, badly so
         # when the machine is busy (8 ms instead of 0.3 ms measured on 2 cores under load)
         with one_blas_thread():
@@ -636,18 +639,19 @@ class HybridEngine:
         filters = filters or Filters()
         members = self.components_batch(users)
         seen = np.unique(np.concatenate([c.seen for c in members]))
+        mask = self.item_mask(filters)
+        if filters.exclude_seen:
+            mask[seen] = False
+        if not mask.any():
+            raise DataError("no item is left to recommend to this group")
+        parts = self.normalized_batch(members)
         fused_members = []
-        for components in members:
+        for row, components in enumerate(members):
             chosen, _ = schedule_weights(components.history, weights)
-            mask = self.allowed(components, replace(filters, exclude_seen=False))
-            if filters.exclude_seen:
-                mask[seen] = False
-            if not mask.any():
-                raise DataError("no item is left to recommend to this group")
-            parts = self.normalized(components, mask)
-            fused = sum(getattr(chosen, c) * parts[c] for c in COMPONENTS)
-            fused_members.append(normalize(np.where(mask, fused, np.nan)))
-            fused_members[-1][~mask] = np.nan
+            fused = sum(getattr(chosen, c) * parts[c][row] for c in COMPONENTS)
+            member = normalize(np.where(mask, fused, np.nan))
+            member[~mask] = np.nan  # normalize maps NaN to the minimum; keep them out
+            fused_members.append(member)
         stacked = np.vstack(fused_members)
         combined = stacked.mean(axis=0) if aggregate == "average" else stacked.min(axis=0)
         items, scores = top_n(combined, n)
@@ -765,10 +769,7 @@ def batch_frame(
         dtype=object,
     )
     columns: dict[str, list[Any]] = {name: [] for name in EXPORT_COLUMNS}
-    item_filter = engine.allowed(
-        Components({}, np.zeros(0, np.int64), sp.csr_matrix((1, data.n_items)), 0),
-        replace(filters, exclude_seen=False),
-    )
+    item_filter = engine.item_mask(filters)
     with one_blas_thread():  # many small products: threads only add overhead
         for start in range(0, len(index), batch):
             _batch_chunk(

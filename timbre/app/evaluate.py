@@ -10,6 +10,7 @@ import streamlit as st
 from timbre import plots
 from timbre.app.models import form_params, summary_table
 from timbre.app.state import guard
+from timbre.app.widgets import progress_bar
 from timbre.evaluation import (
     LIST_METRICS,
     PROTOCOLS,
@@ -26,15 +27,6 @@ from timbre.models import MODELS
 from timbre.store import Store
 
 DEFAULT_GRID = "factors=16,32,64\nregularization=0.05,1,10"
-
-
-def _progress_bar(label: str) -> Any:
-    bar = st.progress(0.0, text=label)
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-    return progress
 
 
 def render_evaluation(store: Store, data: InteractionData) -> None:
@@ -71,7 +63,7 @@ def render_evaluation(store: Store, data: InteractionData) -> None:
         if not models:
             st.warning("Choose at least one model.")
         else:
-            progress = _progress_bar("Evaluating...")
+            progress = progress_bar("Evaluating...")
             specs = {name: form_params(name) for name in models}
             try:
                 with guard():

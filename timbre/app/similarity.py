@@ -11,7 +11,7 @@ import streamlit as st
 from timbre import plots
 from timbre.app.models import trained_model
 from timbre.app.state import get_settings, guard
-from timbre.app.widgets import metric_row
+from timbre.app.widgets import metric_row, progress_bar
 from timbre.interactions import InteractionData
 from timbre.models import MODELS
 from timbre.models.runs import train_run
@@ -34,15 +34,6 @@ from timbre.store import Store
 NEIGHBOUR_SHRINKAGE = 10.0
 
 
-def _progress(label: str) -> Any:
-    bar = st.progress(0.0, text=label)
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-    return progress
-
-
 def factor_model(store: Store, data: InteractionData, space: str, key: str) -> Any:
     """The newest model of a factor space trained on ``data`` and its run id, else offer to
     train one with the default parameters (then rerun) and stop the page.
@@ -63,7 +54,7 @@ def factor_model(store: Store, data: InteractionData, space: str, key: str) -> A
         "Train page with your own."
     )
     if st.button(f"Train {space.upper()} with default parameters", key=key, type="primary"):
-        progress = _progress(f"Training {title}...")
+        progress = progress_bar(f"Training {title}...")
         with guard():
             result = train_run(store, get_settings(), data, space, None, progress, activate=False)
         st.session_state["similarity_flash"] = (

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from timbre.app.widgets import progress_bar
 from timbre.config import REPO_ROOT, Settings, load_settings
 from timbre.errors import TimbreError
 from timbre.store import Store
@@ -91,10 +92,7 @@ def ensure_demo(store: Store) -> None:
         if store.list_datasets():
             return
         with st.status("First start: loading the bundled demo data...", expanded=True) as status:
-            bar = st.progress(0.0)
-
-            def progress(fraction: float, message: str) -> None:
-                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+            progress = progress_bar("Loading...")
 
             with guard():
                 reports = load_demo(store, progress=progress)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from timbre.models.base import ProgressCallback
+
 
 def rate_text(rate: object) -> str:
     """A share as ``12.3%``, or ``n/a`` when there is nothing to share."""
@@ -27,3 +29,14 @@ def page_link(path: str, label: str) -> None:
         st.page_link(path, label=label)
     except StreamlitAPIException:
         st.caption(f"{label}: open it from the sidebar.")
+
+
+def progress_bar(label: str) -> ProgressCallback:
+    """An ``st.progress`` bar and the callback that moves it: ``(fraction, message)``, the
+    shape the models, the demo loader and the exports report progress in."""
+    bar = st.progress(0.0, text=label)
+
+    def progress(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    return progress

@@ -61,6 +61,9 @@ from timbre.sources.live import (
     redact,
     write_kind,
 )
+from timbre.sources.live import (
+    parse_kinds as parse_kinds_of,
+)
 from timbre.sources.records import ImportBatch, ImportReport, link_key, name_key
 from timbre.store import Store
 
@@ -144,23 +147,8 @@ def artist_key(name: str | None) -> str:
 
 
 def parse_kinds(text: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Kinds from ``"top-tracks,history"`` or a list, in fetch order; ``None`` means all.
-
-    Raises
-    ------
-    DataError
-        An unknown kind (the message lists the known ones).
-    """
-    if text is None:
-        return KINDS
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    wanted = {p.strip() for p in parts if p and p.strip()}
-    unknown = sorted(wanted - set(KINDS))
-    if unknown:
-        raise DataError(f"unknown Last.fm kind(s) {unknown}; choose from {', '.join(KINDS)}")
-    if not wanted:
-        raise DataError(f"choose at least one kind: {', '.join(KINDS)}")
-    return tuple(k for k in KINDS if k in wanted)
+    """Last.fm kinds from ``"top-tracks,history"`` or a list, in fetch order; ``None``: all."""
+    return parse_kinds_of(text, KINDS, KINDS, "Last.fm")
 
 
 # --- tracked users ----------------------------------------------------------------------------

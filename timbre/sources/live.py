@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
-from timbre.errors import SourceError
+from timbre.errors import DataError, SourceError
 from timbre.sources.records import ImportBatch, ImportReport
 from timbre.store import Store
 
@@ -486,3 +486,28 @@ def install_log_redaction(*secrets: str) -> None:
         logger = logging.getLogger(name)
         if _REDACTOR not in logger.filters:
             logger.addFilter(_REDACTOR)
+
+
+def parse_kinds(
+    text: str | Iterable[str] | None,
+    known: tuple[str, ...],
+    defaults: tuple[str, ...],
+    source: str,
+) -> tuple[str, ...]:
+    """Kinds from ``"a,b"`` or a list, in ``known`` order; ``None`` means ``defaults``.
+
+    Raises
+    ------
+    DataError
+        An unknown kind (the message names the source and lists the known ones), or none.
+    """
+    if text is None:
+        return defaults
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    wanted = {p.strip() for p in parts if p and p.strip()}
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise DataError(f"unknown {source} kind(s) {unknown}; choose from {', '.join(known)}")
+    if not wanted:
+        raise DataError(f"choose at least one kind: {', '.join(known)}")
+    return tuple(k for k in known if k in wanted)

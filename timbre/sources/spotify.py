@@ -55,6 +55,9 @@ from timbre.sources.live import (
     redact,
     write_kind,
 )
+from timbre.sources.live import (
+    parse_kinds as parse_kinds_of,
+)
 from timbre.sources.records import AUDIO_FEATURES, ImportBatch, ImportReport, link_key
 from timbre.store import Store
 
@@ -90,23 +93,9 @@ class _Malformed(Exception):
 
 
 def parse_kinds(text: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Kinds from ``"top-tracks,recent"`` or a list, in fetch order; ``None``: the defaults.
-
-    Raises
-    ------
-    DataError
-        An unknown kind (the message lists the known ones).
-    """
-    if text is None:
-        return DEFAULT_KINDS
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    wanted = {p.strip() for p in parts if p and p.strip()}
-    unknown = sorted(wanted - set(KINDS))
-    if unknown:
-        raise DataError(f"unknown Spotify kind(s) {unknown}; choose from {', '.join(KINDS)}")
-    if not wanted:
-        raise DataError(f"choose at least one kind: {', '.join(KINDS)}")
-    return tuple(k for k in KINDS if k in wanted)
+    """Spotify kinds from ``"top-tracks,recent"`` or a list, in fetch order; ``None``: the
+    defaults."""
+    return parse_kinds_of(text, KINDS, DEFAULT_KINDS, "Spotify")
 
 
 def check_redirect_uri(uri: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from timbre.sources.records import ImportReport, link_key, name_key
+from timbre.records import ImportReport, link_key, name_key
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from timbre.errors import DataError, StorageError
 from timbre.interactions import InteractionData
-from timbre.sources.records import ImportBatch, ImportReport, link_key
+from timbre.records import ImportBatch, ImportReport, link_key
 from timbre.store import Store, head_revision
 
 

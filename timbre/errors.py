@@ -23,5 +23,13 @@ class NotFittedError(TimbreError):
     """A model was used before ``fit`` or ``load``."""
 
 
+class ParameterError(TimbreError, ValueError):
+    """A bad option or argument (out of range, unknown name, wrong type); the message names it.
+
+    Also a ``ValueError`` (as scikit-learn's ``InvalidParameterError`` is), so callers that
+    expect one keep working and none has to convert it into a ``TimbreError``.
+    """
+
+
 class TimbreWarning(UserWarning):
     """A recoverable data problem: something was dropped or skipped and counted."""

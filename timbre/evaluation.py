@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy import stats
 
-from timbre.errors import DataError, TimbreError, TimbreWarning
+from timbre.errors import DataError, ParameterError, TimbreError, TimbreWarning
 from timbre.interactions import InteractionData, build_matrix
 from timbre.models import Recommender, create_model
 from timbre.models.base import ProgressCallback, row_normalize
@@ -104,7 +104,7 @@ def split_user_holdout(data: InteractionData, test_fraction: float = 0.2, seed: 
     are counted in ``info["not_evaluated"]``.
     """
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        raise ParameterError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     rng = np.random.default_rng(seed)
     matrix = data.user_items
     parts = _new_parts()
@@ -131,7 +131,7 @@ def split_user_holdout(data: InteractionData, test_fraction: float = 0.2, seed: 
 def split_leave_k_out(data: InteractionData, k: int = 1, seed: int = 0) -> Split:
     """Per user, hold out ``k`` random items; users with ``k`` items or fewer are not evaluated."""
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise ParameterError(f"k must be at least 1, got {k}")
     rng = np.random.default_rng(seed)
     matrix = data.user_items
     parts = _new_parts()
@@ -157,7 +157,7 @@ def split_temporal(data: InteractionData, test_fraction: float = 0.2) -> Split:
     after the cut, are not evaluated and are counted by reason.
     """
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+        raise ParameterError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     if data.events is None or data.events.empty:
         raise TimbreError(
             f"data set {data.dataset!r} has no timestamps: use user-holdout or leave-k-out"
@@ -219,7 +219,7 @@ def make_split(
         return split_leave_k_out(data, k_out, seed)
     if protocol == "temporal":
         return split_temporal(data, test_fraction)
-    raise ValueError(f"split must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
+    raise ParameterError(f"split must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
 
 
 # ----- metrics --------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def ranking_metrics(
       'test_items': 2}]
     """
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise ParameterError(f"k must be at least 1, got {k}")
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     rows: list[dict[str, float]] = []
     index: list[int] = []
@@ -340,7 +340,7 @@ def item_space(split: Split, space: str = "interactions") -> sp.csr_matrix:
         from timbre.features import content_vectors
 
         return content_vectors(split.train.item_meta).matrix
-    raise ValueError(f"diversity space must be interactions or content; got {space!r}")
+    raise ParameterError(f"diversity space must be interactions or content; got {space!r}")
 
 
 def intra_list_diversity(
@@ -496,11 +496,11 @@ def parse_model_specs(
     for assignment in assignments:
         target, dot, rest = assignment.partition(".")
         if not dot or "=" not in rest:
-            raise ValueError(
+            raise ParameterError(
                 f"parameters are model.key=value (e.g. als.factors=32); got {assignment!r}"
             )
         if target not in specs:
-            raise ValueError(
+            raise ParameterError(
                 f"parameter {assignment!r} is for model {target!r}, which is not among "
                 f"--models {','.join(specs)}"
             )
@@ -581,14 +581,14 @@ def parse_grid(model: str, assignments: Sequence[str]) -> dict[str, list[Any]]:
     for assignment in assignments:
         key, sep, values = assignment.partition("=")
         if not sep or not values.strip():
-            raise ValueError(f"grid entries are key=v1,v2,...; got {assignment!r}")
+            raise ParameterError(f"grid entries are key=v1,v2,...; got {assignment!r}")
         grid[key.strip()] = [
             parse_params(model, [f"{key.strip()}={v.strip()}"])[key.strip()]
             for v in values.split(",")
             if v.strip()
         ]
     if not grid:
-        raise ValueError("a sweep needs at least one --grid key=v1,v2")
+        raise ParameterError("a sweep needs at least one --grid key=v1,v2")
     return grid
 
 
@@ -604,7 +604,7 @@ def sweep_configs(
         order = rng.permutation(len(combos))
         combos = [combos[i] for i in order]
     elif mode != "grid":
-        raise ValueError(f"sweep mode must be grid or random; got {mode!r}")
+        raise ParameterError(f"sweep mode must be grid or random; got {mode!r}")
     return combos[:budget] if budget else combos
 
 
@@ -628,7 +628,9 @@ def sweep(
     shown while the sweep goes on.
     """
     if metric not in (*RANKING_METRICS, *LIST_METRICS):
-        raise ValueError(f"metric must be one of {', '.join((*RANKING_METRICS, *LIST_METRICS))}")
+        raise ParameterError(
+            f"metric must be one of {', '.join((*RANKING_METRICS, *LIST_METRICS))}"
+        )
     split = make_split(data, protocol, test_fraction, seed)
     vectors = item_space(split)
     configs = sweep_configs(grid, budget, mode, seed)

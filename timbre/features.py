@@ -11,6 +11,8 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from timbre.errors import ParameterError
+
 #: Audio features that describe how a track sounds (key, mode, duration and popularity are left
 #: out: they are not taste dimensions a listener hears as "similar").
 CONTENT_AUDIO_FEATURES: tuple[str, ...] = (
@@ -143,9 +145,9 @@ def content_vectors(
         In ``auto``, the share (0..1) of squared length given to audio for items with both.
     """
     if space not in ("auto", "audio", "tags"):
-        raise ValueError(f"space must be auto, audio or tags; got {space!r}")
+        raise ParameterError(f"space must be auto, audio or tags; got {space!r}")
     if not 0.0 <= audio_weight <= 1.0:
-        raise ValueError(f"audio_weight must be within 0..1, got {audio_weight}")
+        raise ParameterError(f"audio_weight must be within 0..1, got {audio_weight}")
     n_items = len(item_meta)
     audio, has_audio = audio_block(item_meta)
     if space == "tags":

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 from threadpoolctl import ThreadpoolController
 
-from timbre.errors import DataError, TimbreError
+from timbre.errors import DataError, ParameterError, TimbreError
 from timbre.interactions import InteractionData
 from timbre.models import Recommender, create_model
 from timbre.models.base import top_n
@@ -56,11 +56,13 @@ class Weights:
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"weight {item.name!r} must be a number, got {value!r}")
+                raise ParameterError(f"weight {item.name!r} must be a number, got {value!r}")
             if not math.isfinite(value) or value < 0:
-                raise ValueError(f"weight {item.name!r} must be a non-negative number, got {value}")
+                raise ParameterError(
+                    f"weight {item.name!r} must be a non-negative number, got {value}"
+                )
         if all(getattr(self, c) == 0 for c in COMPONENTS):
-            raise ValueError(
+            raise ParameterError(
                 "at least one of the weights cf, content, personality, novelty must be above 0"
             )
 
@@ -75,13 +77,13 @@ class Weights:
             key, sep, value = part.partition("=")
             key = key.strip()
             if not sep or key not in values:
-                raise ValueError(
+                raise ParameterError(
                     f"weights are name=value with names {', '.join(values)}; got {part!r}"
                 )
             try:
                 values[key] = float(value)
             except ValueError:
-                raise ValueError(f"weight {key!r} must be a number, got {value!r}") from None
+                raise ParameterError(f"weight {key!r} must be a number, got {value!r}") from None
         return cls(**values)
 
 
@@ -102,7 +104,9 @@ def preset(name: str) -> Weights:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise ParameterError(
+            f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ def schedule_from_frame(frame: pd.DataFrame) -> tuple[ScheduleRule, ...]:
         try:
             below = int(row["below"])
             if below < 1:
-                raise ValueError("'below' must be at least 1")
+                raise ParameterError("'below' must be at least 1")
             weights = Weights(**{f.name: float(row[f.name]) for f in fields(Weights)})
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"cold-start schedule row {position}: {exc}") from None
@@ -186,7 +190,7 @@ def normalize_rows(
 ) -> NDArray[np.float32]:
     """:func:`normalize` of every row over its ``mask`` (items outside the mask get 0)."""
     if method not in NORMALIZATIONS:
-        raise ValueError(
+        raise ParameterError(
             f"normalization must be one of {', '.join(NORMALIZATIONS)}; got {method!r}"
         )
     x = np.asarray(values, dtype=np.float32)
@@ -300,9 +304,9 @@ class HybridEngine:
         from timbre import personality as pers
 
         if normalization not in NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}")
+            raise ParameterError(f"normalization must be one of {', '.join(NORMALIZATIONS)}")
         if space not in SPACES:
-            raise ValueError(f"space must be one of {', '.join(SPACES)}; got {space!r}")
+            raise ParameterError(f"space must be one of {', '.join(SPACES)}; got {space!r}")
         if cf_model.fingerprint_ != data.fingerprint:
             raise TimbreError(
                 f"the {cf_model.name} model was trained on other data than {data.dataset!r}; "
@@ -512,7 +516,7 @@ class HybridEngine:
         without normalising again (the live Tune page).
         """
         if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
+            raise ParameterError(f"n must be at least 1, got {n}")
         chosen, rule = (
             schedule_weights(components.history, weights, schedule)
             if schedule
@@ -611,7 +615,7 @@ class HybridEngine:
         """Items similar to ``item``: the CF model's similarity and content cosine, each
         normalised (min-max) and averaged over the parts switched on."""
         if not (use_cf or use_content):
-            raise ValueError("switch on at least one of CF and content similarity")
+            raise ParameterError("switch on at least one of CF and content similarity")
         total = np.zeros(self.data.n_items, dtype=np.float32)
         if use_cf:
             total += normalize(self.cf_model._item_similarity(int(item)))
@@ -635,7 +639,7 @@ class HybridEngine:
         if len(users) < 2:
             raise DataError("a group needs at least two users")
         if aggregate not in ("average", "least-misery"):
-            raise ValueError("aggregate must be average or least-misery")
+            raise ParameterError("aggregate must be average or least-misery")
         filters = filters or Filters()
         members = self.components_batch(users)
         seen = np.unique(np.concatenate([c.seen for c in members]))

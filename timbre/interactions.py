@@ -275,7 +275,7 @@ class InteractionData:
 def _lookup(
     vocab: Vocabulary, query: str, names: list[str] | None, popularity: NDArray[np.integer]
 ) -> int:
-    from timbre.sources.records import name_key
+    from timbre.records import name_key
 
     text = str(query).strip()
     if text in vocab:

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from timbre.errors import ParameterError
+
 #: One calm palette for every figure.
 COLORS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2")
 
@@ -262,7 +264,7 @@ def similarity_heatmap(
     names = [str(label) for label in labels]
     n = len(names)
     if matrix.shape != (n, n):
-        raise ValueError(f"values must be {n} x {n} to match labels, got {matrix.shape}")
+        raise ParameterError(f"values must be {n} x {n} to match labels, got {matrix.shape}")
     low = float(min(0.0, np.nanmin(matrix))) if n else 0.0
     fig = go.Figure(
         go.Heatmap(
@@ -336,7 +338,7 @@ def embedding_map(
     points = np.asarray(coords, dtype=float)
     n = len(points)
     if points.ndim != 2 or points.shape[1] != 2 or not len(labels) == len(colours) == n:
-        raise ValueError("coords must be n x 2 with one label and one colour per point")
+        raise ParameterError("coords must be n x 2 with one label and one colour per point")
     categories = pd.Series(list(colours), dtype=object)
     fig = go.Figure()
     for position, category in enumerate(categories.value_counts().index):

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
 from scipy.spatial.distance import squareform
 
-from timbre.errors import DataError, TimbreError
+from timbre.errors import DataError, ParameterError, TimbreError
 from timbre.interactions import InteractionData
 from timbre.models.base import Recommender, row_normalize, top_n
 from timbre.models.weighting import weight_matrix
@@ -157,7 +157,7 @@ class SimilaritySpace:
         left = np.asarray(a, dtype=np.int64)
         right = np.asarray(b, dtype=np.int64)
         if len(left) != len(right):
-            raise ValueError("a and b must have the same length")
+            raise ParameterError("a and b must have the same length")
         vectors = self.vectors
         if isinstance(vectors, np.ndarray):
             inner = np.einsum("ij,ij->i", vectors[left], vectors[right], dtype=np.float64)
@@ -186,7 +186,7 @@ class SimilaritySpace:
         if not 0 <= int(index) < len(self):
             raise TimbreError(f"{self.kind[:-1]} index {index} out of range 0..{len(self) - 1}")
         if shrinkage < 0:
-            raise ValueError(f"shrinkage must be >= 0, got {shrinkage}")
+            raise ParameterError(f"shrinkage must be >= 0, got {shrinkage}")
         sims = self.similarity([int(index)], np.arange(len(self)))[0]
         if shrinkage > 0:
             sims = sims * self.support / (self.support + shrinkage)
@@ -202,12 +202,12 @@ def _dense(block: Any) -> NDArray[np.float64]:
 
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
-        raise ValueError(f"kind must be users or items; got {kind!r}")
+        raise ParameterError(f"kind must be users or items; got {kind!r}")
 
 
 def _check_space(space: str) -> None:
     if space not in SPACES:
-        raise ValueError(f"space must be one of {', '.join(SPACES)}; got {space!r}")
+        raise ParameterError(f"space must be one of {', '.join(SPACES)}; got {space!r}")
 
 
 def support(data: InteractionData, kind: str) -> NDArray[np.float64]:
@@ -312,7 +312,7 @@ def _factors(
             f"{title} model first (`timbre train --model {space}` or the Train page)"
         )
     if model.name != space:
-        raise ValueError(f"the {space} space needs {article} {title} model, not {model.name}")
+        raise ParameterError(f"the {space} space needs {article} {title} model, not {model.name}")
     if not model.is_fitted or model.fingerprint_ != data.fingerprint:
         raise TimbreError(
             f"the {title} model was not trained on the current data of {data.dataset!r}: "
@@ -417,9 +417,9 @@ def select(
         For an unknown user, item, genre or tag (naming it), or fewer than two rows.
     """
     if subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {', '.join(SUBSETS)}; got {subset!r}")
+        raise ParameterError(f"subset must be one of {', '.join(SUBSETS)}; got {subset!r}")
     if not 2 <= int(size) <= MAX_SUBSET:
-        raise ValueError(f"size must be within 2..{MAX_SUBSET}, got {size}")
+        raise ParameterError(f"size must be within 2..{MAX_SUBSET}, got {size}")
     size = int(size)
     kind = space.kind
     noun = kind[:-1]
@@ -428,7 +428,7 @@ def select(
         chosen = _top(data, kind)
     elif subset == "neighbours":
         if not query:
-            raise ValueError(f"subset 'neighbours' needs a query: the {noun} to start from")
+            raise ParameterError(f"subset 'neighbours' needs a query: the {noun} to start from")
         center = data.find_user(query) if kind == "users" else data.find_item(query)
         if not known[center]:
             raise TimbreError(
@@ -438,7 +438,7 @@ def select(
         chosen = np.concatenate([[center], near]).astype(np.int64)
     elif subset in ("genre", "tag"):
         if not query:
-            raise ValueError(f"subset {subset!r} needs a query: the {subset} to show")
+            raise ParameterError(f"subset {subset!r} needs a query: the {subset} to show")
         has = _has_label(data.item_meta, "genres" if subset == "genre" else "tags", query)
         if not has.any():
             close = _close_labels(data.item_meta, subset, query)
@@ -447,7 +447,7 @@ def select(
         chosen = _by_label(data, kind, has)
     else:
         if not picks:
-            raise ValueError("subset 'list' needs picks: the users or items to show")
+            raise ParameterError("subset 'list' needs picks: the users or items to show")
         find = data.find_user if kind == "users" else data.find_item
         chosen = np.asarray(list(dict.fromkeys(find(str(p)) for p in picks)), dtype=np.int64)
     has_vector = known[chosen]
@@ -658,11 +658,11 @@ def cluster_order(
     """
     matrix = np.asarray(values, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"values must be a square matrix, got shape {matrix.shape}")
+        raise ParameterError(f"values must be a square matrix, got shape {matrix.shape}")
     if n_clusters < 1:
-        raise ValueError(f"n_clusters must be at least 1, got {n_clusters}")
+        raise ParameterError(f"n_clusters must be at least 1, got {n_clusters}")
     if method not in LINKAGES:
-        raise ValueError(f"method must be one of {', '.join(LINKAGES)}; got {method!r}")
+        raise ParameterError(f"method must be one of {', '.join(LINKAGES)}; got {method!r}")
     n = matrix.shape[0]
     if n < 3:
         return np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int64)
@@ -707,7 +707,7 @@ def similarity_matrix(
     else:
         chosen, description, dropped = np.asarray(selection, dtype=np.int64), "", 0
     if len(chosen) < 1:
-        raise ValueError("selection must hold at least one row")
+        raise ParameterError("selection must hold at least one row")
     values = space.similarity(chosen)
     if cluster:
         order, clusters = cluster_order(values, n_clusters, method)
@@ -754,7 +754,7 @@ def project(
     from sklearn.manifold import TSNE
 
     if method not in PROJECTIONS:
-        raise ValueError(f"method must be pca or tsne; got {method!r}")
+        raise ParameterError(f"method must be pca or tsne; got {method!r}")
     rows = np.asarray(indices, dtype=np.int64)
     n = len(rows)
     block = space.vectors[rows]
@@ -773,7 +773,7 @@ def project(
     if method == "pca":
         return coords
     if n < 5:
-        raise ValueError(f"t-SNE needs at least 5 rows, got {n}")
+        raise ParameterError(f"t-SNE needs at least 5 rows, got {n}")
     sims = space.similarity(rows) if similarity is None else np.asarray(similarity, np.float64)
     distance = np.clip(1.0 - sims, 0.0, None)
     np.fill_diagonal(distance, 0.0)
@@ -807,10 +807,10 @@ def colour_labels(
     rows = np.asarray(indices, dtype=np.int64)
     if by == "cluster":
         if clusters is None or len(clusters) != len(rows):
-            raise ValueError("colouring by cluster needs one cluster per row")
+            raise ParameterError("colouring by cluster needs one cluster per row")
         return [f"cluster {int(c)}" for c in clusters]
     if by not in ("genre", "tag"):
-        raise ValueError(f"by must be one of {', '.join(COLOURINGS)}; got {by!r}")
+        raise ParameterError(f"by must be one of {', '.join(COLOURINGS)}; got {by!r}")
     column = "genres" if by == "genre" else "tags"
     meta = data.item_meta
     lists = meta[column].tolist() if column in meta.columns else [[]] * len(meta)
@@ -986,11 +986,11 @@ def permutation_test(
         deviation of the shuffled differences (the scale of a difference that chance gives).
     """
     if permutations < 1:
-        raise ValueError(f"permutations must be at least 1, got {permutations}")
+        raise ParameterError(f"permutations must be at least 1, got {permutations}")
     pooled = np.concatenate([a, b]).astype(np.float64)
     m, total = len(a), float(pooled.sum())
     if m == 0 or len(b) == 0:
-        raise ValueError("both groups need at least one value")
+        raise ParameterError("both groups need at least one value")
     observed = abs(float(np.mean(a)) - float(np.mean(b)))
     rng = np.random.default_rng(seed)
     shuffled = np.empty(permutations, dtype=np.float64)
@@ -1029,9 +1029,9 @@ def friends_vs_taste(
         When no friend pair is left.
     """
     if space.kind != "users":
-        raise ValueError("friends vs taste compares users: give a users space")
+        raise ParameterError("friends vs taste compares users: give a users space")
     if permutations < 1:
-        raise ValueError(f"permutations must be at least 1, got {permutations}")
+        raise ParameterError(f"permutations must be at least 1, got {permutations}")
     friends = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     known = space.known
     usable = known[friends[:, 0]] & known[friends[:, 1]] if len(friends) else np.zeros(0, bool)

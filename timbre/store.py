@@ -39,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from timbre.config import Settings
 from timbre.errors import DataError, StorageError
-from timbre.sources.records import AUDIO_FEATURES, ImportBatch, ImportReport
+from timbre.records import AUDIO_FEATURES, ImportBatch, ImportReport
 
 log = logging.getLogger(__name__)
 
@@ -460,7 +460,7 @@ class Store:
                     "catalog_match": batch.is_catalog,
                 }
                 if batch.is_catalog and artist_clean is not None:
-                    from timbre.sources.records import link_key
+                    from timbre.records import link_key
 
                     row["catalog_artist_key"] = link_key("artist", str(artist_clean)) or None
                 rows.append(row)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Protocol
 
 from timbre.errors import DataError
+from timbre.records import ImportReport
 from timbre.sources.files import read_path
-from timbre.sources.records import ImportReport
 from timbre.store import Store
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from timbre.errors import ParameterError
 from timbre.models.base import (
     Param,
     ParamSpec,
@@ -29,7 +30,7 @@ def model_class(name: str) -> type[Recommender]:
     try:
         return MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+        raise ParameterError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
 def parse_params(name: str, assignments: Sequence[str]) -> dict[str, Any]:
@@ -43,9 +44,9 @@ def parse_params(name: str, assignments: Sequence[str]) -> dict[str, Any]:
         key, sep, value = assignment.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"parameters are key=value; got {assignment!r}")
+            raise ParameterError(f"parameters are key=value; got {assignment!r}")
         if key not in specs:
-            raise ValueError(
+            raise ParameterError(
                 f"the {name} model has no parameter {key!r}; it has {', '.join(specs)}"
             )
         params[key] = specs[key].parse(value)
@@ -58,7 +59,7 @@ def create_model(name: str, params: Mapping[str, Any] | None = None) -> Recommen
     specs = {spec.name: spec for spec in klass.param_specs()}
     for key, value in (params or {}).items():
         if key not in specs:
-            raise ValueError(
+            raise ParameterError(
                 f"the {name} model has no parameter {key!r}; it has {', '.join(specs)}"
             )
         specs[key].validate(value)

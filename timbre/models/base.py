@@ -18,7 +18,14 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from timbre.errors import DataError, NotFittedError, StorageError, TimbreError, TimbreWarning
+from timbre.errors import (
+    DataError,
+    NotFittedError,
+    ParameterError,
+    StorageError,
+    TimbreError,
+    TimbreWarning,
+)
 from timbre.interactions import InteractionData
 
 log = logging.getLogger(__name__)
@@ -81,7 +88,9 @@ class ParamSpec:
             kind = {int: "whole number", float: "number", bool: "true or false"}.get(
                 self.kind, self.kind.__name__
             )
-            raise ValueError(f"parameter {self.name!r} must be a {kind}, got {text!r}") from None
+            raise ParameterError(
+                f"parameter {self.name!r} must be a {kind}, got {text!r}"
+            ) from None
         self.validate(value)
         return value
 
@@ -90,20 +99,24 @@ class ParamSpec:
         if self.kind in (int, float) and (
             isinstance(value, bool) or not isinstance(value, int | float)
         ):
-            raise ValueError(f"parameter {self.name!r} must be a number, got {value!r}")
+            raise ParameterError(f"parameter {self.name!r} must be a number, got {value!r}")
         if self.kind is int and not float(value).is_integer():
-            raise ValueError(f"parameter {self.name!r} must be a whole number, got {value!r}")
+            raise ParameterError(f"parameter {self.name!r} must be a whole number, got {value!r}")
         if self.choices and value not in self.choices:
-            raise ValueError(
+            raise ParameterError(
                 f"parameter {self.name!r} must be one of {', '.join(self.choices)}; got {value!r}"
             )
         if self.kind in (int, float):
             if not np.isfinite(float(value)):
-                raise ValueError(f"parameter {self.name!r} must be finite, got {value!r}")
+                raise ParameterError(f"parameter {self.name!r} must be finite, got {value!r}")
             if self.low is not None and value < self.low:
-                raise ValueError(f"parameter {self.name!r} must be >= {self.low:g}, got {value!r}")
+                raise ParameterError(
+                    f"parameter {self.name!r} must be >= {self.low:g}, got {value!r}"
+                )
             if self.high is not None and value > self.high:
-                raise ValueError(f"parameter {self.name!r} must be <= {self.high:g}, got {value!r}")
+                raise ParameterError(
+                    f"parameter {self.name!r} must be <= {self.high:g}, got {value!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -141,7 +154,7 @@ def top_n(
     Ties are broken by the lower item index, so rankings are deterministic.
     """
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise ParameterError(f"n must be at least 1, got {n}")
     values = np.array(scores, dtype=np.float64, copy=True)
     values[np.isnan(values)] = -np.inf
     if exclude is not None and len(exclude):

@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight
 
+from timbre.errors import ParameterError
+
 #: How raw counts become the values a model trains on.
 Weighting = Literal["none", "binary", "confidence", "log", "bm25"]
 WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
@@ -38,7 +40,7 @@ def weight_matrix(
     [[0.693, 0.0, 2.303]]
     """
     if method not in WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}; got {method!r}")
+        raise ParameterError(f"weighting must be one of {', '.join(WEIGHTINGS)}; got {method!r}")
     matrix = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
     if method == "binary":
         matrix.data[:] = 1.0

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from timbre.errors import DataError
-from timbre.sources.records import (
+from timbre.records import (
     AUDIO_FEATURES,
     FEATURE_COLUMNS,
     ImportBatch,

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from timbre.config import DATA_DIR
 from timbre.errors import DataError
+from timbre.records import ImportReport
 from timbre.sources.catalog import read_catalog
 from timbre.sources.files import HETREC_DATASET, read_hetrec
-from timbre.sources.records import ImportReport
 from timbre.store import Store
 
 log = logging.getLogger(__name__)

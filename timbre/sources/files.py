@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from timbre.errors import DataError
+from timbre.records import ImportBatch, ImportReport, ItemKind, link_key
 from timbre.sources.catalog import read_catalog, read_catalog_playlists
-from timbre.sources.records import ImportBatch, ImportReport, ItemKind, link_key
 from timbre.sources.textio import (
     MAX_ZIP_BYTES,
     decode_text,

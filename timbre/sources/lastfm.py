@@ -41,7 +41,8 @@ import httpx2
 import pandas as pd
 import pylast
 
-from timbre.errors import DataError, SourceError, TimbreError
+from timbre.errors import DataError, ParameterError, SourceError, TimbreError
+from timbre.records import ImportBatch, ImportReport, link_key, name_key
 from timbre.sources.live import (
     Cancelled,
     Failure,
@@ -64,7 +65,6 @@ from timbre.sources.live import (
 from timbre.sources.live import (
     parse_kinds as parse_kinds_of,
 )
-from timbre.sources.records import ImportBatch, ImportReport, link_key, name_key
 from timbre.store import Store
 
 log = logging.getLogger(__name__)
@@ -291,15 +291,15 @@ class LastfmOptions:
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
-            raise ValueError(f"rate must be positive, got {self.rate}")
+            raise ParameterError(f"rate must be positive, got {self.rate}")
         if self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
+            raise ParameterError(f"workers must be at least 1, got {self.workers}")
         if not self.timeout > 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout}")
+            raise ParameterError(f"timeout must be positive, got {self.timeout}")
         if not 1 <= self.page_size <= _MAX_PAGE["recent"]:
-            raise ValueError(f"page_size must be within 1..200, got {self.page_size}")
+            raise ParameterError(f"page_size must be within 1..200, got {self.page_size}")
         if self.history_chunk_pages < 1:
-            raise ValueError("history_chunk_pages must be at least 1")
+            raise ParameterError("history_chunk_pages must be at least 1")
 
 
 class LastfmClient:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
-from timbre.errors import DataError, SourceError
-from timbre.sources.records import ImportBatch, ImportReport
+from timbre.errors import DataError, ParameterError, SourceError
+from timbre.records import ImportBatch, ImportReport
 from timbre.store import Store
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,9 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not rate > 0:
-            raise ValueError(f"rate must be a positive number of requests per second, got {rate}")
+            raise ParameterError(
+                f"rate must be a positive number of requests per second, got {rate}"
+            )
         self.rate = float(rate)
         self.interval = 1.0 / self.rate
         self._clock = clock
@@ -166,11 +168,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
-            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
+            raise ParameterError(f"attempts must be at least 1, got {self.attempts}")
         if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError("base_delay and max_delay must not be negative")
+            raise ParameterError("base_delay and max_delay must not be negative")
         if not 0 <= self.jitter <= 1:
-            raise ValueError(f"jitter must be within [0, 1], got {self.jitter}")
+            raise ParameterError(f"jitter must be within [0, 1], got {self.jitter}")
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""

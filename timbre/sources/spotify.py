@@ -36,7 +36,8 @@ from requests.adapters import HTTPAdapter
 from spotipy.cache_handler import CacheHandler
 from spotipy.oauth2 import SpotifyOauthError, SpotifyPKCE
 
-from timbre.errors import DataError, SourceError, TimbreError
+from timbre.errors import DataError, ParameterError, SourceError, TimbreError
+from timbre.records import AUDIO_FEATURES, ImportBatch, ImportReport, link_key
 from timbre.sources.live import (
     Cancelled,
     Failure,
@@ -58,7 +59,6 @@ from timbre.sources.live import (
 from timbre.sources.live import (
     parse_kinds as parse_kinds_of,
 )
-from timbre.sources.records import AUDIO_FEATURES, ImportBatch, ImportReport, link_key
 from timbre.store import Store
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class SpotifyOptions:
             )
         check_redirect_uri(self.redirect_uri)
         if not 1 <= self.page_size <= 50:
-            raise ValueError(f"page_size must be within 1..50, got {self.page_size}")
+            raise ParameterError(f"page_size must be within 1..50, got {self.page_size}")
 
     @property
     def api_prefix(self) -> str:

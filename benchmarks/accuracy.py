@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import demo_data
-from timbre.evaluation import LIST_METRICS, RANKING_METRICS, best_config, run_experiment, sweep
+from timbre.evaluation import (
+    LIST_METRICS,
+    RANKING_METRICS,
+    SplitSpec,
+    SweepSpec,
+    best_config,
+    run_experiment,
+    sweep,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Grid searched for "ALS (tuned)" on the validation split.
@@ -52,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     data = demo_data(args.home)
 
     started = time.perf_counter()
-    tuning = sweep(data, "als", ALS_GRID, seed=VALIDATION_SEED)
+    tuning = sweep(data, SweepSpec("als", ALS_GRID, split=SplitSpec(seed=VALIDATION_SEED)))
     best = best_config(tuning, list(ALS_GRID))
     print(
         f"ALS tuned on seed {VALIDATION_SEED} ({len(tuning)} configurations): {best}, "
@@ -62,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     per_seed: dict[str, list[dict[str, float]]] = {name: [] for name in models}
     for seed in seeds:
-        experiment = run_experiment(data, models, seed=seed, k=10, test_fraction=0.2)
+        experiment = run_experiment(data, models, SplitSpec(test_fraction=0.2, seed=seed), k=10)
         for name, result in experiment.results.items():
             per_seed[name].append(
                 {**result.summary, "fit_seconds": result.fit_seconds, "users": len(result.per_user)}

@@ -24,13 +24,14 @@ import json, resource, sys, time
 from pathlib import Path
 from timbre.config import Settings
 from timbre.interactions import InteractionData
+from timbre.services.data import load_data
 from timbre.models import create_model
 from timbre.sources.demo import DEMO_DATASET
 from timbre.store import Store
 
 home, max_items = sys.argv[1], int(sys.argv[2])
 with Store.open(Settings(home=Path(home))) as store:
-    data = InteractionData.from_store(store, DEMO_DATASET)
+    data = load_data(store, DEMO_DATASET)
 out = {"max_items": max_items}
 if max_items > 0:
     started = time.perf_counter()

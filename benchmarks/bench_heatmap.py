@@ -39,8 +39,9 @@ from benchmarks.common import demo_data
 from timbre import plots
 from timbre.interactions import InteractionData
 from timbre.models import create_model
-from timbre.similarity import SimilaritySpace, build_space, cluster_order, select
+from timbre.similarity import cluster_order, select
 from timbre.similarity import similarity_matrix as make_matrix
+from timbre.spaces import VectorSpace, build_space
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "heatmap.json"
@@ -60,7 +61,7 @@ def median_of(fn: Callable[[], Any], repeat: int) -> dict[str, Any]:
     return {"median_s": statistics.median(samples), "min_s": min(samples), "samples_s": samples}
 
 
-def pipeline(data: InteractionData, space: SimilaritySpace) -> str:
+def pipeline(data: InteractionData, space: VectorSpace) -> str:
     """What the page does for one view of the heatmap; returns the figure's JSON."""
     selection = select(data, space, "top", SIZE)
     matrix = make_matrix(data, space, selection, CLUSTERS)
@@ -70,7 +71,7 @@ def pipeline(data: InteractionData, space: SimilaritySpace) -> str:
     return str(fig.to_json())
 
 
-def bench_kind(data: InteractionData, space: SimilaritySpace, repeat: int) -> dict[str, Any]:
+def bench_kind(data: InteractionData, space: VectorSpace, repeat: int) -> dict[str, Any]:
     """The pipeline, its steps and the reference for one kind (items or users)."""
     pipeline(data, space)  # warm-up (imports, allocator)
     selection = select(data, space, "top", SIZE)

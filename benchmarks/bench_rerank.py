@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     results["rerank_160k"] = rerank(big_engine, [0, 1, 2, 3, 4], max(50, args.repeat // 4))
     print("re-rank, 160k items:", json.dumps(results["rerank_160k"]))
 
-    split = make_split(data, seed=0)
+    split = make_split(data)
     split_model = create_model("als").fit(split.train)
     panel = MetricsPanel(HybridEngine(split.train, split_model), split, sample=300)
     median, _ = median_ms(lambda i: panel.measure(weights_for(i)), 20)

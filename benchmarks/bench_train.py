@@ -48,6 +48,7 @@ from timbre.config import Settings
 from timbre.interactions import InteractionData, Vocabulary, build_matrix
 from timbre.models import create_model
 from timbre.models.weighting import weight_matrix
+from timbre.services.data import load_data
 from timbre.sources.demo import DEMO_DATASET, demo_is_loaded, load_demo
 from timbre.store import Store
 
@@ -199,7 +200,7 @@ def load_hetrec(home: Path) -> tuple[InteractionData, float, bool]:
         loaded_now = not demo_is_loaded(store)
         if loaded_now:
             load_demo(store)
-        seconds, data = timed(lambda: InteractionData.from_store(store, DEMO_DATASET))
+        seconds, data = timed(lambda: load_data(store, DEMO_DATASET))
     return data, seconds, loaded_now
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from timbre.config import Settings
 from timbre.interactions import InteractionData
+from timbre.services.data import load_data
 from timbre.sources.demo import DEMO_DATASET, demo_is_loaded, load_demo
 from timbre.store import Store
 
@@ -19,4 +20,4 @@ def demo_data(home: str | None) -> InteractionData:
         with Store.open(Settings(home=folder)) as store:
             if not demo_is_loaded(store):
                 load_demo(store)
-            return InteractionData.from_store(store, DEMO_DATASET)
+            return load_data(store, DEMO_DATASET)

@@ -1,4 +1,4 @@
-"""Build data/personality/norms.csv and norms_summary.csv from the real OSPP BIG5 responses.
+"""Build the norms (timbre/resources/personality/) from the real OSPP BIG5 responses.
 
 Reads ``../shared/data/ipip50-bffm-openpsychometrics/data.csv.gz`` (19,719 responses to the
 IPIP-50), drops incomplete rows (an answer 0 = "missed", empty, or outside 1-5) and counts them,

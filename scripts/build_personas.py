@@ -1,4 +1,4 @@
-"""Pick five real, anonymous IPIP-50 responses as demo personas (data/personality/personas.csv).
+"""Pick five real, anonymous IPIP-50 responses as demo personas (package data, personas.csv).
 
 From the cleaned OSPP BIG5 responses (same cleaning as ``build_norms.py``), the first respondent
 (in file order) whose Openness scale mean sits at each of the 10th, 30th, 50th, 70th and 90th

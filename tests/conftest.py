@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from timbre.config import Settings
 from timbre.interactions import InteractionData
+from timbre.services.data import load_data
 from timbre.store import Store
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -91,4 +92,4 @@ def demo_data(demo_home: Path) -> InteractionData:
     from timbre.sources.demo import DEMO_DATASET
 
     with Store.open(Settings(home=demo_home)) as store:
-        return InteractionData.from_store(store, DEMO_DATASET)
+        return load_data(store, DEMO_DATASET)

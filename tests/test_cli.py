@@ -99,6 +99,7 @@ def test_empty_store_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert stats["users"] == 0 and stats["interactions"] == 0 and stats["datasets"] == {}
 
 
+@pytest.mark.slow
 def test_train_similar_recommend_and_runs_from_the_cli(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,6 +158,7 @@ FAMILY_PARAMS = {
 }
 
 
+@pytest.mark.slow
 def test_every_model_family_trains_and_recommends_from_the_cli(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from timbre import hybrid
 from timbre.evaluation import intra_list_diversity
-from timbre.export import csv_text, write_csv
+from timbre.export import csv_text, provenance, write_csv
 from timbre.hybrid import COMPONENTS, Filters, HybridEngine, Weights
 from timbre.interactions import InteractionData
 from timbre.models import create_model
@@ -106,7 +106,7 @@ def test_diversity_rises_with_the_diversity_weight_on_the_demo(engine: HybridEng
         lists = np.vstack(
             [engine.rank(c, Weights(diversity=weight), n=10, reasons=0).items for c in members]
         )
-        levels.append(intra_list_diversity(lists, engine.embedding))
+        levels.append(intra_list_diversity(lists, engine.mmr_space))
     assert levels == sorted(levels) and levels[-1] > levels[0] + 0.05, levels
 
 
@@ -181,12 +181,10 @@ def test_batch_export_equals_single_rankings_and_round_trips(
         part = frame[frame["user_id"] == engine.data.users.id(user)].reset_index(drop=True)
         assert part["item_id"].tolist() == single["item_id"].tolist()
         assert np.allclose(part["score"], single["score"], atol=1e-5)
-    comments = hybrid.export_comments(
-        Weights(), "demo", {"id": 1, "model": "als"}, "minmax", "interactions"
-    )
+    comments = provenance("demo", Weights().as_dict(), "minmax", "svd", {"id": 1, "model": "als"})
     path = write_csv(frame, tmp_path / "recs.csv", comments=comments)
     text = path.read_text(encoding="utf-8")
-    assert text.startswith("# Timbre recommendations") and "cf=0.7" in text
+    assert text.startswith("# Timbre ") and "recommendations" in text and "cf=0.7" in text
     back = pd.read_csv(path, comment="#", keep_default_na=False)
     assert back["item_id"].tolist() == frame["item_id"].tolist()
     assert np.allclose(back["cf"], frame["cf"])
@@ -216,12 +214,12 @@ def test_engine_refuses_a_model_of_other_data(demo_data: InteractionData) -> Non
 def test_metrics_panel_moves_with_the_weights(demo_data: InteractionData) -> None:
     from timbre.evaluation import make_split
 
-    split = make_split(demo_data, seed=0)
+    split = make_split(demo_data)
     model = create_model("als", {"factors": 32}).fit(split.train)
     panel = hybrid.MetricsPanel(HybridEngine(split.train, model), split, sample=100)
     plain = panel.measure(Weights(diversity=0.0))
     diverse = panel.measure(Weights(diversity=1.0))
-    assert set(plain) == {"ndcg", "recall", "diversity", "novelty", "coverage"}
+    assert set(plain) == {"ndcg", "recall", "diversity", "novelty", "coverage", "arp"}
     assert diverse["diversity"] > plain["diversity"]
     assert 0 < plain["ndcg"] < 1
     curve = panel.tradeoff(Weights(), values=(0.0, 0.5))

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from timbre.errors import DataError, StorageError
-from timbre.interactions import InteractionData
 from timbre.records import ImportBatch, ImportReport, link_key
+from timbre.services.data import load_data
 from timbre.store import Store, head_revision
 
 
@@ -264,7 +264,7 @@ def test_timestamps_round_trip_and_missing_ones_stay_missing(store: Store) -> No
 
 def test_interaction_data_from_store(store: Store) -> None:
     store.write_batch(listening_batch())
-    data = InteractionData.from_store(store, "toy")
+    data = load_data(store, "toy")
     assert data.users.ids.tolist() == ["u:1", "u:2"]
     assert data.items.ids.tolist() == ["a:beyonce", "a:bjork", "a:unknown"]
     assert data.user_items.toarray().tolist() == [[2.0, 5.0, 0.0], [0.0, 0.0, 1.0]]

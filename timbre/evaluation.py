@@ -1,4 +1,4 @@
-"""Offline evaluation: splits, ranking and beyond-accuracy metrics, experiments and sweeps."""
+"""Offline evaluation: split and sweep specs, splits, metrics, the experiment runner, tests."""
 
 from __future__ import annotations
 
@@ -10,28 +10,32 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy import stats
 
+from timbre import spaces
 from timbre.errors import DataError, ParameterError, TimbreError, TimbreWarning
 from timbre.interactions import InteractionData, build_matrix
 from timbre.models import Recommender, create_model
-from timbre.models.base import ProgressCallback, row_normalize
+from timbre.models.base import ProgressCallback
+from timbre.spaces import SpaceName
 
 log = logging.getLogger(__name__)
 
 Protocol = Literal["user-holdout", "leave-k-out", "temporal"]
-PROTOCOLS: tuple[str, ...] = ("user-holdout", "leave-k-out", "temporal")
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
 #: Ranking metrics, per user.
 RANKING_METRICS: tuple[str, ...] = ("ndcg", "precision", "recall", "map", "hit_rate")
 #: Metrics of the whole set of lists.
 LIST_METRICS: tuple[str, ...] = ("coverage", "diversity", "novelty", "arp")
-DiversitySpace = Literal["interactions", "content"]
+#: Where intra-list diversity is measured unless told otherwise (the Tune panel too).
+ILD_SPACE: SpaceName = "binary"
+SweepMode = Literal["grid", "random"]
+SWEEP_MODES: tuple[str, ...] = get_args(SweepMode)
 
 
 # ----- splits ---------------------------------------------------------------------------------
@@ -57,6 +61,45 @@ class Split:
     def test_users(self) -> NDArray[np.int64]:
         """Users with at least one held-out interaction (the ones evaluated)."""
         return np.flatnonzero(np.diff(self.test.indptr)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How to split a data set: the protocol and its parameters (one frozen value, passed
+    unchanged from the CLI or the app to the splitter, the sweeps and the records).
+
+    Attributes
+    ----------
+    protocol
+        ``user-holdout`` (a random ``test_fraction`` of each user's items), ``leave-k-out``
+        (``k_out`` random items per user) or ``temporal`` (each user's latest
+        ``test_fraction`` of events).
+    test_fraction, k_out, seed
+        The protocol's parameters (``seed`` does not apply to ``temporal``).
+    """
+
+    protocol: Protocol = "user-holdout"
+    test_fraction: float = 0.2
+    seed: int = 0
+    k_out: int = 1
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ParameterError(
+                f"split must be one of {', '.join(PROTOCOLS)}; got {self.protocol!r}"
+            )
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ParameterError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
+        if self.k_out < 1:
+            raise ParameterError(f"k_out must be at least 1, got {self.k_out}")
+
+    def make(self, data: InteractionData) -> Split:
+        """Split ``data`` by this spec."""
+        if self.protocol == "user-holdout":
+            return split_user_holdout(data, self.test_fraction, self.seed)
+        if self.protocol == "leave-k-out":
+            return split_leave_k_out(data, self.k_out, self.seed)
+        return split_temporal(data, self.test_fraction)
 
 
 #: Growing lists of arrays: train rows, columns, weights, then test rows, columns, weights.
@@ -105,25 +148,18 @@ def split_user_holdout(data: InteractionData, test_fraction: float = 0.2, seed: 
     """
     if not 0.0 < test_fraction < 1.0:
         raise ParameterError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    matrix = data.user_items
-    parts = _new_parts()
-    skipped: Counter[str] = Counter()
-    for user in range(data.n_users):
-        start, end = matrix.indptr[user], matrix.indptr[user + 1]
-        items, weights = matrix.indices[start:end], matrix.data[start:end]
-        n = len(items)
-        n_test = int(np.clip(round(test_fraction * n), 1, n - 1)) if n >= 2 else 0
-        if n_test == 0:
-            skipped["fewer than 2 items: nothing to hold out"] += 1
-        order = rng.permutation(n)
-        test_idx, train_idx = order[:n_test], order[n_test:]
-        _append(parts, user, items, weights, train_idx, test_idx)
+
+    def held_out(n: int) -> int:
+        return int(np.clip(round(test_fraction * n), 1, n - 1)) if n >= 2 else 0
+
+    parts, skipped = _random_per_user(
+        data, seed, held_out, "fewer than 2 items: nothing to hold out"
+    )
     info = {
         "protocol": "user-holdout",
         "test_fraction": test_fraction,
         "seed": seed,
-        "not_evaluated": dict(skipped),
+        "not_evaluated": skipped,
     }
     return _finish_split(data, parts, info)
 
@@ -132,6 +168,17 @@ def split_leave_k_out(data: InteractionData, k: int = 1, seed: int = 0) -> Split
     """Per user, hold out ``k`` random items; users with ``k`` items or fewer are not evaluated."""
     if k < 1:
         raise ParameterError(f"k must be at least 1, got {k}")
+    too_few = f"{k} items or fewer: none would be left to train on"
+    parts, skipped = _random_per_user(data, seed, lambda n: k if n > k else 0, too_few)
+    info = {"protocol": "leave-k-out", "k_out": k, "seed": seed, "not_evaluated": skipped}
+    return _finish_split(data, parts, info)
+
+
+def _random_per_user(
+    data: InteractionData, seed: int, held_out: Callable[[int], int], too_few: str
+) -> tuple[Parts, dict[str, int]]:
+    """Per user, a random ``held_out(n)`` of their ``n`` items to test, the rest to train;
+    users who give none away are counted under ``too_few``."""
     rng = np.random.default_rng(seed)
     matrix = data.user_items
     parts = _new_parts()
@@ -139,14 +186,12 @@ def split_leave_k_out(data: InteractionData, k: int = 1, seed: int = 0) -> Split
     for user in range(data.n_users):
         start, end = matrix.indptr[user], matrix.indptr[user + 1]
         items, weights = matrix.indices[start:end], matrix.data[start:end]
-        n = len(items)
-        n_test = k if n > k else 0
+        n_test = held_out(len(items))
         if n_test == 0:
-            skipped[f"{k} items or fewer: none would be left to train on"] += 1
-        order = rng.permutation(n)
+            skipped[too_few] += 1
+        order = rng.permutation(len(items))
         _append(parts, user, items, weights, order[n_test:], order[:n_test])
-    info = {"protocol": "leave-k-out", "k_out": k, "seed": seed, "not_evaluated": dict(skipped)}
-    return _finish_split(data, parts, info)
+    return parts, dict(skipped)
 
 
 def split_temporal(data: InteractionData, test_fraction: float = 0.2) -> Split:
@@ -205,21 +250,9 @@ def _append(
     parts[5].append(weights[test_idx])
 
 
-def make_split(
-    data: InteractionData,
-    protocol: str = "user-holdout",
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    k_out: int = 1,
-) -> Split:
-    """Split ``data`` by the named protocol."""
-    if protocol == "user-holdout":
-        return split_user_holdout(data, test_fraction, seed)
-    if protocol == "leave-k-out":
-        return split_leave_k_out(data, k_out, seed)
-    if protocol == "temporal":
-        return split_temporal(data, test_fraction)
-    raise ParameterError(f"split must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
+def make_split(data: InteractionData, spec: SplitSpec | None = None) -> Split:
+    """Split ``data`` by ``spec`` (default: an 80/20 user hold-out with seed 0)."""
+    return (spec or SplitSpec()).make(data)
 
 
 # ----- metrics --------------------------------------------------------------------------------
@@ -295,11 +328,6 @@ def ranking_metrics(
     return frame
 
 
-def item_popularity(train: sp.csr_matrix) -> NDArray[np.float64]:
-    """Number of training users per item."""
-    return np.diff(sp.csc_matrix(train).indptr).astype(np.float64)
-
-
 def novelty(recommended: NDArray[np.int64], popularity: NDArray[np.float64], n_users: int) -> float:
     """Mean self-information ``-log2(p_i)`` of recommended items, ``p_i`` = share of users who
     played item i in train (items nobody played count as played by one user)."""
@@ -326,39 +354,68 @@ def coverage(recommended: NDArray[np.int64], n_items: int) -> float:
     return len(items) / n_items if n_items else float("nan")
 
 
-def item_space(split: Split, space: str = "interactions") -> sp.csr_matrix:
-    """Unit item vectors (items x dims) in which intra-list diversity is measured.
+def intra_list_diversity(recommended: NDArray[np.int64], space: spaces.VectorSpace) -> float:
+    """ILD: mean over lists of the mean pairwise dissimilarity ``1 - similarity`` of their items,
+    similarity measured in ``space`` (its name belongs in every label of the number).
 
-    ``interactions``: each item's column of the training matrix (binary) — items are similar when
-    the same people play them; ``content``: the audio / tag content vectors.
+    In [0, 1] for spaces whose similarities are non-negative (``space.nonnegative``: binary and
+    log-weighted interactions, Jaccard); in [0, 2] for spaces with negative cosines (SVD,
+    factors, z-scored audio features). Lists shorter than two items are left out.
+
+    For cosine spaces (unit or zero rows) the mean pairwise similarity of a list is computed
+    without the pairs: ``(|sum of its vectors|^2 - sum of |v|^2) / (n (n - 1))``, one sparse
+    product for all lists.
+
+    Examples
+    --------
+    >>> unit = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    >>> space = spaces.VectorSpace("items", "binary", "cosine", unit, np.ones(3))
+    >>> round(intra_list_diversity(np.array([[0, 1, 2], [0, 1, -1]]), space), 4)
+    0.3333
     """
-    if space == "interactions":
-        binary = split.train.user_items.T.tocsr(copy=True)
-        binary.data[:] = 1.0
-        return row_normalize(binary)
-    if space == "content":
-        from timbre.features import content_vectors
+    lists = [row[row >= 0] for row in np.asarray(recommended)]
+    lists = [items for items in lists if len(items) >= 2]
+    if not lists:
+        return float("nan")
+    if space.measure != "cosine":
+        return float(np.mean([_pairwise_dissimilarity(items, space) for items in lists]))
+    sizes = np.array([len(items) for items in lists], dtype=np.float64)
+    members = sp.csr_matrix(
+        (np.ones(int(sizes.sum())), np.concatenate(lists), np.concatenate([[0], np.cumsum(sizes)])),
+        shape=(len(lists), len(space)),
+    )
+    sums = members @ space.vectors
+    squared = (
+        np.asarray(sums.multiply(sums).sum(axis=1)).ravel()
+        if sp.issparse(sums)
+        else np.square(sums, dtype=np.float64).sum(axis=1)
+    )
+    own = members @ np.where(space.known, 1.0, 0.0)  # |v|^2 is 1 for a known row, else 0
+    mean_similarity = (squared - own) / (sizes * (sizes - 1))
+    return float(np.mean(1.0 - mean_similarity))
 
-        return content_vectors(split.train.item_meta).matrix
-    raise ParameterError(f"diversity space must be interactions or content; got {space!r}")
+
+def _pairwise_dissimilarity(items: NDArray[np.int64], space: spaces.VectorSpace) -> float:
+    sims = space.similarity(items)
+    n = len(items)
+    return float(1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1)))
 
 
-def intra_list_diversity(
-    recommended: NDArray[np.int64], vectors: sp.csr_matrix | NDArray[np.floating]
-) -> float:
-    """Mean over lists of the mean pairwise dissimilarity ``1 - cosine`` of their items."""
-    values = []
-    for row in recommended:
-        items = row[row >= 0]
-        if len(items) < 2:
-            continue
-        block = vectors[items]
-        product = block @ block.T
-        sims = product.toarray() if sp.issparse(product) else np.asarray(product)
-        n = len(items)
-        mean_sim = (sims.sum() - np.trace(sims)) / (n * (n - 1))
-        values.append(1.0 - mean_sim)
-    return float(np.mean(values)) if values else float("nan")
+def list_metrics(
+    recommended: NDArray[np.int64], train: InteractionData, space: spaces.VectorSpace
+) -> dict[str, float]:
+    """The beyond-accuracy metrics of a set of lists (one definition, every panel and table).
+
+    ``coverage`` (share of the catalogue in any list), ``diversity`` (intra-list diversity in
+    ``space``), ``novelty`` (mean self-information against train popularity) and ``arp``
+    (average recommendation popularity, train listeners).
+    """
+    return {
+        "coverage": coverage(recommended, train.n_items),
+        "diversity": intra_list_diversity(recommended, space),
+        "novelty": novelty(recommended, train.listeners, train.n_users),
+        "arp": average_popularity(recommended, train.listeners),
+    }
 
 
 # ----- evaluating models ---------------------------------------------------------------------
@@ -405,11 +462,14 @@ def evaluate_model(
     split: Split,
     k: int = 10,
     name: str | None = None,
-    diversity_space: str = "interactions",
-    vectors: sp.csr_matrix | None = None,
+    ild_space: SpaceName = ILD_SPACE,
     progress: ProgressCallback | None = None,
 ) -> ModelResult:
-    """Fit ``model`` on ``split.train`` and measure its top-``k`` lists for every test user."""
+    """Fit ``model`` on ``split.train`` and measure its top-``k`` lists for every test user.
+
+    Intra-list diversity is measured in ``ild_space`` of the training data
+    (:func:`timbre.spaces.space`, built once per split).
+    """
     started = time.perf_counter()
     model.fit(split.train, progress)
     fit_seconds = time.perf_counter() - started
@@ -420,16 +480,9 @@ def evaluate_model(
     recommended, scores = recommend_lists(model, users, k)
     recommend_seconds = time.perf_counter() - started
     per_user = ranking_metrics(recommended, split.test, users, k)
-    popularity = item_popularity(split.train.user_items)
-    space = vectors if vectors is not None else item_space(split, diversity_space)
     summary = {metric: float(per_user[metric].mean()) for metric in RANKING_METRICS}
     summary.update(
-        {
-            "coverage": coverage(recommended, split.train.n_items),
-            "diversity": intra_list_diversity(recommended, space),
-            "novelty": novelty(recommended, popularity, split.train.n_users),
-            "arp": average_popularity(recommended, popularity),
-        }
+        list_metrics(recommended, split.train, spaces.space(split.train, "items", ild_space))
     )
     return ModelResult(
         name=name or model.name,
@@ -451,13 +504,16 @@ class Experiment:
 
     split: Split
     k: int
+    ild_space: str = ILD_SPACE
     results: dict[str, ModelResult] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"split": {...}, "k": K, "models": {name: {...}}}`` (the CLI's ``--json``)."""
+        """``{"split": {...}, "k": K, "ild_space": NAME, "models": {name: {...}}}`` (the CLI's
+        ``--json``; ``diversity`` is intra-list diversity in the ``ild_space`` space)."""
         return {
             "split": {k: v for k, v in self.split.info.items()},
             "k": self.k,
+            "ild_space": self.ild_space,
             "models": {name: result.as_dict() for name, result in self.results.items()},
         }
 
@@ -513,44 +569,37 @@ def parse_model_specs(
 def run_experiment(
     data: InteractionData,
     models: Mapping[str, Mapping[str, Any]],
-    protocol: str = "user-holdout",
-    test_fraction: float = 0.2,
+    split: SplitSpec | Split | None = None,
     k: int = 10,
-    seed: int = 0,
-    k_out: int = 1,
-    diversity_space: str = "interactions",
+    ild_space: SpaceName = ILD_SPACE,
     progress: Callable[[float, str], None] | None = None,
-    split: Split | None = None,
 ) -> Experiment:
-    """Evaluate several models (``{name: params}``) on one split made from ``seed``.
+    """Evaluate several models (``{name: params}``) on one split.
 
-    Model names may carry a label after a colon (``als:tuned``) so the same family can appear
-    twice with different parameters. The same seed gives the same split and the same metrics.
+    ``split`` is a :class:`SplitSpec` (the split is made here: the same spec gives the same
+    split and the same metrics) or a ready :class:`Split`. Model names may carry a label after
+    a colon (``als:tuned``) so the same family can appear twice with different parameters.
     """
     report = progress or (lambda _f, _m: None)
-    split = split or make_split(data, protocol, test_fraction, seed, k_out)
-    vectors = item_space(split, diversity_space)
-    experiment = Experiment(split, k)
+    made = split if isinstance(split, Split) else (split or SplitSpec()).make(data)
+    experiment = Experiment(made, k, ild_space)
     names = list(models)
+    share = 1.0 / max(len(names), 1)
     for position, label in enumerate(names):
-        family = label.split(":", 1)[0]
-        model = create_model(family, dict(models[label]))
-        share = 1.0 / len(names)
+        model = create_model(label.split(":", 1)[0], dict(models[label]))
 
-        def inner(
-            fraction: float, message: str, _p: int = position, _l: str = label, _s: float = share
-        ) -> None:
-            report((_p + 0.9 * fraction) * _s, f"{_l}: {message}")
+        def inner(fraction: float, message: str, _p: int = position, _l: str = label) -> None:
+            report((_p + 0.9 * fraction) * share, f"{_l}: {message}")
 
-        experiment.results[label] = evaluate_model(
-            model, split, k, label, diversity_space, vectors, inner
-        )
+        experiment.results[label] = evaluate_model(model, made, k, label, ild_space, inner)
         report((position + 1) * share, f"{label}: evaluated")
     return experiment
 
 
 def paired_test(a: ModelResult, b: ModelResult, metric: str = "ndcg") -> dict[str, Any]:
     """Compare two models on the same users: mean difference, Wilcoxon and paired t p-values."""
+    from scipy import stats
+
     joined = a.per_user[[metric]].merge(
         b.per_user[[metric]], left_index=True, right_index=True, suffixes=("_a", "_b")
     )
@@ -592,86 +641,89 @@ def parse_grid(model: str, assignments: Sequence[str]) -> dict[str, list[Any]]:
     return grid
 
 
-def sweep_configs(
-    grid: Mapping[str, Sequence[Any]], budget: int | None = None, mode: str = "grid", seed: int = 0
-) -> list[dict[str, Any]]:
-    """The configurations to try: every combination (``grid``), or a seeded random sample of
-    ``budget`` of them (``random``); ``grid`` with a budget keeps the first ``budget``."""
-    keys = list(grid)
-    combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
-    if mode == "random":
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(combos))
-        combos = [combos[i] for i in order]
-    elif mode != "grid":
-        raise ParameterError(f"sweep mode must be grid or random; got {mode!r}")
-    return combos[:budget] if budget else combos
+@dataclass(frozen=True)
+class SweepSpec:
+    """A hyper-parameter sweep: which model, which values, how many, on which split.
+
+    Attributes
+    ----------
+    model
+        The model family.
+    grid
+        Values to try per parameter (``{"factors": (32, 64)}``), typed for the model.
+    base_params
+        Parameters fixed for every configuration.
+    budget
+        At most this many configurations (``None``: all).
+    mode
+        ``grid`` (every combination, in order) or ``random`` (a seeded sample).
+    metric
+        What "best" means (ARP: lower is better; every other metric: higher).
+    split
+        The split every configuration is evaluated on.
+    k
+        List length.
+    """
+
+    model: str
+    grid: Mapping[str, Sequence[Any]]
+    base_params: Mapping[str, Any] = field(default_factory=dict)
+    budget: int | None = None
+    mode: SweepMode = "grid"
+    metric: str = "ndcg"
+    split: SplitSpec = field(default_factory=SplitSpec)
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        if self.metric not in (*RANKING_METRICS, *LIST_METRICS):
+            known = ", ".join((*RANKING_METRICS, *LIST_METRICS))
+            raise ParameterError(f"metric must be one of {known}; got {self.metric!r}")
+        if self.mode not in SWEEP_MODES:
+            raise ParameterError(f"sweep mode must be grid or random; got {self.mode!r}")
+        if not self.grid:
+            raise ParameterError("a sweep needs at least one --grid key=v1,v2")
+        if self.budget is not None and self.budget < 1:
+            raise ParameterError(f"budget must be at least 1, got {self.budget}")
+
+    def configs(self) -> list[dict[str, Any]]:
+        """The configurations to try: every combination (``grid``), or a seeded random sample
+        (``random``, seeded by the split's seed); at most ``budget`` of them."""
+        keys = list(self.grid)
+        values = [self.grid[key] for key in keys]
+        combos = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+        if self.mode == "random":
+            order = np.random.default_rng(self.split.seed).permutation(len(combos))
+            combos = [combos[i] for i in order]
+        return combos[: self.budget] if self.budget else combos
 
 
 def sweep(
     data: InteractionData,
-    model: str,
-    grid: Mapping[str, Sequence[Any]],
-    base_params: Mapping[str, Any] | None = None,
-    budget: int | None = None,
-    mode: str = "grid",
-    metric: str = "ndcg",
-    protocol: str = "user-holdout",
-    test_fraction: float = 0.2,
-    k: int = 10,
-    seed: int = 0,
+    spec: SweepSpec,
     on_result: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
-    """Evaluate ``model`` for each configuration on one split; rows sorted best first.
+    """Evaluate ``spec.model`` for each configuration on one split; rows sorted best first.
 
     ``on_result(done, total, row)`` is called after each configuration, so early results can be
     shown while the sweep goes on.
     """
-    if metric not in (*RANKING_METRICS, *LIST_METRICS):
-        raise ParameterError(
-            f"metric must be one of {', '.join((*RANKING_METRICS, *LIST_METRICS))}"
-        )
-    split = make_split(data, protocol, test_fraction, seed)
-    vectors = item_space(split)
-    configs = sweep_configs(grid, budget, mode, seed)
+    split = spec.split.make(data)
+    configs = spec.configs()
     rows = []
     for done, config in enumerate(configs, start=1):
-        params = {**dict(base_params or {}), **config}
-        result = evaluate_model(create_model(model, params), split, k, model, vectors=vectors)
+        params = {**dict(spec.base_params), **config}
+        model = create_model(spec.model, params)
+        result = evaluate_model(model, split, spec.k, spec.model)
         row = {**config, **result.summary, "fit_seconds": result.fit_seconds}
         rows.append(row)
         if on_result:
             on_result(done, len(configs), row)
     frame = pd.DataFrame(rows)
-    ascending = metric == "arp"
-    return frame.sort_values(metric, ascending=ascending, kind="stable").reset_index(drop=True)
+    ascending = spec.metric == "arp"
+    return frame.sort_values(spec.metric, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
 # ----- records and files ---------------------------------------------------------------------
-def record_results(store: Any, dataset: str, experiment: Experiment) -> list[int]:
-    """Attach each model's metrics to a model run in the registry (no artifact: an evaluation
-    run is fitted on the split's train part, not on the whole data set). Returns the run ids."""
-    ids = []
-    for label, result in experiment.results.items():
-        metrics = {
-            **result.as_dict(),
-            "k": experiment.k,
-            "label": label,
-            "split": {k: v for k, v in experiment.split.info.items() if k != "train_fingerprint"},
-        }
-        result.run_id = store.add_model_run(
-            model=result.model,
-            params=result.params,
-            dataset=dataset,
-            fingerprint=experiment.split.info["train_fingerprint"],
-            metrics=metrics,
-            duration_s=round(result.fit_seconds, 4),
-            artifact_path=None,
-        )
-        ids.append(result.run_id)
-    return ids
-
-
 def split_frames(split: Split) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train and test as ``user_id, item_id, weight`` frames (ids, not indices)."""
 
@@ -718,50 +770,3 @@ def best_config(results: pd.DataFrame, swept: Sequence[str]) -> dict[str, Any]:
         raise DataError("the sweep has no results")
     best = {name: results[name].iloc[0] for name in swept}
     return {name: value.item() if hasattr(value, "item") else value for name, value in best.items()}
-
-
-@dataclass(frozen=True)
-class SweepOutcome:
-    """A finished sweep: every configuration's results, the best one, its registry run."""
-
-    results: pd.DataFrame
-    swept: tuple[str, ...]
-    best: dict[str, Any]
-    run_id: int
-
-
-def sweep_and_record(
-    store: Any,
-    data: InteractionData,
-    model: str,
-    grid: Mapping[str, Sequence[Any]],
-    base_params: Mapping[str, Any] | None = None,
-    budget: int | None = None,
-    mode: str = "grid",
-    metric: str = "ndcg",
-    protocol: str = "user-holdout",
-    test_fraction: float = 0.2,
-    k: int = 10,
-    seed: int = 0,
-    on_result: Callable[[int, int, dict[str, Any]], None] | None = None,
-) -> SweepOutcome:
-    """:func:`sweep`, then evaluate the best configuration once more on the same split and
-    record it (with its metrics) in the run registry."""
-    results = sweep(
-        data,
-        model,
-        grid,
-        base_params,
-        budget,
-        mode,
-        metric,
-        protocol,
-        test_fraction,
-        k,
-        seed,
-        on_result,
-    )
-    best = {**dict(base_params or {}), **best_config(results, list(grid))}
-    experiment = run_experiment(data, {model: best}, protocol, test_fraction, k, seed)
-    run_id = record_results(store, data.dataset, experiment)[0]
-    return SweepOutcome(results, tuple(grid), best, run_id)

@@ -1,12 +1,15 @@
-"""CSV / Parquet writers: the one place tables leave Timbre as files (formula-injection safe)."""
+"""Every file that leaves Timbre: CSV / Parquet, formula-injection safe, with provenance."""
 
 from __future__ import annotations
 
 import csv
+import io
+import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
 
@@ -15,7 +18,8 @@ FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells that a spreadsheet would execute start with a ``'`` instead.
+    """A copy whose text cells and column headers that a spreadsheet would execute start with
+    a ``'`` instead.
 
     Numbers are left alone (``-0.5`` in a float column stays a number).
 
@@ -26,6 +30,7 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     (["'=1+1", 'ok', "'-x"], [-1.0, 2.0, 3.0])
     """
     out = frame.copy()
+    out.columns = [_safe_text(str(c)) for c in out.columns]
     for column in out.columns:
         series = out[column]
         if series.dtype == object or pd.api.types.is_string_dtype(series):
@@ -34,6 +39,10 @@ def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
             if risky.any():
                 out[column] = series.where(~risky, "'" + text)
     return out
+
+
+def _safe_text(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def csv_text(
@@ -62,15 +71,72 @@ def write_csv(
     comments: Sequence[str] = (),
 ) -> Path:
     """Write :func:`csv_text` of ``frame`` to ``path`` atomically (temporary file, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = csv_text(frame, spreadsheet_safe, comments)
+    return _atomic_write(Path(path), lambda stream: stream.write(text.encode("utf-8")))
+
+
+def parquet_bytes(frame: pd.DataFrame, comments: Sequence[str] = ()) -> bytes:
+    """``frame`` as Parquet with the comment lines in the file's metadata (``made_with``).
+
+    Text cells are kept exactly (Parquet is read by programs, not run by spreadsheets).
+    """
+    table = frame.copy()
+    table.attrs["made_with"] = list(comments)
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] = ()) -> Path:
+    """Write ``frame`` as Parquet atomically, with the comment lines in a ``.json`` sidecar too
+    (readable without a Parquet library)."""
+    target = Path(path)
+    payload = parquet_bytes(frame, comments)
+    _atomic_write(target, lambda stream: stream.write(payload))
+    sidecar = json.dumps({"made_with": list(comments)}, indent=2).encode("utf-8")
+    _atomic_write(target.with_suffix(".json"), lambda stream: stream.write(sidecar))
+    return target
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] = ()) -> Path:
+    """Parquet when ``path`` ends in ``.parquet`` (plus a JSON sidecar), CSV otherwise."""
+    if str(path).endswith(".parquet"):
+        return write_parquet(frame, path, comments)
+    return write_csv(frame, path, comments=comments)
+
+
+def _atomic_write(target: Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
     return target
+
+
+def provenance(
+    dataset: str,
+    weights: Mapping[str, float],
+    normalization: str,
+    space: str,
+    run: Mapping[str, Any] | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The comment lines that say how a recommendation export was made."""
+    import timbre
+
+    made = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"Timbre {timbre.__version__} recommendations, {made}",
+        f"data set: {dataset}",
+        "weights: " + ", ".join(f"{k}={v:g}" for k, v in weights.items()),
+        f"normalisation: {normalization}; diversity (MMR) space: {space}",
+    ]
+    if run:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(dict(run.get("params") or {}).items()))
+        lines.append(f"cf model: run {run.get('id')} ({run.get('model')}), {params}")
+    return [*lines, *extra]

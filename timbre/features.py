@@ -12,19 +12,13 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from timbre.errors import ParameterError
+from timbre.interactions import row_normalize
+from timbre.records import AUDIO_FEATURES
 
 #: Audio features that describe how a track sounds (key, mode, duration and popularity are left
 #: out: they are not taste dimensions a listener hears as "similar").
-CONTENT_AUDIO_FEATURES: tuple[str, ...] = (
-    "danceability",
-    "energy",
-    "loudness",
-    "speechiness",
-    "acousticness",
-    "instrumentalness",
-    "liveness",
-    "valence",
-    "tempo",
+CONTENT_AUDIO_FEATURES: tuple[str, ...] = tuple(
+    f for f in AUDIO_FEATURES if f not in ("musical_key", "mode", "duration_ms")
 )
 
 ContentSpace = Literal["auto", "audio", "tags"]
@@ -115,18 +109,12 @@ def tag_block(
     document_frequency = np.diff(binary.tocsc().indptr)
     idf = np.log((1 + n_docs) / (1 + document_frequency)) + 1.0  # scikit-learn's smooth idf
     weighted = binary @ sp.diags(idf)
-    return _unit_rows(sp.csr_matrix(weighted)), tuple(f"tag:{t}" for t in vocabulary)
-
-
-def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix)
+    return row_normalize(sp.csr_matrix(weighted)), tuple(f"tag:{t}" for t in vocabulary)
 
 
 def content_vectors(
     item_meta: pd.DataFrame,
-    space: str = "auto",
+    space: ContentSpace = "auto",
     audio_weight: float = 0.5,
     min_tag_items: int = 2,
     max_tags: int = 5000,

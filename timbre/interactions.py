@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,9 +14,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from timbre.errors import DataError, TimbreError
-
-if TYPE_CHECKING:
-    from timbre.store import Store
+from timbre.records import name_key
 
 
 class Vocabulary:
@@ -106,6 +103,13 @@ def build_matrix(
     return sp.csr_matrix(matrix, dtype=np.float32)
 
 
+def row_normalize(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """Scale every row of a sparse matrix to unit L2 norm (all-zero rows stay zero), float32."""
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix, dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class InteractionData:
     """A data set ready for the models: user x item CSR matrix, vocabularies, item metadata.
@@ -154,6 +158,16 @@ class InteractionData:
         return int(self.user_items.nnz)
 
     @cached_property
+    def listeners(self) -> NDArray[np.float64]:
+        """Distinct users per item (the one place it is counted: popularity, novelty, filters)."""
+        return np.diff(self.user_items.tocsc().indptr).astype(np.float64)
+
+    @cached_property
+    def items_per_user(self) -> NDArray[np.float64]:
+        """Distinct items per user."""
+        return np.diff(self.user_items.indptr).astype(np.float64)
+
+    @cached_property
     def fingerprint(self) -> str:
         """SHA-256 (first 16 hex digits) of the matrix and both vocabularies."""
         digest = hashlib.sha256()
@@ -165,13 +179,23 @@ class InteractionData:
         digest.update("\x1f".join(self.items.ids).encode())
         return digest.hexdigest()[:16]
 
+    @cached_property
+    def display_names(self) -> NDArray[np.object_]:
+        """Every item's display name: ``name``, or ``artist - name`` for tracks and albums."""
+        names = self.item_meta["name"].astype(str).to_numpy(dtype=object)
+        artists = self.item_meta["artist"].to_numpy(dtype=object)
+        kinds = self.item_meta["kind"].to_numpy(dtype=object)
+        out = names.copy()
+        for i in np.flatnonzero(np.isin(kinds, ["track", "album"])):
+            artist = artists[i]
+            if isinstance(artist, str) and artist:
+                out[i] = f"{artist} - {names[i]}"
+        return out
+
     def item_name(self, index: int) -> str:
         """Display name of an item (``name`` or ``artist - name`` for tracks)."""
-        row = self.item_meta.iloc[int(index)]
-        artist = row.get("artist")
-        if row.get("kind") in ("track", "album") and isinstance(artist, str) and artist:
-            return f"{artist} - {row['name']}"
-        return str(row["name"])
+        self.items.id(index)  # a TimbreError when out of range
+        return str(self.display_names[int(index)])
 
     def find_item(self, query: str) -> int:
         """Index of an item given its id, the last part of its id (``289`` for
@@ -180,25 +204,11 @@ class InteractionData:
         Raises ``TimbreError`` naming the query, with close names when there are any.
         """
         names = self.item_meta["name"].astype(str).tolist()
-        return _lookup(self.items, query, names, np.diff(self.user_items.tocsc().indptr))
+        return _lookup(self.items, query, names, self.listeners)
 
     def find_user(self, query: str) -> int:
         """Index of a user given their id or the last part of it (``2`` for ``hetrec:user:2``)."""
-        return _lookup(self.users, query, None, np.diff(self.user_items.indptr))
-
-    @classmethod
-    def from_store(
-        cls,
-        store: Store,
-        dataset: str,
-        min_user_interactions: int = 1,
-        min_item_interactions: int = 1,
-    ) -> InteractionData:
-        """Build a data set from the store (all events of a pair summed into one weight)."""
-        interactions, items = store.load_dataset(dataset)
-        return cls.from_frames(
-            interactions, items, dataset, min_user_interactions, min_item_interactions
-        )
+        return _lookup(self.users, query, None, self.items_per_user)
 
     @classmethod
     def from_frames(
@@ -209,7 +219,7 @@ class InteractionData:
         min_user_interactions: int = 1,
         min_item_interactions: int = 1,
     ) -> InteractionData:
-        """Build from long-format frames (the store's ``load_dataset`` output or a CSV).
+        """Build from long-format frames (``Store.load_dataset`` output or a CSV).
 
         Parameters
         ----------
@@ -262,21 +272,12 @@ class InteractionData:
                     "timestamp": pd.to_datetime(frame["timestamp"], utc=True).to_numpy(),
                 }
             )
-        return cls(
-            dataset=dataset,
-            users=users,
-            items=item_vocab,
-            user_items=matrix,
-            item_meta=meta,
-            events=events,
-        )
+        return cls(dataset, users, item_vocab, matrix, meta, events)
 
 
 def _lookup(
-    vocab: Vocabulary, query: str, names: list[str] | None, popularity: NDArray[np.integer]
+    vocab: Vocabulary, query: str, names: list[str] | None, popularity: NDArray[np.floating]
 ) -> int:
-    from timbre.records import name_key
-
     text = str(query).strip()
     if text in vocab:
         return vocab.index(text)

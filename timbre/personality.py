@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from timbre.config import DATA_DIR
 from timbre.errors import DataError
 
 Trait = Literal["extraversion", "agreeableness", "conscientiousness", "neuroticism", "openness"]
@@ -29,7 +28,8 @@ TRAITS: tuple[Trait, ...] = (
     "neuroticism",
     "openness",
 )
-PERSONALITY_DIR = DATA_DIR / "personality"
+#: Package data: the items, norms, personas and prior tables (installed with the package).
+PERSONALITY_DIR = Path(__file__).resolve().parent / "resources" / "personality"
 ITEMS_CSV = PERSONALITY_DIR / "ipip50_items.csv"
 NORMS_CSV = PERSONALITY_DIR / "norms.csv"
 SCALE = (1, 5)
@@ -235,7 +235,7 @@ PRIOR_COLUMNS = ("trait", "attribute", "coefficient", "reported_effect", "source
 
 
 def default_coefficients() -> pd.DataFrame:
-    """The shipped coefficient table (``data/personality/prior.csv``): trait, attribute,
+    """The shipped coefficient table (``timbre/resources/personality/prior.csv``): trait, attribute,
     coefficient, reported effect, source, note."""
     return validate_coefficients(pd.read_csv(PRIOR_CSV, dtype=str, keep_default_na=False))
 
@@ -279,7 +279,7 @@ def validate_coefficients(frame: pd.DataFrame) -> pd.DataFrame:
 
 @cache
 def tag_lexicon() -> pd.DataFrame:
-    """Tag / genre -> attribute direction (+1 / -1), ``data/personality/tag_lexicon.csv``."""
+    """Tag / genre -> attribute direction (+1 / -1), ``resources/personality/tag_lexicon.csv``."""
     lexicon = pd.read_csv(LEXICON_CSV, dtype={"tag": str, "attribute": str, "direction": int})
     unknown = sorted(set(lexicon["attribute"]) - set(ATTRIBUTES))
     if unknown:

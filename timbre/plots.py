@@ -109,22 +109,20 @@ def match_rate_bar(
             out.append(float(value) if isinstance(value, int | float) else 0.0)
         return out
 
+    bars = (
+        ("items", "catalog_match_rate", COLORS[0]),
+        ("interactions", "interactions_match_rate", COLORS[3]),
+    )
     fig = go.Figure(
         [
             go.Bar(
-                name="items",
+                name=what,
                 x=names,
-                y=rates("catalog_match_rate"),
-                marker_color=COLORS[0],
-                hovertemplate="%{x}: %{y:.1%} of items<extra></extra>",
-            ),
-            go.Bar(
-                name="interactions",
-                x=names,
-                y=rates("interactions_match_rate"),
-                marker_color=COLORS[3],
-                hovertemplate="%{x}: %{y:.1%} of interactions<extra></extra>",
-            ),
+                y=rates(key),
+                marker_color=colour,
+                hovertemplate=f"%{{x}}: %{{y:.1%}} of {what}<extra></extra>",
+            )
+            for what, key, colour in bars
         ]
     )
     fig.update_yaxes(tickformat=".0%", range=[0, 1])

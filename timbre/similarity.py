@@ -1,8 +1,6 @@
 """Similarity between users or between items in a named space: matrices, cluster order, 2-D maps.
 
-A *space* turns every user (or item) into a vector: its log-weighted interactions (cosine), its
-set of items or listeners (Jaccard), a trained ALS or BPR model's factors (cosine), or its
-content vector (cosine; users get the weighted mean of what they played). A *subset* picks the
+The spaces (every user or item as a vector) come from :mod:`timbre.spaces`. A *subset* picks the
 rows to compare: the most active users or most popular items, one entity's nearest neighbours,
 the items of a genre or tag (or the users most into it), or a hand-picked list. The matrix of the
 subset is ordered by hierarchical clustering so that blocks of taste show up, and the subset can
@@ -16,8 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -28,35 +26,20 @@ from scipy.spatial.distance import squareform
 
 from timbre.errors import DataError, ParameterError, TimbreError
 from timbre.interactions import InteractionData
-from timbre.models.base import Recommender, row_normalize, top_n
 from timbre.models.weighting import weight_matrix
-
-if TYPE_CHECKING:
-    from timbre.store import Store
+from timbre.spaces import SPACE_NAMES, Kind, VectorSpace, activity, check_kind, support
 
 log = logging.getLogger(__name__)
 
-#: Whose similarity: between users (rows of the matrix) or between items (its columns).
-Kind = Literal["users", "items"]
-KINDS: tuple[str, ...] = get_args(Kind)
-
-#: The named spaces.
-Space = Literal["interactions", "jaccard", "als", "bpr", "content"]
-SPACES: tuple[str, ...] = get_args(Space)
-#: Spaces that need a trained model of the same name.
-FACTOR_SPACES: tuple[str, ...] = ("als", "bpr")
-#: One line per space, for the CLI help and the page.
-SPACE_TITLES: dict[str, str] = {
-    "interactions": "cosine on interactions (log-weighted play counts)",
-    "jaccard": "Jaccard on sets (shared items / shared listeners)",
-    "als": "cosine on ALS factors",
-    "bpr": "cosine on BPR factors",
-    "content": "cosine on content (audio features, tags, genres)",
-}
+#: The spaces a similarity matrix can be shown in: every named space of :mod:`timbre.spaces`.
+SPACES: tuple[str, ...] = SPACE_NAMES
 
 #: How the rows of a matrix are chosen.
 Subset = Literal["top", "neighbours", "genre", "tag", "list"]
 SUBSETS: tuple[str, ...] = get_args(Subset)
+
+#: What a genre / tag subset or count is about.
+Label = Literal["genre", "tag"]
 
 #: 2-D projections of a subset.
 Projection = Literal["pca", "tsne"]
@@ -74,295 +57,6 @@ COLOURINGS: tuple[str, ...] = get_args(Colouring)
 MAX_SUBSET = 1000
 #: Distinct colours on a map; rarer genres or tags become "other".
 MAX_COLOURS = 8
-
-
-# ----- spaces --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SimilaritySpace:
-    """Users or items as vectors in one named space.
-
-    Attributes
-    ----------
-    kind
-        ``users`` or ``items``.
-    space
-        The space's name (one of :data:`SPACES`).
-    measure
-        ``cosine`` (``vectors`` have unit rows) or ``jaccard`` (``vectors`` are 0/1 rows).
-    vectors
-        One row per user or item of the data set (sparse or dense); all-zero where nothing is
-        known (e.g. an item without tags or audio features in the content space).
-    support
-        Per row: the item's listeners or the user's distinct items (for support shrinkage).
-    run_id
-        The model run whose factors the space uses (factor spaces only).
-    """
-
-    kind: str
-    space: str
-    measure: str
-    vectors: sp.csr_matrix | NDArray[np.float32]
-    support: NDArray[np.float64]
-    run_id: int | None = None
-    _sizes: NDArray[np.float64] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        vectors = self.vectors
-        if self.measure == "jaccard":
-            sizes = np.asarray(vectors.sum(axis=1), dtype=np.float64).ravel()
-        elif isinstance(vectors, np.ndarray):
-            sizes = np.square(vectors, dtype=np.float64).sum(axis=1)
-        else:
-            sizes = np.asarray(vectors.multiply(vectors).sum(axis=1), dtype=np.float64).ravel()
-        object.__setattr__(self, "_sizes", sizes)
-
-    def __len__(self) -> int:
-        return int(self.vectors.shape[0])
-
-    @property
-    def known(self) -> NDArray[np.bool_]:
-        """Rows with a non-zero vector (the others have no similarity to anything)."""
-        return np.asarray(self._sizes > 0)
-
-    def similarity(
-        self,
-        rows: NDArray[np.integer] | Sequence[int],
-        cols: NDArray[np.integer] | Sequence[int] | None = None,
-    ) -> NDArray[np.float64]:
-        """The ``rows x cols`` block of the similarity matrix (``cols`` defaults to ``rows``).
-
-        Cosine is clipped to [-1, 1]; Jaccard lies in [0, 1]. A pair involving an all-zero row
-        gets 0. The square block of one subset is exactly symmetric with a unit diagonal for the
-        known rows.
-        """
-        r = np.asarray(rows, dtype=np.int64)
-        c = r if cols is None else np.asarray(cols, dtype=np.int64)
-        inner = _dense(self.vectors[r] @ self.vectors[c].T)
-        if self.measure == "jaccard":
-            union = self._sizes[r][:, None] + self._sizes[c][None, :] - inner
-            with np.errstate(invalid="ignore", divide="ignore"):
-                values = np.where(union > 0, inner / union, 0.0)
-        else:
-            values = np.clip(inner, -1.0, 1.0)
-        if cols is None:
-            values = (values + values.T) / 2.0  # float rounding must not break symmetry
-            known = self._sizes[r] > 0
-            values[np.diag_indices(len(r))] = np.where(known, 1.0, 0.0)
-        return values
-
-    def pair_similarity(
-        self, a: NDArray[np.integer] | Sequence[int], b: NDArray[np.integer] | Sequence[int]
-    ) -> NDArray[np.float64]:
-        """Similarity of each pair ``(a[k], b[k])``, computed row by row (no full matrix)."""
-        left = np.asarray(a, dtype=np.int64)
-        right = np.asarray(b, dtype=np.int64)
-        if len(left) != len(right):
-            raise ParameterError("a and b must have the same length")
-        vectors = self.vectors
-        if isinstance(vectors, np.ndarray):
-            inner = np.einsum("ij,ij->i", vectors[left], vectors[right], dtype=np.float64)
-        else:
-            inner = np.asarray(
-                vectors[left].multiply(vectors[right]).sum(axis=1), dtype=np.float64
-            ).ravel()
-        if self.measure == "jaccard":
-            union = self._sizes[left] + self._sizes[right] - inner
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.where(union > 0, inner / union, 0.0)
-        return np.clip(inner, -1.0, 1.0)
-
-    def nearest(
-        self, index: int, n: int = 10, shrinkage: float = 0.0
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """The ``n`` rows most similar to row ``index`` (itself left out), best first.
-
-        Parameters
-        ----------
-        shrinkage
-            Multiply each candidate's similarity by ``s / (s + shrinkage)``, ``s`` its support
-            (listeners of an item, distinct items of a user), as the factor models' similar
-            items do, so that barely observed rows do not crowd the list. ``0``: plain.
-        """
-        if not 0 <= int(index) < len(self):
-            raise TimbreError(f"{self.kind[:-1]} index {index} out of range 0..{len(self) - 1}")
-        if shrinkage < 0:
-            raise ParameterError(f"shrinkage must be >= 0, got {shrinkage}")
-        sims = self.similarity([int(index)], np.arange(len(self)))[0]
-        if shrinkage > 0:
-            sims = sims * self.support / (self.support + shrinkage)
-        sims[~self.known] = np.nan
-        return top_n(sims, n, np.asarray([int(index)]))
-
-
-def _dense(block: Any) -> NDArray[np.float64]:
-    if sp.issparse(block):
-        return np.asarray(block.toarray(), dtype=np.float64)
-    return np.asarray(block, dtype=np.float64)
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ParameterError(f"kind must be users or items; got {kind!r}")
-
-
-def _check_space(space: str) -> None:
-    if space not in SPACES:
-        raise ParameterError(f"space must be one of {', '.join(SPACES)}; got {space!r}")
-
-
-def support(data: InteractionData, kind: str) -> NDArray[np.float64]:
-    """Distinct items per user, or listeners per item."""
-    _check_kind(kind)
-    if kind == "users":
-        return np.diff(data.user_items.indptr).astype(np.float64)
-    return np.diff(data.user_items.tocsc().indptr).astype(np.float64)
-
-
-def activity(data: InteractionData, kind: str) -> NDArray[np.float64]:
-    """Total plays (summed weights) per user, or per item."""
-    _check_kind(kind)
-    axis = 1 if kind == "users" else 0
-    return np.asarray(data.user_items.sum(axis=axis), dtype=np.float64).ravel()
-
-
-def build_space(
-    data: InteractionData,
-    kind: str,
-    space: str = "interactions",
-    model: Recommender | None = None,
-    run_id: int | None = None,
-    weighting: str = "log",
-) -> SimilaritySpace:
-    """Users or items of ``data`` as vectors in ``space``.
-
-    Parameters
-    ----------
-    data
-        The data set.
-    kind
-        ``users`` or ``items``.
-    space
-        ``interactions``: the rows (users) or columns (items) of the weighted matrix, cosine;
-        ``jaccard``: the same as sets; ``als`` / ``bpr``: the model's user or item factors,
-        cosine (BPR's item-bias column, a constant 1 for users, is left out); ``content``: item
-        content vectors (:func:`timbre.features.content_vectors`), users as the
-        ``weighting``-weighted mean of what they played, cosine.
-    model
-        A fitted model of the factor space's family, trained on ``data`` (factor spaces only).
-    run_id
-        The model's run, recorded in the result.
-    weighting
-        How play counts are weighted for ``interactions`` and user ``content`` profiles
-        (:func:`timbre.models.weighting.weight_matrix`; default ``log``).
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``kind``, ``space`` or ``weighting``, or a model of another family.
-    TimbreError
-        When a factor space has no model ("train an ALS model first") or the model was trained
-        on other data.
-    DataError
-        When the data has no content at all for the content space.
-    """
-    _check_kind(kind)
-    _check_space(space)
-    popularity = support(data, kind)
-    user_items = data.user_items
-    if space == "interactions":
-        weighted = weight_matrix(user_items, weighting)
-        matrix = weighted if kind == "users" else weighted.T.tocsr()
-        return SimilaritySpace(kind, space, "cosine", row_normalize(matrix), popularity)
-    if space == "jaccard":
-        # copy: csr_matrix of a float32 CSR shares its arrays, and the data must stay untouched
-        source = user_items if kind == "users" else user_items.T
-        binary = sp.csr_matrix(source, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
-        binary.eliminate_zeros()
-        return SimilaritySpace(kind, space, "jaccard", binary, popularity)
-    if space == "content":
-        from timbre.features import content_vectors
-
-        content = content_vectors(data.item_meta)
-        if not content.known.any():
-            raise DataError(
-                f"data set {data.dataset!r} has no audio features, tags or genres: "
-                "the content space is empty"
-            )
-        items = sp.csr_matrix(content.matrix, dtype=np.float32)
-        if kind == "items":
-            return SimilaritySpace(kind, space, "cosine", items, popularity)
-        profiles = row_normalize(sp.csr_matrix(weight_matrix(user_items, weighting) @ items))
-        return SimilaritySpace(kind, space, "cosine", profiles, popularity)
-    factors = _factors(data, kind, space, model)
-    norms = np.linalg.norm(factors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    unit = np.asarray(factors / norms, dtype=np.float32)
-    return SimilaritySpace(kind, space, "cosine", unit, popularity, run_id)
-
-
-def _factors(
-    data: InteractionData, kind: str, space: str, model: Recommender | None
-) -> NDArray[np.float32]:
-    title = space.upper()
-    article = "an" if space == "als" else "a"  # "an ALS", "a BPR"
-    if model is None:
-        raise TimbreError(
-            f"the {space} space needs a trained {title} model on {data.dataset!r}: train {article} "
-            f"{title} model first (`timbre train --model {space}` or the Train page)"
-        )
-    if model.name != space:
-        raise ParameterError(f"the {space} space needs {article} {title} model, not {model.name}")
-    if not model.is_fitted or model.fingerprint_ != data.fingerprint:
-        raise TimbreError(
-            f"the {title} model was not trained on the current data of {data.dataset!r}: "
-            f"train {article} {title} model first (`timbre train --model {space}`)"
-        )
-    factors = np.asarray(
-        getattr(model, "user_factors_" if kind == "users" else "item_factors_"),
-        dtype=np.float32,
-    )
-    if space == "bpr" and factors.shape[1] == int(getattr(model, "factors", -1)) + 1:
-        # implicit's BPR appends an item-bias column (and a constant 1 to every user): a constant
-        # dimension would make all users alike and drag popular items together
-        factors = factors[:, :-1]
-    return factors
-
-
-def factor_run(store: Store, data: InteractionData, model: str) -> dict[str, Any] | None:
-    """The newest run of ``model`` on ``data``'s data set trained on exactly this data (same
-    fingerprint) with a saved artifact, or ``None``."""
-    for run in store.list_model_runs():  # newest first
-        if (
-            run["model"] == model
-            and run["dataset"] == data.dataset
-            and run["fingerprint"] == data.fingerprint
-            and run["artifact_path"]
-        ):
-            return run
-    return None
-
-
-def load_space(
-    store: Store, data: InteractionData, kind: str, space: str = "interactions"
-) -> SimilaritySpace:
-    """:func:`build_space`, loading the newest matching model run for a factor space.
-
-    Raises
-    ------
-    TimbreError
-        When a factor space has no run trained on this data: "train an ALS model first".
-    """
-    _check_kind(kind)
-    _check_space(space)
-    if space not in FACTOR_SPACES:
-        return build_space(data, kind, space)
-    from timbre.models.runs import load_run
-
-    run = factor_run(store, data, space)
-    if run is None:
-        return build_space(data, kind, space)  # raises "train an ... model first"
-    return build_space(data, kind, space, load_run(run, data), int(run["id"]))
 
 
 # ----- subsets -------------------------------------------------------------------------------
@@ -387,8 +81,8 @@ class Selection:
 
 def select(
     data: InteractionData,
-    space: SimilaritySpace,
-    subset: str = "top",
+    space: VectorSpace,
+    subset: Subset = "top",
     size: int = 50,
     query: str | None = None,
     picks: Sequence[str] = (),
@@ -411,7 +105,7 @@ def select(
 
     Raises
     ------
-    ValueError
+    ParameterError
         For an unknown ``subset``, a ``size`` out of range, or a missing ``query``.
     TimbreError
         For an unknown user, item, genre or tag (naming it), or fewer than two rows.
@@ -420,70 +114,80 @@ def select(
         raise ParameterError(f"subset must be one of {', '.join(SUBSETS)}; got {subset!r}")
     if not 2 <= int(size) <= MAX_SUBSET:
         raise ParameterError(f"size must be within 2..{MAX_SUBSET}, got {size}")
-    size = int(size)
-    kind = space.kind
-    noun = kind[:-1]
-    known = space.known
-    if subset == "top":
-        chosen = _top(data, kind)
-    elif subset == "neighbours":
-        if not query:
-            raise ParameterError(f"subset 'neighbours' needs a query: the {noun} to start from")
-        center = data.find_user(query) if kind == "users" else data.find_item(query)
-        if not known[center]:
-            raise TimbreError(
-                f"{_name(data, kind, center)!r} has no vector in the {space.space} space"
-            )
-        near, _ = space.nearest(center, size - 1)
-        chosen = np.concatenate([[center], near]).astype(np.int64)
-    elif subset in ("genre", "tag"):
-        if not query:
-            raise ParameterError(f"subset {subset!r} needs a query: the {subset} to show")
-        has = _has_label(data.item_meta, "genres" if subset == "genre" else "tags", query)
-        if not has.any():
-            close = _close_labels(data.item_meta, subset, query)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise TimbreError(f"no item has the {subset} {query!r}{hint}")
-        chosen = _by_label(data, kind, has)
-    else:
-        if not picks:
-            raise ParameterError("subset 'list' needs picks: the users or items to show")
-        find = data.find_user if kind == "users" else data.find_item
-        chosen = np.asarray(list(dict.fromkeys(find(str(p)) for p in picks)), dtype=np.int64)
-    has_vector = known[chosen]
+    chosen = _candidates(data, space, subset, int(size), query, picks)
+    has_vector = space.known[chosen]
     if subset == "list":
         keep, dropped = chosen[has_vector], int((~has_vector).sum())
     else:
         # walk down the ranking, skipping rows without a vector, until ``size`` are taken
-        positions = np.flatnonzero(has_vector)[:size]
+        positions = np.flatnonzero(has_vector)[: int(size)]
         cut = int(positions[-1]) + 1 if len(positions) else len(chosen)
         keep, dropped = chosen[positions], int((~has_vector[:cut]).sum())
     if len(keep) < 2:
         raise TimbreError(
-            f"fewer than two {kind} to compare in the {space.space} space "
+            f"fewer than two {space.kind} to compare in the {space.name} space "
             f"({len(keep)} chosen, {dropped} without a vector)"
         )
-    n = len(keep)
-    if subset == "top":
-        text = (
-            f"the {n} most active users (total plays)"
-            if kind == "users"
-            else f"the {n} most popular items (listeners)"
-        )
-    elif subset == "neighbours":
-        text = f"{_name(data, kind, int(keep[0]))} and its {n - 1} nearest {kind}"
-    elif subset in ("genre", "tag"):
-        text = (
-            f"the {n} most popular items with the {subset} {query!r}"
-            if kind == "items"
-            else f"the {n} users who give the largest share of their plays to {subset} {query!r}"
-        )
-    else:
-        text = f"{n} hand-picked {kind}"
+    text = _describe(data, space.kind, subset, keep, query)
     return Selection(np.asarray(keep, dtype=np.int64), text, dropped)
 
 
-def _top(data: InteractionData, kind: str) -> NDArray[np.int64]:
+def _candidates(
+    data: InteractionData,
+    space: VectorSpace,
+    subset: Subset,
+    size: int,
+    query: str | None,
+    picks: Sequence[str],
+) -> NDArray[np.int64]:
+    """The rows a subset names, best first (before rows without a vector are skipped)."""
+    kind = space.kind
+    if subset == "top":
+        return _top(data, kind)
+    if subset == "list":
+        if not picks:
+            raise ParameterError("subset 'list' needs picks: the users or items to show")
+        find = data.find_user if kind == "users" else data.find_item
+        return np.asarray(list(dict.fromkeys(find(str(p)) for p in picks)), dtype=np.int64)
+    if not query:
+        what = (
+            f"the {kind[:-1]} to start from" if subset == "neighbours" else f"the {subset} to show"
+        )
+        raise ParameterError(f"subset {subset!r} needs a query: {what}")
+    if subset == "neighbours":
+        center = data.find_user(query) if kind == "users" else data.find_item(query)
+        if not space.known[center]:
+            raise TimbreError(
+                f"{_name(data, kind, center)!r} has no vector in the {space.name} space"
+            )
+        near, _ = space.nearest(center, size - 1)
+        return np.concatenate([[center], near]).astype(np.int64)
+    has = _has_label(data.item_meta, "genres" if subset == "genre" else "tags", query)
+    if not has.any():
+        close = _close_labels(data.item_meta, subset, query)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise TimbreError(f"no item has the {subset} {query!r}{hint}")
+    return _by_label(data, kind, has)
+
+
+def _describe(
+    data: InteractionData, kind: Kind, subset: Subset, keep: NDArray[np.int64], query: str | None
+) -> str:
+    n = len(keep)
+    if subset == "top":
+        if kind == "users":
+            return f"the {n} most active users (total plays)"
+        return f"the {n} most popular items (listeners)"
+    if subset == "neighbours":
+        return f"{_name(data, kind, int(keep[0]))} and its {n - 1} nearest {kind}"
+    if subset in ("genre", "tag"):
+        if kind == "items":
+            return f"the {n} most popular items with the {subset} {query!r}"
+        return f"the {n} users who give the largest share of their plays to {subset} {query!r}"
+    return f"{n} hand-picked {kind}"
+
+
+def _top(data: InteractionData, kind: Kind) -> NDArray[np.int64]:
     plays = activity(data, kind)
     if kind == "users":
         order = np.lexsort((np.arange(len(plays)), -plays))
@@ -510,7 +214,7 @@ def _has_label(item_meta: pd.DataFrame, column: str, query: str) -> NDArray[np.b
     return np.asarray([wanted in _labels(v) for v in item_meta[column]], dtype=bool)
 
 
-def label_counts(item_meta: pd.DataFrame, which: str) -> pd.Series:
+def label_counts(item_meta: pd.DataFrame, which: Label) -> pd.Series:
     """How many items carry each genre (``which="genre"``) or tag, most common first."""
     column = "genres" if which == "genre" else "tags"
     if column not in item_meta.columns:
@@ -519,14 +223,14 @@ def label_counts(item_meta: pd.DataFrame, which: str) -> pd.Series:
     return counts.rename(which)
 
 
-def _close_labels(item_meta: pd.DataFrame, which: str, query: str) -> list[str]:
+def _close_labels(item_meta: pd.DataFrame, which: Label, query: str) -> list[str]:
     import difflib
 
     counts = label_counts(item_meta, which)
     return difflib.get_close_matches(_normalise_label(query), list(counts.index[:2000]), n=3)
 
 
-def _by_label(data: InteractionData, kind: str, has: NDArray[np.bool_]) -> NDArray[np.int64]:
+def _by_label(data: InteractionData, kind: Kind, has: NDArray[np.bool_]) -> NDArray[np.int64]:
     if kind == "items":
         top = _top(data, "items")
         return top[has[top]]
@@ -538,12 +242,12 @@ def _by_label(data: InteractionData, kind: str, has: NDArray[np.bool_]) -> NDArr
     return order[share[order] > 0].astype(np.int64)
 
 
-def _name(data: InteractionData, kind: str, index: int) -> str:
+def _name(data: InteractionData, kind: Kind, index: int) -> str:
     return data.users.id(index) if kind == "users" else data.item_name(index)
 
 
 def display_names(
-    data: InteractionData, kind: str, indices: NDArray[np.integer] | Sequence[int]
+    data: InteractionData, kind: Kind, indices: NDArray[np.integer] | Sequence[int]
 ) -> list[str]:
     """Names for display, made unique: a name shared by several rows gets its id appended."""
     names = [_name(data, kind, int(i)) for i in indices]
@@ -563,7 +267,7 @@ class SimilarityMatrix:
     Attributes
     ----------
     kind, space, measure
-        As in :class:`SimilaritySpace`.
+        As in :class:`VectorSpace`.
     indices
         User or item indices, in display order.
     ids, labels
@@ -611,13 +315,9 @@ class SimilarityMatrix:
     def frame(self) -> pd.DataFrame:
         """The matrix as a table: ``id, name, cluster`` then one column per row (its name).
 
-        Column headers are names, so those a spreadsheet would run as a formula get the same
-        ``'`` prefix as cells (:func:`timbre.export.neutralize_formulas`).
+        Column headers are names: :func:`timbre.export.csv_text` makes them as safe as cells.
         """
-        from timbre.export import neutralize_formulas
-
-        headers = neutralize_formulas(pd.DataFrame({"h": list(self.labels)}))["h"].tolist()
-        table = pd.DataFrame(self.values.round(6), columns=headers)
+        table = pd.DataFrame(self.values.round(6), columns=list(self.labels))
         table.insert(0, "cluster", self.clusters)
         table.insert(0, "name", list(self.labels))
         table.insert(0, "id", list(self.ids))
@@ -625,7 +325,7 @@ class SimilarityMatrix:
 
 
 def cluster_order(
-    values: NDArray[np.floating], n_clusters: int = 6, method: str = "average"
+    values: NDArray[np.floating], n_clusters: int = 6, method: LinkageMethod = "average"
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Order rows by hierarchical clustering so that similar rows sit together.
 
@@ -681,10 +381,10 @@ def cluster_order(
 
 def similarity_matrix(
     data: InteractionData,
-    space: SimilaritySpace,
+    space: VectorSpace,
     selection: Selection | NDArray[np.integer] | Sequence[int],
     n_clusters: int = 6,
-    method: str = "average",
+    method: LinkageMethod = "average",
     cluster: bool = True,
 ) -> SimilarityMatrix:
     """The similarity matrix of the selected rows, ordered by clustering.
@@ -717,7 +417,7 @@ def similarity_matrix(
     vocab = data.users if space.kind == "users" else data.items
     return SimilarityMatrix(
         kind=space.kind,
-        space=space.space,
+        space=space.name,
         measure=space.measure,
         indices=indices,
         ids=tuple(vocab.id(int(i)) for i in indices),
@@ -732,9 +432,9 @@ def similarity_matrix(
 
 # ----- 2-D maps ------------------------------------------------------------------------------
 def project(
-    space: SimilaritySpace,
+    space: VectorSpace,
     indices: NDArray[np.integer] | Sequence[int],
-    method: str = "pca",
+    method: Projection = "pca",
     random_state: int = 0,
     similarity: NDArray[np.floating] | None = None,
 ) -> NDArray[np.float64]:
@@ -791,9 +491,9 @@ def project(
 
 def colour_labels(
     data: InteractionData,
-    kind: str,
+    kind: Kind,
     indices: NDArray[np.integer] | Sequence[int],
-    by: str = "genre",
+    by: Colouring = "genre",
     clusters: NDArray[np.integer] | None = None,
     max_colours: int = MAX_COLOURS,
 ) -> list[str]:
@@ -803,7 +503,7 @@ def colour_labels(
     genre or top tag, a user's most played one (log-weighted plays). Rows with none are
     ``unknown``; beyond the ``max_colours`` most frequent categories, ``other``.
     """
-    _check_kind(kind)
+    check_kind(kind)
     rows = np.asarray(indices, dtype=np.int64)
     if by == "cluster":
         if clusters is None or len(clusters) != len(rows):
@@ -1003,7 +703,7 @@ def permutation_test(
 
 
 def friends_vs_taste(
-    space: SimilaritySpace,
+    space: VectorSpace,
     pairs: NDArray[np.integer],
     permutations: int = 2000,
     seed: int = 0,
@@ -1046,7 +746,7 @@ def friends_vs_taste(
     p_value, null_sd = permutation_test(friend_sims, random_sims, permutations, seed + 1)
     log.info("friends vs taste: %d pairs, diff %.4f, p %.4g", len(kept), friend_mean, p_value)
     return FriendsVsTaste(
-        space=space.space,
+        space=space.name,
         measure=space.measure,
         friend_similarity=friend_sims,
         random_similarity=random_sims,

@@ -10,6 +10,15 @@ import pytest
 import streamlit as st
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every AppTest runs the frame and a page: seconds each, so all are ``slow``."""
+    for item in items:
+        if "tests/app/" in str(item.fspath).replace("\\", "/") and "test_widgets" not in str(
+            item.fspath
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches() -> Iterator[None]:
     """``st.cache_*`` outlive a test in one process; start and end each test with none."""

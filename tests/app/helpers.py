@@ -7,6 +7,28 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from tests.e2e.harness import ROOT
+
+#: The frame every page runs in (``st.navigation``).
+APP = str(ROOT / "streamlit_app.py")
+
+
+def app_test(path: str, timeout: float = 60, query: dict[str, str] | None = None) -> AppTest:
+    """The app after one run of its frame (Home), switched to page ``path`` but not run yet.
+
+    ``query`` is set as the address's query parameters before the first run.
+    """
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    return at.switch_page(path)
+
+
+def open_page(path: str, timeout: float = 60, query: dict[str, str] | None = None) -> AppTest:
+    """:func:`app_test`, run on page ``path``."""
+    return app_test(path, timeout, query).run()
+
 
 def metric_values(at: AppTest) -> dict[str, list[str]]:
     """Every ``st.metric`` value by label, in page order."""

@@ -10,13 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import metric_values, table_with
+from tests.app.helpers import app_test, metric_values, table_with
 from tests.fakes.lastfm import FakeLastfm, make_user
 from tests.fakes.spotify import FakeSpotify
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Data.py")
+PAGE = "pages/data.py"
 KEY = "app-test-lastfm-key-91c2d7e4f0"
 REDIRECT = "http://127.0.0.1:8501/Data"
 
@@ -75,7 +75,7 @@ def test_lastfm_users_are_added_fetched_logged_and_removed_after_confirmation(
     small_home: Path, lastfm_fake: FakeLastfm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LASTFM_API_KEY", KEY)
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(app_test(PAGE, 60))
     assert metric_values(at)["Tracked Last.fm users"] == ["0"]
     assert not _has(at, "data_lastfm_api_key")  # the key came from the environment
 
@@ -141,7 +141,7 @@ def _has(at: AppTest, key: str) -> bool:
 def test_a_typed_api_key_stays_in_a_password_field_and_is_never_shown(
     small_home: Path, lastfm_fake: FakeLastfm
 ) -> None:
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(app_test(PAGE, 60))
     field = at.text_input(key="data_lastfm_api_key")
     assert field.proto.type == field.proto.PASSWORD
     at.text_input(key="data_lastfm_add_names").input("bob")
@@ -166,7 +166,7 @@ def test_a_wrong_key_is_reported_per_user_in_words(
     small_home: Path, lastfm_fake: FakeLastfm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LASTFM_API_KEY", "a-wrong-key-0000000000")
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(app_test(PAGE, 60))
     at.text_input(key="data_lastfm_add_names").input("alice bob")
     at.button(key="data_lastfm_add").click()
     _run(at)
@@ -188,7 +188,7 @@ def _connect_link(at: AppTest) -> str:
 def test_spotify_connect_by_pasting_the_address_then_fetch_and_see_what_was_stored(
     small_home: Path, spotify_fake: FakeSpotify
 ) -> None:
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(app_test(PAGE, 60))
     url = _connect_link(at)
     assert url.startswith(spotify_fake.accounts_root + "authorize?")
     redirected = spotify_fake.consent(url)
@@ -204,7 +204,7 @@ def test_spotify_connect_by_pasting_the_address_then_fetch_and_see_what_was_stor
     )
     at.button(key="data_spotify_fetch").click()
     _run(at)
-    assert any("Last Spotify fetch" in m.value and "partial" in m.value for m in at.markdown)
+    assert any("Last Spotify fetch" in t.value and "partial" in t.value for t in at.text)
     assert any("refused audio features (403)" in w.value for w in at.warning)
     values = metric_values(at)
     assert int(values["saved fetched"][0].replace(",", "")) > 0
@@ -226,19 +226,15 @@ def test_spotify_connect_by_pasting_the_address_then_fetch_and_see_what_was_stor
 def test_coming_back_from_spotify_connects_the_new_session_once(
     small_home: Path, spotify_fake: FakeSpotify
 ) -> None:
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(app_test(PAGE, 60))
     redirected = spotify_fake.consent(_connect_link(at))
     query = {k: v[0] for k, v in parse_qs(urlsplit(redirected).query).items()}
 
-    back = AppTest.from_file(PAGE, default_timeout=60)
-    back.query_params.update(query)
-    _run(back)
+    back = _run(app_test(PAGE, 60, query))
     assert any("Connected to Spotify" in s.value for s in back.success)
     assert back.session_state["data_spotify_token"]["access_token"] in spotify_fake.access_tokens
 
-    replay = AppTest.from_file(PAGE, default_timeout=60)
-    replay.query_params.update(query)
-    _run(replay)
+    replay = _run(app_test(PAGE, 60, query))
     assert any("state mismatch" in e.value for e in replay.error)
     assert "data_spotify_token" not in replay.session_state
 
@@ -247,6 +243,6 @@ def test_without_a_client_id_the_section_says_what_to_do(
     small_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SPOTIFY_CLIENT_ID", raising=False)
-    at = _run(AppTest.from_file(PAGE, default_timeout=60))
+    at = _run(app_test(PAGE, 60))
     assert any("client id" in i.value for i in at.info)
     assert not at.error

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import metric_values, plotly_figures
+from tests.app.helpers import metric_values, open_page, plotly_figures
 from tests.app.helpers import values as plotly_values
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "1_Data.py")
+PAGE = "pages/data.py"
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 
@@ -22,7 +22,7 @@ def _contents() -> dict[str, str]:
 
 
 def test_statistics_and_charts_on_the_demo(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    at = open_page(PAGE, 30)
     assert not at.exception
     values = metric_values(at)
     assert values["Users"][0] == "1,892"
@@ -52,7 +52,7 @@ def _upload_and_import(at: AppTest, name: str, content: bytes, user: str = "") -
 
 def test_importing_a_lastfm_export_shows_the_report(demo_app_home: Path) -> None:
     sample = next(SAMPLES.glob("*lastfm*.csv"))
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     at = _upload_and_import(at, sample.name, sample.read_bytes(), user="presenter")
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
@@ -64,7 +64,7 @@ def test_importing_a_lastfm_export_shows_the_report(demo_app_home: Path) -> None
 
 def test_a_binary_file_named_csv_is_refused_and_changes_nothing(demo_app_home: Path) -> None:
     before = _contents()
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     at = _upload_and_import(at, "plays.csv", bytes(range(256)) * 64)
     assert not at.exception
     assert at.error, "a binary file must give an error message"
@@ -95,7 +95,7 @@ def test_malformed_upload_shows_its_message_and_changes_nothing(
     case: Case, small_app_home: Path, tmp_path: Path
 ) -> None:
     before = _contents()
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    at = open_page(PAGE, 30)
     path = case.write(tmp_path)
     at.file_uploader(key="data_uploads").upload(
         path.name, path.read_bytes(), "application/octet-stream"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
-from tests.app.helpers import metric_values, plotly_figures
+from tests.app.helpers import metric_values, open_page, plotly_figures
 from timbre import personality as pers
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_Personality.py")
+PAGE = "pages/personality.py"
 
 
 def _profiles() -> list[dict[str, object]]:
@@ -22,7 +20,7 @@ def _profiles() -> list[dict[str, object]]:
 def test_answering_the_mini_ipip_saves_a_profile_and_draws_the_radar(
     demo_app_home: Path,
 ) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     assert not at.exception
     assert any("Answer every item" in i.value for i in at.info)
     instrument = pers.get_instrument("mini-ipip")
@@ -48,7 +46,7 @@ def test_answering_the_mini_ipip_saves_a_profile_and_draws_the_radar(
 
 
 def test_demo_persona_fills_every_item_and_a_retake_adds_history(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     at.button(key="personality_persona").click()
     at = at.run()
     assert any("50 of 50 answered" in str(p.proto.text) for p in at.get("progress"))
@@ -63,7 +61,7 @@ def test_demo_persona_fills_every_item_and_a_retake_adds_history(demo_app_home: 
 
 
 def test_incomplete_answers_name_the_missing_items(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     at.radio(key="personality_instrument").set_value("mini-ipip").run()
     at.radio(key="personality_q_E1").set_value(5).run()
     at.button(key="personality_submit").click()

@@ -9,17 +9,18 @@ from typing import Any
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import metric_values, plotly_figures, table_with
+from tests.app.helpers import metric_values, open_page, plotly_figures, table_with
 from timbre.config import load_settings
 from timbre.interactions import InteractionData
-from timbre.similarity import build_space, select, similarity_matrix
+from timbre.similarity import select, similarity_matrix
+from timbre.spaces import build_space
 from timbre.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "4_Similarity.py")
+PAGE = "pages/similarity.py"
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     assert not at.exception, at.exception
     return at
 
@@ -91,7 +92,7 @@ def test_factor_space_offers_to_train_a_model_first(demo_app_home: Path) -> None
         runs = store.list_model_runs()
     assert len(runs) == 1 and runs[0]["model"] == "als" and not runs[0]["active"]
     assert any(f"Run {runs[0]['id']}: ALS" in s.value for s in at.success)
-    assert any(f"cosine on ALS factors of run {runs[0]['id']}" in c.value for c in at.caption)
+    assert any(f"ALS factors, cosine (run {runs[0]['id']})" in c.value for c in at.caption)
     assert len(_heatmap(at)["data"][0]["y"]) == 40
 
 

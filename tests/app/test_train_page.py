@@ -6,12 +6,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import metric_values, plotly_figures, table_with
+from tests.app.helpers import metric_values, open_page, plotly_figures, table_with
 from tests.app.helpers import values as plotly_values
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_Train.py")
+PAGE = "pages/train.py"
 
 
 def _runs() -> list[dict[str, object]]:
@@ -33,7 +33,7 @@ def _train(at: AppTest, model: str, **params: object) -> AppTest:
 
 
 def test_training_a_small_model_updates_the_registry(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     assert not at.exception
     assert metric_values(at)["Interactions"] == ["92,834"]
     assert any("No model trained" in i.value for i in at.info)
@@ -47,18 +47,18 @@ def test_training_a_small_model_updates_the_registry(demo_app_home: Path) -> Non
     table = table_with(at, "parameters")
     assert table["model"].tolist() == ["als"] and table["active"].tolist() == [True]
     # the sanity check: similar to the most popular artist, recommendations with reasons
-    similar = table_with(at, "item", without="because you listened to")
-    caption = next(c.value for c in at.caption if c.value.startswith("Most similar to "))
-    seed = caption.removeprefix("Most similar to ").split(" in run ")[0]
-    assert seed == "Lady Gaga"  # the artist with the most listeners, the default query
-    assert len(similar) == 10 and seed not in similar["item"].tolist()
-    assert {"Britney Spears", "Rihanna", "Katy Perry"} & set(similar["item"])
+    similar = table_with(at, "name", without="because you listened to")
+    assert any(c.value.startswith(f"Most similar in run {runs[0]['id']} ") for c in at.caption)
+    seed = "Lady Gaga"  # the artist with the most listeners, the default query (shown as text)
+    assert any(t.value == seed for t in at.text)
+    assert len(similar) == 10 and seed not in similar["name"].tolist()
+    assert {"Britney Spears", "Rihanna", "Katy Perry"} & set(similar["name"])
     recs = table_with(at, "because you listened to")
     assert len(recs) == 10 and recs["because you listened to"].str.len().gt(0).all()
 
 
 def test_every_family_trains_and_recommends_on_the_page(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, 120)
     small = {
         "als": {"factors": 8, "iterations": 2},
         "bpr": {"factors": 8, "iterations": 5},
@@ -76,7 +76,7 @@ def test_every_family_trains_and_recommends_on_the_page(demo_app_home: Path) -> 
 
 
 def test_switching_active_run_and_deleting_a_run(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     at = _train(at, "popularity")
     at = _train(at, "item-knn", K=10)
     first, second = sorted(r["id"] for r in _runs())
@@ -97,7 +97,7 @@ def test_switching_active_run_and_deleting_a_run(demo_app_home: Path) -> None:
 def test_unknown_artist_in_the_sanity_check_is_a_message_not_a_traceback(
     demo_app_home: Path,
 ) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     at = _train(at, "popularity")
     at.text_input(key="train_similar_query").input("Metalica").run()
     assert not at.exception
@@ -105,7 +105,7 @@ def test_unknown_artist_in_the_sanity_check_is_a_message_not_a_traceback(
 
 
 def test_evaluate_section_shows_table_charts_and_records_runs(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, 120)
     at.multiselect(key="train_eval_models").set_value(["popularity", "item-knn"])
     at.button(key="train_eval_submit").click()
     at = at.run()
@@ -129,7 +129,7 @@ def test_evaluate_section_shows_table_charts_and_records_runs(demo_app_home: Pat
 
 
 def test_sweep_shows_results_plot_and_records_the_best(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = open_page(PAGE, 120)
     at.selectbox(key="train_sweep_model").set_value("item-knn")
     at.text_area(key="train_sweep_grid").input("K=5,100")
     at.button(key="train_sweep_submit").click()
@@ -142,7 +142,7 @@ def test_sweep_shows_results_plot_and_records_the_best(demo_app_home: Path) -> N
 
 
 def test_a_bad_sweep_grid_is_a_message(demo_app_home: Path) -> None:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page(PAGE, 60)
     at.selectbox(key="train_sweep_model").set_value("als")
     at.text_area(key="train_sweep_grid").input("factors=8,lots")
     at.button(key="train_sweep_submit").click()

@@ -8,22 +8,21 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import metric_values, plotly_figures, table_with
+from tests.app.helpers import metric_values, open_page, plotly_figures, table_with
 from timbre.config import load_settings
 from timbre.export import csv_text
 from timbre.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
-TUNE = str(ROOT / "pages" / "5_Tune.py")
-RECOMMEND = str(ROOT / "pages" / "6_Recommend.py")
+TUNE = "pages/tune.py"
+RECOMMEND = "pages/recommend.py"
 
 
 def _start(page: str) -> AppTest:
     """Open the page on a store without a model and train ALS through its button."""
-    at = AppTest.from_file(page, default_timeout=120).run()
+    at = open_page(page, 120)
     assert not at.exception
     assert any("No model is trained" in i.value for i in at.info)
-    at.button(key=f"{'tune' if 'Tune' in page else 'recommend'}_train").click()
+    at.button(key=f"{'tune' if 'tune' in page else 'recommend'}_train").click()
     at = at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     with Store.open(load_settings()) as store:
@@ -48,13 +47,13 @@ def test_tune_sliders_move_the_list_and_the_metrics(demo_app_home: Path) -> None
     at = at.run()
     assert not at.exception
     after = metric_values(at)
-    assert after["Diversity"] != before["Diversity"] and after["NDCG@10"] != before["NDCG@10"]
+    assert after["ILD (binary)"] != before["ILD (binary)"] and after["NDCG@10"] != before["NDCG@10"]
     assert table_with(at, "item_name", "because")["item_name"].tolist() != list_before
     tradeoff = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "Trade-off")
     assert len(tradeoff["data"]) == 4  # two curves and the current point on each
     at.button(key="tune_use").click()
     at = at.run()
-    assert at.session_state["hybrid_weights"]["diversity"] == 1.0
+    assert at.session_state["timbre"].weights.diversity == 1.0
 
 
 def test_tune_rejects_all_zero_weights_and_serves_a_persona(demo_app_home: Path) -> None:
@@ -117,3 +116,37 @@ def test_recommend_similar_items_with_cf_and_content_toggles(demo_app_home: Path
     at = at.run()
     assert not at.exception
     assert any("at least one of CF and content" in w.value for w in at.warning)
+
+
+def test_recommend_keeps_tunes_normalisation_space_and_weights(demo_app_home: Path) -> None:
+    """Regression (issue 12): Recommend read Tune's widget keys, which Streamlit deletes once
+    the Tune page is not drawn, so the normalisation and space chosen there were lost."""
+    at = _start(TUNE)
+    at.radio(key="tune_normalization").set_value("zscore")
+    at.radio(key="tune_space").set_value("content")
+    at = at.run()
+    at.slider(key="tune_w_diversity").set_value(0.4)
+    at = at.run()
+    at.button(key="tune_use").click()
+    at = at.run()
+    assert not at.exception
+    at.switch_page(RECOMMEND)
+    at = at.run()
+    assert not at.exception and "tune_normalization" not in at.session_state
+    for _ in range(2):  # and after a rerun of the Recommend page
+        caption = next(c.value for c in at.caption if c.value.startswith("Weights ("))
+        assert "from the Tune page" in caption and "diversity=0.4" in caption
+        assert "Normalisation zscore" in caption and "diversity space content" in caption
+        comments = next(
+            b for b in at.get("download_button") if "Download this list" in str(b.proto.label)
+        )
+        assert comments is not None
+        at = at.run()
+        assert not at.exception
+    state = at.session_state["timbre"]
+    assert (state.normalization, state.space, state.weights.diversity) == ("zscore", "content", 0.4)
+    # and back on Tune the radios show what was chosen
+    at.switch_page(TUNE)
+    at = at.run()
+    assert at.radio(key="tune_normalization").value == "zscore"
+    assert at.radio(key="tune_space").value == "content"

@@ -96,6 +96,7 @@ def _recompute(
     return out
 
 
+@pytest.mark.slow
 def test_evaluate_json_contract_and_saved_files_reproduce_the_metrics(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -122,7 +123,8 @@ def test_evaluate_json_contract_and_saved_files_reproduce_the_metrics(
     )
     assert code == 0, err
     payload = json.loads(out)
-    assert set(payload) == {"split", "k", "models"} and payload["k"] == 10
+    assert set(payload) == {"split", "k", "ild_space", "models"} and payload["k"] == 10
+    assert payload["ild_space"] == "binary"
     assert set(payload["models"]) == {"popularity", "item-knn"}
     for metrics in payload["models"].values():
         assert set(metrics) == METRIC_KEYS
@@ -156,6 +158,7 @@ def test_evaluate_json_contract_and_saved_files_reproduce_the_metrics(
             assert metrics[name] == pytest.approx(recomputed[model][name], abs=1e-6), name
 
 
+@pytest.mark.slow
 def test_evaluate_records_metrics_in_the_registry_without_artifacts(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -174,6 +177,7 @@ def test_evaluate_records_metrics_in_the_registry_without_artifacts(
     assert code == 1 and "no trained model" in err
 
 
+@pytest.mark.slow
 def test_sweep_prints_early_results_and_records_the_best(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

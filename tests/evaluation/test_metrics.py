@@ -16,6 +16,7 @@ from timbre.evaluation import (
     novelty,
     ranking_metrics,
 )
+from timbre.spaces import VectorSpace
 
 
 def _test_matrix(rows: list[list[int]], n_items: int = 10) -> sp.csr_matrix:
@@ -90,6 +91,32 @@ def test_coverage_novelty_and_average_popularity() -> None:
 
 def test_intra_list_diversity_is_one_minus_mean_pairwise_cosine() -> None:
     vectors = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
-    assert intra_list_diversity(np.array([[0, 1]]), vectors) == pytest.approx(0.0)
-    assert intra_list_diversity(np.array([[0, 2]]), vectors) == pytest.approx(1.0)
-    assert intra_list_diversity(np.array([[0, 1, 2]]), vectors) == pytest.approx(1 - 1 / 3)
+    space = VectorSpace("items", "binary", "cosine", vectors, np.ones(3))
+    assert intra_list_diversity(np.array([[0, 1]]), space) == pytest.approx(0.0)
+    assert intra_list_diversity(np.array([[0, 2]]), space) == pytest.approx(1.0)
+    assert intra_list_diversity(np.array([[0, 1, 2]]), space) == pytest.approx(1 - 1 / 3)
+
+
+def test_intra_list_diversity_can_pass_one_in_a_space_with_negative_cosines() -> None:
+    """Documented range: [0, 1] in non-negative spaces, up to 2 where cosines go negative."""
+    vectors = np.array([[1.0, 0.0], [-1.0, 0.0]], dtype=np.float32)
+    svd = VectorSpace("items", "svd", "cosine", vectors, np.ones(2))
+    assert not svd.nonnegative
+    assert intra_list_diversity(np.array([[0, 1]]), svd) == pytest.approx(2.0)
+
+
+def test_fast_ild_of_a_cosine_space_equals_the_pairwise_mean() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(50, 8))
+    raw[[3, 17]] = 0.0  # items without a vector: similarity 0 to everything
+    unit = (raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    space = VectorSpace("items", "svd", "cosine", unit, np.ones(50))
+    lists = np.stack([rng.choice(50, 10, replace=False) for _ in range(30)])
+    lists[0, 5:] = -1  # a short list
+    pairwise = []
+    for row in lists:
+        items = row[row >= 0]
+        sims = space.similarity(items)
+        n = len(items)
+        pairwise.append(1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1)))
+    assert intra_list_diversity(lists, space) == pytest.approx(np.mean(pairwise), abs=1e-6)

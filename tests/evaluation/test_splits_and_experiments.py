@@ -13,13 +13,14 @@ from implicit.evaluation import ndcg_at_k
 from timbre.errors import TimbreError
 from timbre.evaluation import (
     Split,
+    SplitSpec,
+    SweepSpec,
     make_split,
     paired_test,
     parse_grid,
     parse_model_specs,
     run_experiment,
     sweep,
-    sweep_configs,
 )
 from timbre.interactions import InteractionData
 from timbre.models import ALS, create_model
@@ -51,7 +52,7 @@ def _check_invariants(data: InteractionData, split: Split) -> None:
 def test_split_invariants_on_the_demo(
     demo_data: InteractionData, protocol: str, options: dict[str, float]
 ) -> None:
-    split = make_split(demo_data, protocol, seed=3, **options)  # type: ignore[arg-type]
+    split = make_split(demo_data, SplitSpec(protocol, seed=3, **options))  # type: ignore[arg-type]
     _check_invariants(demo_data, split)
     not_evaluated = sum(split.info["not_evaluated"].values())
     assert split.info["test_users"] + not_evaluated == demo_data.n_users
@@ -65,8 +66,8 @@ def test_split_invariants_on_the_demo(
 
 
 def test_same_seed_same_split_other_seed_other_split(demo_data: InteractionData) -> None:
-    a, b = make_split(demo_data, seed=1), make_split(demo_data, seed=1)
-    c = make_split(demo_data, seed=2)
+    a, b = make_split(demo_data, SplitSpec(seed=1)), make_split(demo_data, SplitSpec(seed=1))
+    c = make_split(demo_data, SplitSpec(seed=2))
     assert _pairs(a.test) == _pairs(b.test) and _pairs(a.test) != _pairs(c.test)
 
 
@@ -97,7 +98,7 @@ def _timed_data() -> InteractionData:
 
 def test_temporal_split_holds_out_the_latest_and_reports_short_histories() -> None:
     data = _timed_data()
-    split = make_split(data, "temporal", test_fraction=0.34)
+    split = make_split(data, SplitSpec("temporal", test_fraction=0.34))
     _check_invariants(data, split)
     assert split.info["not_evaluated"] == {"fewer than 2 events: no history before the cut": 1}
     u3 = data.users.index("u3")
@@ -108,11 +109,11 @@ def test_temporal_split_holds_out_the_latest_and_reports_short_histories() -> No
 
 def test_temporal_split_needs_timestamps(demo_data: InteractionData) -> None:
     with pytest.raises(TimbreError, match="has no timestamps"):
-        make_split(demo_data, "temporal")
+        make_split(demo_data, SplitSpec("temporal"))
 
 
 def test_ndcg_of_als_equals_implicits_on_the_same_split(demo_data: InteractionData) -> None:
-    split = make_split(demo_data, seed=0)
+    split = make_split(demo_data)
     experiment = run_experiment(demo_data, {"als": {"factors": 32}}, split=split)
     model = create_model("als", {"factors": 32}).fit(split.train)
     assert isinstance(model, ALS)
@@ -120,6 +121,7 @@ def test_ndcg_of_als_equals_implicits_on_the_same_split(demo_data: InteractionDa
     assert experiment.results["als"].summary["ndcg"] == pytest.approx(theirs, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_json(demo_data: InteractionData) -> None:
     models = {"popularity": {}, "item-knn": {"K": 50}, "bpr": {"iterations": 20}}
 
@@ -129,15 +131,16 @@ def test_same_seed_gives_identical_json(demo_data: InteractionData) -> None:
             result.pop("recommend_seconds")
         return json.dumps(payload, sort_keys=True)
 
-    first = run_experiment(demo_data, models, seed=4).as_dict()
-    second = run_experiment(demo_data, models, seed=4).as_dict()
+    first = run_experiment(demo_data, models, SplitSpec(seed=4)).as_dict()
+    second = run_experiment(demo_data, models, SplitSpec(seed=4)).as_dict()
     assert without_timings(first) == without_timings(second)
     assert set(first["models"]) == set(models)
 
 
+@pytest.mark.slow
 def test_paired_test_tells_a_real_difference_from_none(demo_data: InteractionData) -> None:
     experiment = run_experiment(
-        demo_data, {"popularity": {}, "item-knn": {}, "item-knn:again": {}}, seed=0
+        demo_data, {"popularity": {}, "item-knn": {}, "item-knn:again": {}}, SplitSpec(seed=0)
     )
     better = paired_test(experiment.results["item-knn"], experiment.results["popularity"])
     assert better["mean_difference"] > 0.05 and better["wilcoxon_p"] < 1e-6
@@ -162,16 +165,28 @@ def test_model_specs_and_grids_are_parsed_and_checked() -> None:
 
 def test_sweep_configs_grid_budget_and_random() -> None:
     grid = {"a": [1, 2], "b": ["x", "y", "z"]}
-    assert len(sweep_configs(grid)) == 6
-    assert sweep_configs(grid, budget=2) == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}]
-    sample = sweep_configs(grid, budget=3, mode="random", seed=1)
-    assert sample == sweep_configs(grid, budget=3, mode="random", seed=1) and len(sample) == 3
+    assert len(SweepSpec("als", grid).configs()) == 6
+    assert SweepSpec("als", grid, budget=2).configs() == [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}]
+    seeded = SweepSpec("als", grid, budget=3, mode="random", split=SplitSpec(seed=1))
+    sample = seeded.configs()
+    assert sample == seeded.configs() and len(sample) == 3
+    with pytest.raises(ValueError, match="sweep mode must be grid or random"):
+        SweepSpec("als", grid, mode="sideways")  # type: ignore[arg-type]
 
 
+def test_split_specs_are_checked_when_made() -> None:
+    with pytest.raises(ValueError, match="split must be one of"):
+        SplitSpec("random")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="k_out must be at least 1"):
+        SplitSpec("leave-k-out", k_out=0)
+    with pytest.raises(ValueError, match="test_fraction must be between 0 and 1"):
+        SplitSpec(test_fraction=1.5)
+
+
+@pytest.mark.slow
 def test_sweep_reports_each_result_and_sorts_best_first(demo_data: InteractionData) -> None:
     seen: list[tuple[int, int]] = []
-    frame = sweep(
-        demo_data, "item-knn", {"K": [5, 200]}, on_result=lambda d, t, _r: seen.append((d, t))
-    )
+    spec = SweepSpec("item-knn", {"K": [5, 200]})
+    frame = sweep(demo_data, spec, on_result=lambda d, t, _r: seen.append((d, t)))
     assert seen == [(1, 2), (2, 2)]
     assert frame["ndcg"].is_monotonic_decreasing and sorted(frame["K"]) == [5, 200]

@@ -11,7 +11,7 @@ from timbre.config import Settings
 from timbre.errors import StorageError, TimbreError
 from timbre.interactions import InteractionData
 from timbre.models.base import sidecar_path
-from timbre.models.runs import choose_run, delete_run, load_run, train_run
+from timbre.services.runs import choose_run, delete_run, load_run, train_run
 from timbre.store import Store
 
 from .conftest import checkerboard

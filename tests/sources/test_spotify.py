@@ -311,7 +311,7 @@ def test_cli_signs_in_by_pasting_the_address_and_fetches(
 ) -> None:
     import json
 
-    import timbre.cli
+    import timbre.cli.common
     from timbre.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -327,7 +327,7 @@ def test_cli_signs_in_by_pasting_the_address_and_fetches(
         link = next(line for line in prompt.splitlines() if line.startswith("http"))
         return fake.consent(link)
 
-    monkeypatch.setattr(timbre.cli, "_ask", person)
+    monkeypatch.setattr(timbre.cli.common, "ask", person)
     code = main(["--home", str(tmp_path / "home"), "fetch", "spotify", "--rate", "200", "--json"])
     out, err = capsys.readouterr()
     assert code == 0, err

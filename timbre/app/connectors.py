@@ -5,8 +5,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, MutableMapping
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -14,6 +14,7 @@ import streamlit as st
 
 from timbre.app.state import bump_data_version, get_settings, stats
 from timbre.app.widgets import metric_row
+from timbre.config import Settings
 from timbre.errors import TimbreError
 from timbre.export import csv_text
 from timbre.sources import lastfm, spotify
@@ -70,15 +71,21 @@ def _result_rows(results: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
+def _section(title: str, caption: str) -> Settings:
+    """A connector's heading and what it does; the settings it reads its secrets from."""
+    st.subheader(title)
+    st.caption(caption)
+    return get_settings()
+
+
 # --- Last.fm ----------------------------------------------------------------------------------
 def lastfm_section(store: Store) -> None:
     """Tracked users (add, remove), bulk fetch with per-user progress, totals, the fetch log."""
-    settings = get_settings()
-    st.subheader("Last.fm")
-    st.caption(
+    settings = _section(
+        "Last.fm",
         "Track Last.fm users and fetch their top artists, albums and tracks, loved tracks, the "
         "whole scrobble history (later fetches read only what is new) and tags for the content "
-        "model. Users are fetched side by side under one shared rate limit."
+        "model. Users are fetched side by side under one shared rate limit.",
     )
     api_key = settings.secret("lastfm_api_key")
     if api_key:
@@ -269,48 +276,14 @@ def _run_lastfm(
         finally:
             client.close()
 
-    rows = {
-        lastfm.check_username(n): {
-            "user": lastfm.check_username(n),
-            "stage": "waiting",
-            "progress": 0.0,
-            "status": "",
-            "new rows": None,
-            "message": "",
-        }
-        for n in names
-    }
+    users = [lastfm.check_username(n) for n in names]
+    rows = {user: {"user": user, "stage": "waiting", "progress": 0.0, "status": "",
+                   "new rows": None, "message": ""} for user in users}  # fmt: skip
     thread = threading.Thread(target=work, name="timbre-lastfm-fetch", daemon=True)
     with st.status(f"Fetching {len(rows)} Last.fm user(s)...", expanded=True) as status:
-        bar = st.progress(0.0, text="starting")
-        table = st.empty()
         thread.start()
-        shown = 0.0
         try:
-            while thread.is_alive() or not events.empty():
-                try:
-                    event = events.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                row = rows.setdefault(event.user, {"user": event.user})
-                row.update(stage=event.stage, progress=event.fraction, message=event.message)
-                if event.result is not None:
-                    row.update(status=event.result.status, **{"new rows": event.result.rows})
-                now = time.monotonic()
-                if now - shown > 0.25 or event.result is not None:
-                    shown = now
-                    done = sum(float(r.get("progress") or 0.0) for r in rows.values())
-                    finished = sum(1 for r in rows.values() if r.get("status"))
-                    bar.progress(
-                        min(1.0, done / len(rows)), text=f"{finished} of {len(rows)} users done"
-                    )
-                    table.dataframe(
-                        pd.DataFrame(list(rows.values())),
-                        hide_index=True,
-                        column_config={
-                            "progress": st.column_config.ProgressColumn(min_value=0, max_value=1)
-                        },
-                    )
+            _follow(thread, events, rows)
         finally:
             if thread.is_alive():  # the page was stopped: stop the workers, they log themselves
                 client.cancel.set()
@@ -326,6 +299,38 @@ def _run_lastfm(
             expanded=False,
         )
     return results
+
+
+def _follow(
+    thread: threading.Thread,
+    events: queue.Queue[FetchProgress],
+    rows: dict[str, dict[str, Any]],
+) -> None:
+    """Show the workers' progress events until the fetch thread ends (refreshed 4 times a s)."""
+    bar = st.progress(0.0, text="starting")
+    table = st.empty()
+    shown = 0.0
+    while thread.is_alive() or not events.empty():
+        try:
+            event = events.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        row = rows.setdefault(event.user, {"user": event.user})
+        row.update(stage=event.stage, progress=event.fraction, message=event.message)
+        if event.result is not None:
+            row.update(status=event.result.status, **{"new rows": event.result.rows})
+        now = time.monotonic()
+        if now - shown <= 0.25 and event.result is None:
+            continue
+        shown = now
+        done = sum(float(r.get("progress") or 0.0) for r in rows.values())
+        finished = sum(1 for r in rows.values() if r.get("status"))
+        bar.progress(min(1.0, done / len(rows)), text=f"{finished} of {len(rows)} users done")
+        table.dataframe(
+            pd.DataFrame(list(rows.values())),
+            hide_index=True,
+            column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1)},
+        )
 
 
 def _fetch_log(store: Store) -> None:
@@ -379,13 +384,12 @@ def _fetch_log(store: Store) -> None:
 # --- Spotify ----------------------------------------------------------------------------------
 def spotify_section(store: Store) -> None:
     """Connect (PKCE: open the link, come back or paste the address), fetch, what was stored."""
-    settings = get_settings()
-    st.subheader("Spotify")
-    st.caption(
+    settings = _section(
+        "Spotify",
         "Sign in with Spotify to fetch your top tracks and artists (four weeks, six months, "
         "all time), recent plays and saved tracks. The sign-in lasts for this browser session "
         "only and is never written to a file. Audio features are off by default: Spotify "
-        "refuses them to apps registered after 27 Nov 2024, and the catalogue supplies them."
+        "refuses them to apps registered after 27 Nov 2024, and the catalogue supplies them.",
     )
     client_id = settings.secret("spotify_client_id")
     if not client_id:
@@ -416,7 +420,7 @@ def spotify_section(store: Store) -> None:
     )
     if options is None:
         return
-    cache = spotify.MappingTokenCache(st.session_state, _TOKEN_KEY)
+    cache = spotify.MappingTokenCache(cast(MutableMapping[str, Any], st.session_state), _TOKEN_KEY)
     _spotify_redirect(options, cache)
     _flash("data_spotify_flash")
     if cache.get_cached_token() is None:
@@ -529,7 +533,7 @@ def _spotify_fetch(
 
 
 def _spotify_result(result: dict[str, Any]) -> None:
-    st.markdown(f"**Last Spotify fetch** · {result['user_key']} · {result['status']}")
+    st.text(f"Last Spotify fetch · {result['user_key']} · {result['status']}")
     metric_row(
         [
             (f"{kind} fetched", f"{result['fetched'].get(kind, 0):,}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -16,14 +16,17 @@ from timbre.evaluation import (
     PROTOCOLS,
     RANKING_METRICS,
     Experiment,
+    Protocol,
+    SplitSpec,
+    SweepMode,
+    SweepSpec,
     paired_test,
     parse_grid,
-    record_results,
     run_experiment,
-    sweep_and_record,
 )
 from timbre.interactions import InteractionData
 from timbre.models import MODELS
+from timbre.services.experiments import SweepOutcome, record_results, sweep_and_record
 from timbre.store import Store
 
 DEFAULT_GRID = "factors=16,32,64\nregularization=0.05,1,10"
@@ -65,19 +68,14 @@ def render_evaluation(store: Store, data: InteractionData) -> None:
         else:
             progress = progress_bar("Evaluating...")
             specs = {name: form_params(name) for name in models}
-            try:
-                with guard():
-                    experiment = run_experiment(
-                        data, specs, protocol, fraction, k, seed, progress=progress
-                    )
-                    record_results(store, data.dataset, experiment)
-            except ValueError as exc:
-                st.error(str(exc))
-                st.stop()
+            split = SplitSpec(cast(Protocol, protocol), fraction, seed)
+            with guard():
+                experiment = run_experiment(data, specs, split, k, progress=progress)
+                record_results(store, data.dataset, experiment)
             st.session_state["train_experiment"] = experiment
-    experiment = st.session_state.get("train_experiment")
-    if isinstance(experiment, Experiment) and experiment.split.train.items == data.items:
-        _show_experiment(experiment)
+    shown = st.session_state.get("train_experiment")
+    if isinstance(shown, Experiment) and shown.split.train.items == data.items:
+        _show_experiment(shown)
     _render_sweep(store, data)
 
 
@@ -86,7 +84,8 @@ def _show_experiment(experiment: Experiment) -> None:
     skipped = "; ".join(f"{n:,} {reason}" for reason, n in info["not_evaluated"].items())
     st.caption(
         f"{info['protocol']} split, {info['test_users']:,} test users, "
-        f"{info['test_interactions']:,} held-out interactions, K = {experiment.k}. "
+        f"{info['test_interactions']:,} held-out interactions, K = {experiment.k}; "
+        f"diversity is ILD in the {experiment.ild_space} space. "
         + (f"Not evaluated: {skipped}." if skipped else "")
         + " Per-user metrics show the mean ± 95% interval."
     )
@@ -135,11 +134,8 @@ def _render_sweep(store: Store, data: InteractionData) -> None:
             submitted = st.form_submit_button("Run sweep", key="train_sweep_submit")
         if submitted:
             lines = [line.strip() for line in grid_text.splitlines() if line.strip()]
-            try:
+            with guard():
                 grid = parse_grid(model, lines)
-            except ValueError as exc:
-                st.error(str(exc))
-                return
             bar = st.progress(0.0, text="Sweeping...")
             early = st.empty()
             rows: list[dict[str, Any]] = []
@@ -150,28 +146,23 @@ def _render_sweep(store: Store, data: InteractionData) -> None:
                 early.dataframe(pd.DataFrame(rows)[[*grid, metric]], hide_index=True)
 
             base = {k: v for k, v in form_params(model).items() if k not in grid}
-            try:
-                with guard():
-                    outcome = sweep_and_record(
-                        store, data, model, grid, base, budget, mode, metric, on_result=on_result
-                    )
-            except ValueError as exc:
-                st.error(str(exc))
-                return
+            with guard():
+                spec = SweepSpec(model, grid, base, budget, cast(SweepMode, mode), metric)
+                outcome = sweep_and_record(store, data, spec, on_result)
             early.empty()
             st.session_state["train_sweep"] = outcome
-        outcome = st.session_state.get("train_sweep")
-        if outcome is None:
+        done: SweepOutcome | None = st.session_state.get("train_sweep")
+        if done is None:
             return
         st.success(
             "Best: "
-            + ", ".join(f"{k}={outcome.best[k]}" for k in outcome.swept)
-            + f" (recorded with its metrics as run {outcome.run_id})"
+            + ", ".join(f"{k}={done.best[k]}" for k in done.swept)
+            + f" (recorded with its metrics as run {done.run_id})"
         )
         metric_column = st.session_state.get("train_sweep_metric", "ndcg")
-        parameter = st.selectbox("Plot against", outcome.swept, key="train_sweep_param")
+        parameter = st.selectbox("Plot against", done.swept, key="train_sweep_param")
         st.plotly_chart(
-            plots.sweep_plot(outcome.results, parameter, outcome.swept, metric_column),
+            plots.sweep_plot(done.results, parameter, done.swept, metric_column),
             key="train_sweep_plot",
         )
-        st.dataframe(outcome.results, hide_index=True, key="train_sweep_table")
+        st.dataframe(done.results, hide_index=True, key="train_sweep_table")

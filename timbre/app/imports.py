@@ -9,7 +9,7 @@ from typing import Protocol
 
 from timbre.errors import DataError
 from timbre.records import ImportReport
-from timbre.sources.files import read_path
+from timbre.sources.files import Format, read_path
 from timbre.store import Store
 
 
@@ -24,7 +24,7 @@ class Upload(Protocol):
 def import_uploads(
     store: Store,
     uploads: Sequence[Upload],
-    fmt: str | None = None,
+    fmt: Format | None = None,
     *,
     dataset: str | None = None,
     user: str | None = None,

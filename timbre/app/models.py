@@ -1,4 +1,4 @@
-"""Cached data sets and trained models for the pages, and the hyper-parameter form."""
+"""Cached data sets and trained models for the pages, the data set choice, the parameter form."""
 
 from __future__ import annotations
 
@@ -7,85 +7,84 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from timbre.app.state import get_settings, get_store, guard
+from timbre.app.navigation import page_link
+from timbre.app.state import get_store, guard, keep, shared, stop, store_url
 from timbre.interactions import InteractionData
 from timbre.models import Recommender
 from timbre.models.base import ParamSpec
-from timbre.models.runs import load_run
+from timbre.services.data import load_data
+from timbre.services.runs import Run, load_run
+from timbre.sources.demo import DEMO_DATASET
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _dataset(url: str, version: int, dataset: str) -> InteractionData:
-    return InteractionData.from_store(get_store(), dataset)
+    return load_data(get_store(), dataset)
 
 
 def interaction_data(dataset: str) -> InteractionData:
     """A data set as the models see it, cached per store and data version."""
-    url = get_settings().resolved_database_url
     with guard(), st.spinner(f"Reading {dataset}..."):
-        return _dataset(url, st.session_state.get("data_version", 0), dataset)
-    raise AssertionError("unreachable")  # pragma: no cover
+        return _dataset(store_url(), shared().data_version, dataset)
+    stop()
+
+
+def choose_dataset(prefix: str) -> str:
+    """The data set select box of a page, kept across pages in :class:`Shared`; without any
+    data set, says what to do and stops the page."""
+    names = [d["name"] for d in get_store().list_datasets()]
+    if not names:
+        st.info("There is no data yet.")
+        page_link("pages/data.py", "Load the demo or import data on the Data page")
+        stop()
+    state = shared()
+    if state.dataset not in names:
+        state.dataset = DEMO_DATASET if DEMO_DATASET in names else names[0]
+    key = f"{prefix}_dataset"
+    if st.session_state.get(key) not in names:
+        st.session_state.pop(key, None)
+    keep(key, state.dataset)
+    state.dataset = st.selectbox("Data set", names, key=key)
+    return state.dataset
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _model(run_id: int, artifact: str, fingerprint: str, _run: dict[str, Any], _data: Any) -> Any:
+def _model(run_id: int, artifact: str, fingerprint: str, _run: Run, _data: Any) -> Recommender:
     return load_run(_run, _data)
 
 
-def trained_model(run: dict[str, Any], data: InteractionData) -> Recommender:
+def trained_model(run: Run, data: InteractionData) -> Recommender:
     """A run's model, loaded once per artifact and data fingerprint."""
     with guard():
-        model: Recommender = _model(
-            int(run["id"]), str(run["artifact_path"]), data.fingerprint, run, data
-        )
-        return model
-    raise AssertionError("unreachable")  # pragma: no cover
+        return _model(int(run["id"]), str(run["artifact_path"]), data.fingerprint, run, data)
+    stop()
 
 
 def param_inputs(specs: tuple[ParamSpec, ...], prefix: str) -> dict[str, Any]:
     """One widget per hyper-parameter (default, range and help from the model); their values."""
-    values: dict[str, Any] = {}
-    for spec in specs:
-        key = f"{prefix}_{spec.name}"
-        if spec.choices:
-            values[spec.name] = st.selectbox(
-                spec.name,
-                spec.choices,
-                index=spec.choices.index(spec.default),
-                help=spec.help,
-                key=key,
-            )
-        elif spec.kind is bool:
-            values[spec.name] = st.checkbox(spec.name, value=spec.default, help=spec.help, key=key)
-        elif spec.kind is int:
-            values[spec.name] = int(
-                st.number_input(
-                    spec.name,
-                    value=int(spec.default),
-                    min_value=None if spec.low is None else int(spec.low),
-                    max_value=None if spec.high is None else int(spec.high),
-                    step=1,
-                    help=spec.help,
-                    key=key,
-                )
-            )
-        elif spec.kind is float:
-            values[spec.name] = float(
-                st.number_input(
-                    spec.name,
-                    value=float(spec.default),
-                    min_value=None if spec.low is None else float(spec.low),
-                    max_value=None if spec.high is None else float(spec.high),
-                    format="%g",
-                    help=spec.help,
-                    key=key,
-                )
-            )
-        else:
-            values[spec.name] = st.text_input(
-                spec.name, value=str(spec.default), help=spec.help, key=key
-            )
-    return values
+    return {spec.name: _param_input(spec, f"{prefix}_{spec.name}") for spec in specs}
+
+
+def _param_input(spec: ParamSpec, key: str) -> Any:
+    if spec.choices:
+        index = spec.choices.index(spec.default)
+        return st.selectbox(spec.name, spec.choices, index=index, help=spec.help, key=key)
+    if spec.kind is bool:
+        return st.checkbox(spec.name, value=spec.default, help=spec.help, key=key)
+    if spec.kind in (int, float):
+        number = spec.kind  # int or float: the widget's type, its bounds' and its value's
+        value = st.number_input(
+            spec.name,
+            value=number(spec.default),
+            min_value=None if spec.low is None else number(spec.low),
+            max_value=None if spec.high is None else number(spec.high),
+            step=1 if number is int else None,
+            format=None if number is int else "%g",
+            help=spec.help,
+            key=key,
+        )
+        return number(value)
+    return st.text_input(spec.name, value=str(spec.default), help=spec.help, key=key)
 
 
 def runs_frame(runs: list[dict[str, Any]], fingerprint: str) -> pd.DataFrame:
@@ -105,23 +104,6 @@ def runs_frame(runs: list[dict[str, Any]], fingerprint: str) -> pd.DataFrame:
         ],
         columns=["run", "active", "model", "seconds", "parameters", "current data", "created"],
     )
-
-
-def ranking_frame(
-    data: InteractionData, items: Any, scores: Any, because: list[str] | None = None
-) -> pd.DataFrame:
-    """A ranked list of items with names, for display."""
-    frame = pd.DataFrame(
-        {
-            "rank": range(1, len(items) + 1),
-            "item": [data.item_name(int(i)) for i in items],
-            "score": [float(s) for s in scores],
-            "id": [data.items.id(int(i)) for i in items],
-        }
-    )
-    if because is not None:
-        frame.insert(3, "because you listened to", because)
-    return frame
 
 
 def form_params(model: str, prefix: str = "train_param") -> dict[str, Any]:
@@ -159,5 +141,4 @@ def _attributes(url: str, version: int, dataset: str, fingerprint: str) -> Any:
 
 def cached_item_attributes(data: InteractionData) -> Any:
     """The personality prior's item attributes for a data set, cached per data version."""
-    url = get_settings().resolved_database_url
-    return _attributes(url, st.session_state.get("data_version", 0), data.dataset, data.fingerprint)
+    return _attributes(store_url(), shared().data_version, data.dataset, data.fingerprint)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -10,24 +10,22 @@ import streamlit as st
 
 from timbre import plots
 from timbre.app.models import trained_model
-from timbre.app.state import get_settings, guard
+from timbre.app.state import get_settings, get_store, guard, shared, stop, store_url
 from timbre.app.widgets import metric_row, progress_bar
 from timbre.interactions import InteractionData
 from timbre.models import MODELS
-from timbre.models.runs import train_run
+from timbre.services.runs import factor_run, train_run
 from timbre.similarity import (
-    FACTOR_SPACES,
-    SPACE_TITLES,
     SPACES,
     FriendsVsTaste,
+    Projection,
     SimilarityMatrix,
-    SimilaritySpace,
-    build_space,
-    factor_run,
     friend_index_pairs,
     friends_vs_taste,
     project,
 )
+from timbre.spaces import FACTOR_SPACES, SPACE_TITLES, Kind, SpaceName, VectorSpace
+from timbre.spaces import space as vector_space
 from timbre.store import Store
 
 #: Shrinkage of the neighbour lists (the factor models' ``similar_shrinkage`` default).
@@ -62,25 +60,28 @@ def factor_model(store: Store, data: InteractionData, space: str, key: str) -> A
             "(the active model of the data set is unchanged)."
         )
         st.rerun()
-    st.stop()
-    raise AssertionError("unreachable")  # pragma: no cover
+    stop()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _space(
-    fingerprint: str, kind: str, space: str, run_id: int | None, _data: Any, _model: Any
-) -> SimilaritySpace:
-    return build_space(_data, kind, space, _model, run_id)
+    fingerprint: str, kind: Kind, name: SpaceName, run_id: int | None, _data: Any, _model: Any
+) -> VectorSpace:
+    return vector_space(_data, kind, name, _model, run_id)
 
 
 def similarity_space(
-    store: Store, data: InteractionData, kind: str, space: str, key: str = "similarity_train"
-) -> SimilaritySpace:
+    store: Store,
+    data: InteractionData,
+    kind: Kind,
+    name: SpaceName,
+    key: str = "similarity_train",
+) -> VectorSpace:
     """A space, built once per data fingerprint, kind, space and model run."""
-    model, run_id = factor_model(store, data, space, key)
-    with guard(), st.spinner(f"Building the {space} space..."):
-        return _space(data.fingerprint, kind, space, run_id, data, model)
-    raise AssertionError("unreachable")  # pragma: no cover
+    model, run_id = factor_model(store, data, name, key)
+    with guard(), st.spinner(f"Building the {name} space..."):
+        return _space(data.fingerprint, kind, name, run_id, data, model)
+    stop()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -90,7 +91,7 @@ def _projection(
     space: str,
     run_id: int | None,
     indices: bytes,
-    method: str,
+    method: Projection,
     _space_value: Any,
     _similarity: Any,
 ) -> np.ndarray:
@@ -99,14 +100,14 @@ def _projection(
 
 
 def projection(
-    data: InteractionData, space: SimilaritySpace, matrix: SimilarityMatrix, method: str
+    data: InteractionData, space: VectorSpace, matrix: SimilarityMatrix, method: Projection
 ) -> np.ndarray:
     """2-D coordinates of the matrix's rows (cached: t-SNE takes a moment)."""
     with st.spinner(f"Projecting with {method.upper()}..."):
         return _projection(
             data.fingerprint,
             space.kind,
-            space.space,
+            space.name,
             space.run_id,
             np.ascontiguousarray(matrix.indices, dtype=np.int64).tobytes(),
             method,
@@ -117,7 +118,7 @@ def projection(
 
 def neighbours_frame(
     data: InteractionData,
-    space: SimilaritySpace,
+    space: VectorSpace,
     index: int,
     shown: set[int],
     n: int = 10,
@@ -140,18 +141,15 @@ def neighbours_frame(
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _friends(url: str, version: int, dataset: str) -> pd.DataFrame:
-    from timbre.app.state import get_store
-
     return get_store().friend_pairs(dataset)
 
 
-def friend_pairs(store: Store, data: InteractionData) -> tuple[np.ndarray, int]:
+def friend_pairs(data: InteractionData) -> tuple[np.ndarray, int]:
     """The data set's undirected friend pairs as user indices (cached per data version)."""
-    url = get_settings().resolved_database_url
     with guard():
-        frame = _friends(url, st.session_state.get("data_version", 0), data.dataset)
+        frame = _friends(store_url(), shared().data_version, data.dataset)
         return friend_index_pairs(data, frame)
-    raise AssertionError("unreachable")  # pragma: no cover
+    stop()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -168,7 +166,7 @@ def _friends_result(
 
 def render_friends(store: Store, data: InteractionData) -> None:
     """The friends-vs-taste section: friend pairs against random pairs, with a p-value."""
-    pairs, _ = friend_pairs(store, data)
+    pairs, _ = friend_pairs(data)
     st.subheader("Friends vs taste")
     if len(pairs) == 0:
         st.caption(
@@ -182,11 +180,14 @@ def render_friends(store: Store, data: InteractionData) -> None:
         "2,000 times)."
     )
     left, right = st.columns([2, 1])
-    space_name = left.selectbox(
-        "Space",
-        SPACES,
-        format_func=lambda s: SPACE_TITLES[s],
-        key="similarity_friends_space",
+    space_name = cast(
+        SpaceName,
+        left.selectbox(
+            "Space",
+            SPACES,
+            format_func=lambda s: SPACE_TITLES[s],
+            key="similarity_friends_space",
+        ),
     )
     run = right.button("Compare friends with random pairs", key="similarity_friends_run")
     wanted = (data.fingerprint, space_name)

@@ -1,4 +1,11 @@
-"""Session state, the cached store, the first-start demo load and error guarding for pages."""
+"""Typed session state shared by the pages, the cached store, the first-start demo load, guards.
+
+Settings that more than one page uses (the data set, the weights, normalisation, the diversity
+space, the cold-start schedule) live in one :class:`Shared` object per browser session, set up
+by the frame. Widget keys are per page and prefixed by it; a widget that shows a shared setting
+is seeded from :class:`Shared` before it is drawn (:func:`keep`), because Streamlit deletes a
+widget's key once the widget is not drawn (another page is open).
+"""
 
 from __future__ import annotations
 
@@ -6,42 +13,97 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
 
 from timbre.app.widgets import progress_bar
-from timbre.config import REPO_ROOT, Settings, load_settings
+from timbre.config import Settings, load_settings
 from timbre.errors import TimbreError
+from timbre.hybrid import DEFAULT_SCHEDULE, MMRSpace, Normalization, ScheduleRule, Weights
 from timbre.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Every page of the app: (file, label, what it is for). The home page links to those present.
-PAGES: tuple[tuple[str, str, str], ...] = (
-    ("pages/1_Data.py", "Data", "load the demo, import exports, statistics"),
-    ("pages/2_Personality.py", "Personality", "Big Five questionnaire, scores, percentiles"),
-    ("pages/3_Train.py", "Train", "train and evaluate recommenders"),
-    ("pages/4_Similarity.py", "Similarity", "user-user and item-item heatmaps"),
-    ("pages/5_Tune.py", "Tune", "live hybrid weights with live offline metrics"),
-    ("pages/6_Recommend.py", "Recommend", "recommendations with explanations, CSV export"),
-)
+#: Where the shared state lives in ``st.session_state``.
+STATE_KEY = "timbre"
 
 
-def init_state() -> None:
-    """Initialise the shared session keys once per browser session."""
-    st.session_state.setdefault("data_version", 0)
-    st.session_state.setdefault("demo_loaded_now", None)
-    st.session_state.setdefault("dataset", None)
-    st.session_state.setdefault("data_last_report", [])
-    st.session_state.setdefault("data_flash", None)
+@dataclass
+class Shared:
+    """What the pages of one browser session share.
+
+    Attributes
+    ----------
+    data_version
+        Bumped by every write to the store from this session (imports, fetches, the demo), so
+        cached reads are refreshed.
+    dataset
+        The data set the model pages work on (``None``: the demo's, or the first).
+    weights
+        The hybrid weights the Recommend page uses ("use these weights" on Tune sets them).
+    weights_from_tune
+        Whether ``weights`` came from the Tune page (else the default preset).
+    tune_weights
+        Where the Tune sliders stand (kept while another page is open, or the page stopped).
+    normalization, space
+        How components are scaled before fusion, and where the diversity bonus measures
+        similarity (Tune sets them; Recommend and the exports use them).
+    schedule
+        The cold-start schedule as edited on Tune.
+    demo_loaded_now
+        The report lines of a first-start demo load (shown once on Home).
+    """
+
+    data_version: int = 0
+    dataset: str | None = None
+    weights: Weights = field(default_factory=Weights)
+    weights_from_tune: bool = False
+    tune_weights: Weights = field(default_factory=Weights)
+    normalization: Normalization = "minmax"
+    space: MMRSpace = "svd"
+    schedule: tuple[ScheduleRule, ...] = DEFAULT_SCHEDULE
+    demo_loaded_now: list[str] | None = None
+
+
+def init_state() -> Shared:
+    """Set up this session's :class:`Shared` once (the frame calls it on every run)."""
+    if not isinstance(st.session_state.get(STATE_KEY), Shared):
+        st.session_state[STATE_KEY] = Shared()
+    return shared()
+
+
+def shared() -> Shared:
+    """This session's shared state."""
+    state = st.session_state.get(STATE_KEY)
+    if not isinstance(state, Shared):  # a page run without the frame (never in the app)
+        state = st.session_state[STATE_KEY] = Shared()
+    return state
+
+
+def keep(key: str, value: object) -> None:
+    """Seed widget ``key`` with ``value`` (from :class:`Shared`) unless it already has one."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def bound(key: str, attribute: str) -> dict[str, Any]:
+    """Keyword arguments that bind a widget to a :class:`Shared` attribute: seeded from it,
+    written back before the rerun when the widget changes (``st.radio(..., **bound(k, a))``)."""
+    keep(key, getattr(shared(), attribute))
+    return {"key": key, "on_change": _copy_to_shared, "args": (key, attribute)}
+
+
+def _copy_to_shared(key: str, attribute: str) -> None:
+    setattr(shared(), attribute, st.session_state[key])
 
 
 def bump_data_version() -> None:
     """Mark the store as changed so cached reads are refreshed."""
-    st.session_state["data_version"] = st.session_state.get("data_version", 0) + 1
+    shared().data_version += 1
     cached_stats.clear()
     cached_dataset_charts.clear()
 
@@ -56,6 +118,12 @@ def guard() -> Iterator[None]:
         st.stop()
 
 
+def stop() -> NoReturn:
+    """``st.stop()`` typed as never returning."""
+    st.stop()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def get_settings() -> Settings:
     """Settings from the environment and ``.streamlit/secrets.toml`` (read without Streamlit)."""
     return load_settings()
@@ -63,8 +131,7 @@ def get_settings() -> Settings:
 
 @st.cache_resource(show_spinner=False)
 def _open_store(url: str, home: str) -> Store:
-    settings = Settings(home=Path(home), database_url=url)
-    return Store.open(settings)
+    return Store.open(Settings(home=Path(home), database_url=url))
 
 
 def get_store() -> Store:
@@ -72,7 +139,12 @@ def get_store() -> Store:
     settings = get_settings()
     with guard():
         return _open_store(settings.resolved_database_url, str(settings.home))
-    raise AssertionError("unreachable")  # pragma: no cover  (st.stop raises)
+    stop()
+
+
+def store_url() -> str:
+    """The URL of the store (a cache key)."""
+    return get_settings().resolved_database_url
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,46 +165,46 @@ def ensure_demo(store: Store) -> None:
             return
         with st.status("First start: loading the bundled demo data...", expanded=True) as status:
             progress = progress_bar("Loading...")
-
             with guard():
                 reports = load_demo(store, progress=progress)
             status.update(label="Demo data loaded", state="complete", expanded=False)
-    st.session_state["demo_loaded_now"] = [r.summary() for r in reports]
+    shared().demo_loaded_now = [r.summary() for r in reports]
     bump_data_version()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_stats(url: str, version: int) -> dict[str, Any]:
     """``store.stats()`` cached per store URL and data version."""
-    return _open_store_by_url(url).stats()
+    return get_store().stats()
+
+
+@dataclass(frozen=True)
+class DatasetCharts:
+    """The Data page's chart inputs for one data set."""
+
+    plays: pd.Series
+    top: pd.DataFrame
+    genres: pd.DataFrame
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_dataset_charts(
-    url: str, version: int, dataset: str
-) -> dict[str, pd.DataFrame | pd.Series]:
+def cached_dataset_charts(url: str, version: int, dataset: str) -> DatasetCharts:
     """The Data page's chart inputs for one data set, cached per data version."""
-    store = _open_store_by_url(url)
-    return {
-        "plays": store.plays_per_user(dataset),
-        "top": store.top_items(dataset, 20),
-        "genres": store.genre_mix(dataset),
-    }
-
-
-def _open_store_by_url(url: str) -> Store:
-    settings = get_settings()
-    return _open_store(url, str(settings.home))
+    store = get_store()
+    return DatasetCharts(
+        store.plays_per_user(dataset), store.top_items(dataset, 20), store.genre_mix(dataset)
+    )
 
 
 def stats() -> dict[str, Any]:
     """Current store statistics (cached until the next import)."""
-    url = get_settings().resolved_database_url
     with guard():
-        return cached_stats(url, st.session_state.get("data_version", 0))
-    raise AssertionError("unreachable")  # pragma: no cover
+        return cached_stats(store_url(), shared().data_version)
+    stop()
 
 
-def page_exists(path: str) -> bool:
-    """Whether a page file is present (pages are added issue by issue)."""
-    return (REPO_ROOT / path).is_file()
+def dataset_charts(dataset: str) -> DatasetCharts:
+    """:func:`cached_dataset_charts` for this session's data version."""
+    with guard():
+        return cached_dataset_charts(store_url(), shared().data_version, dataset)
+    stop()

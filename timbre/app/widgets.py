@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+import pandas as pd
 import streamlit as st
 
 from timbre.models.base import ProgressCallback
@@ -20,17 +22,6 @@ def metric_row(metrics: Sequence[tuple[str, str]]) -> None:
         column.metric(label, value)
 
 
-def page_link(path: str, label: str) -> None:
-    """A link to another page; a plain hint when the page cannot be linked (a page run on its
-    own, as in tests, has no page registry)."""
-    from streamlit.errors import StreamlitAPIException
-
-    try:
-        st.page_link(path, label=label)
-    except StreamlitAPIException:
-        st.caption(f"{label}: open it from the sidebar.")
-
-
 def progress_bar(label: str) -> ProgressCallback:
     """An ``st.progress`` bar and the callback that moves it: ``(fraction, message)``, the
     shape the models, the demo loader and the exports report progress in."""
@@ -40,3 +31,27 @@ def progress_bar(label: str) -> ProgressCallback:
         bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
     return progress
+
+
+#: Characters Markdown (and Streamlit's additions: ``:icon:``, ``:red[...]``, ``$LaTeX$``) acts on
+#: anywhere in a line; and those it acts on at the start of a line (headings, lists, quotes).
+_INLINE = re.compile(r"([\\`*_\[\]<>~$:|!{}()])")
+_LEADING = re.compile(r"^(\s*)([#+\-=>])")
+_ORDERED = re.compile(r"^(\s*\d+)([.)])")
+
+
+def escape_markdown(text: object) -> str:
+    """``text`` with every character Markdown would act on escaped, so it shows as written."""
+    escaped = _INLINE.sub(r"\\\1", str(text))
+    escaped = _ORDERED.sub(r"\1\\\2", escaped)
+    return _LEADING.sub(r"\1\\\2", escaped)
+
+
+def text_table(frame: pd.DataFrame) -> None:
+    """``st.table`` of ``frame`` with every text cell shown as text (``st.table`` renders
+    Markdown in cells, and item and user names come from imported data)."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
+            shown[column] = shown[column].map(escape_markdown)
+    st.table(shown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,15 +10,19 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from timbre.errors import DataError
-from timbre.features import content_vectors
-from timbre.interactions import InteractionData
-from timbre.models.base import Param, ProgressCallback, Recommender, row_normalize
+from timbre.features import ContentSpace, content_vectors
+from timbre.interactions import InteractionData, row_normalize
+from timbre.models.base import Param, ProgressCallback, Recommender
 from timbre.models.neighbours import _sparse_arrays, _sparse_from
-from timbre.models.weighting import WEIGHTINGS, weight_matrix
+from timbre.models.weighting import WEIGHTINGS, Weighting, weight_matrix
 
 
+@dataclass(eq=False, kw_only=True)
 class Content(Recommender):
-    """Cosine between each item's content vector and the user's listening profile.
+    """Content (audio features and tags).
+
+    Profiles each user as the weighted mean of the audio-feature / tag vectors of what they played
+    and ranks items by cosine. Needs no other listeners; scores any user.
 
     Content vectors come from :func:`timbre.features.content_vectors`: audio features where the
     catalogue has them, Last.fm tags and genres (TF-IDF) otherwise. Items with no content score
@@ -25,11 +30,6 @@ class Content(Recommender):
     """
 
     name: ClassVar[str] = "content"
-    title: ClassVar[str] = "Content (audio features and tags)"
-    summary: ClassVar[str] = (
-        "Profiles each user as the weighted mean of the audio-feature / tag vectors of what they "
-        "played and ranks items by cosine. Needs no other listeners; scores any user."
-    )
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param(
             "space",
@@ -43,20 +43,13 @@ class Content(Recommender):
         Param("min_tag_items", "Ignore tags used by fewer items than this.", low=1),
     )
 
-    vectors_: sp.csr_matrix
-    known_: NDArray[np.bool_]
+    space: ContentSpace = "auto"
+    audio_weight: float = 0.5
+    weighting: Weighting = "log"
+    min_tag_items: int = 2
 
-    def __init__(
-        self,
-        space: str = "auto",
-        audio_weight: float = 0.5,
-        weighting: str = "log",
-        min_tag_items: int = 2,
-    ) -> None:
-        self.space = space
-        self.audio_weight = audio_weight
-        self.weighting = weighting
-        self.min_tag_items = min_tag_items
+    vectors_: sp.csr_matrix = field(init=False, repr=False)
+    known_: NDArray[np.bool_] = field(init=False, repr=False)
 
     def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
         progress(0.2, "building content vectors")
@@ -84,20 +77,13 @@ class Content(Recommender):
         sims[~self.known_] = np.nan
         return sims
 
-    def explain(
-        self, user: int, item: int, n: int = 3, user_items: sp.spmatrix | None = None
-    ) -> list[tuple[int, float]]:
-        """The listened items whose content is closest to ``item``'s, weighted by plays."""
-        self._check_item(item)
-        row = weight_matrix(self._user_row(user, user_items), self.weighting)
+    def _contributions(
+        self, row: sp.csr_matrix, item: int
+    ) -> tuple[NDArray[np.integer], NDArray[np.floating]]:
+        # each listened item's content cosine to ``item``, weighted by its plays
+        row = weight_matrix(row, self.weighting)
         sims = np.asarray((self.vectors_[row.indices] @ self.vectors_[item].T).toarray()).ravel()
-        contributions = row.data * sims
-        order = np.lexsort((row.indices, -contributions))
-        return [
-            (int(row.indices[k]), float(contributions[k]))
-            for k in order[:n]
-            if contributions[k] > 0
-        ]
+        return row.indices, row.data * sims
 
     def _arrays(self) -> dict[str, NDArray[Any]]:
         return {**_sparse_arrays("vectors", self.vectors_), "known": self.known_}

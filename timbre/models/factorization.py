@@ -2,31 +2,81 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.cpu.bpr import BayesianPersonalizedRanking
+from implicit.cpu.matrix_factorization_base import MatrixFactorizationBase
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits
 
 from timbre.interactions import InteractionData
-from timbre.models.base import Param, ProgressCallback, Recommender
-from timbre.models.weighting import WEIGHTINGS, weight_matrix
+from timbre.models.base import Param, ProgressCallback, Recommender, one_blas_thread
+from timbre.models.weighting import WEIGHTINGS, Weighting, weight_matrix
 
-SHRINKAGE_HELP = (
+SIMILAR_SHRINKAGE = Param(
+    "similar_shrinkage",
     "Similar items: cosine on factors x n / (n + this), n = the item's listeners, so rarely "
-    "played items with barely estimated factors do not crowd the list (0 = plain cosine)."
+    "played items with barely estimated factors do not crowd the list (0 = plain cosine).",
+    low=0.0,
 )
 
 
+@dataclass(eq=False, kw_only=True)
 class FactorModel(Recommender):
-    """Shared behaviour of latent-factor models: score = user factors . item factors."""
+    """Shared behaviour of latent-factor models: score = user factors . item factors.
 
-    user_factors_: NDArray[np.float32]
-    item_factors_: NDArray[np.float32]
-    similar_shrinkage: float
+    Subclasses build their implicit solver (:meth:`_implicit_model`, from :meth:`_solver_params`)
+    and give the defaults of ``regularization`` and ``iterations``.
+    """
+
+    #: Training progress is reported every this many iterations.
+    progress_every: ClassVar[int] = 1
+
+    factors: int = 64
+    regularization: float
+    iterations: int
+    random_state: int = 42
+    similar_shrinkage: float = 10.0
+
+    user_factors_: NDArray[np.float32] = field(init=False, repr=False)
+    item_factors_: NDArray[np.float32] = field(init=False, repr=False)
+
+    @abstractmethod
+    def _implicit_model(self) -> MatrixFactorizationBase:
+        """A new, untrained implicit solver with this model's hyper-parameters."""
+
+    def _solver_params(self) -> dict[str, Any]:
+        """The hyper-parameters every implicit factor solver takes, as the types it expects."""
+        return {
+            "factors": int(self.factors),
+            "regularization": float(self.regularization),
+            "iterations": int(self.iterations),
+            "random_state": int(self.random_state),
+        }
+
+    def _weight(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
+        """The values the solver trains on (the interactions as they are, unless overridden)."""
+        return user_items
+
+    def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
+        total = int(self.iterations)
+
+        def on_iteration(iteration: int, *_stats: Any) -> None:
+            done = iteration + 1
+            if done % self.progress_every == 0 or done == total:
+                progress(done / total, f"iteration {done} of {total}")
+
+        weighted = self._weight(self.user_items_)
+        with one_blas_thread():
+            model = self._implicit_model()  # built inside the limit: implicit checks BLAS here
+            model.fit(weighted, show_progress=False, callback=on_iteration)
+        self._model = model
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
 
     def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
         factors = np.empty((len(users), self.item_factors_.shape[1]), dtype=np.float32)
@@ -61,15 +111,17 @@ class FactorModel(Recommender):
         self.item_factors_ = arrays["item_factors"]
 
 
+@dataclass(eq=False, kw_only=True)
 class ALS(FactorModel):
-    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) on implicit's CPU solver."""
+    """ALS (matrix factorisation).
+
+    Alternating least squares on weighted implicit feedback; the workhorse. New users are folded
+    in from their row; explains a score by the listened items.
+
+    Implicit-feedback ALS (Hu, Koren & Volinsky 2008) on implicit's CPU solver.
+    """
 
     name: ClassVar[str] = "als"
-    title: ClassVar[str] = "ALS (matrix factorisation)"
-    summary: ClassVar[str] = (
-        "Alternating least squares on weighted implicit feedback; the workhorse. "
-        "New users are folded in from their row; explains a score by the listened items."
-    )
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("factors", "Latent dimensions. More fit finer taste but need more data.", low=1),
         Param("regularization", "L2 penalty on the factors (lambda).", low=0.0),
@@ -84,59 +136,26 @@ class ALS(FactorModel):
         Param("K1", "BM25 saturation: how fast extra plays stop adding confidence.", low=0.0),
         Param("B", "BM25 length normalisation (0 = none, 1 = full).", low=0.0, high=1.0),
         Param("random_state", "Seed of the factor initialisation.", low=0),
-        Param("similar_shrinkage", SHRINKAGE_HELP, low=0.0),
+        SIMILAR_SHRINKAGE,
     )
 
-    def __init__(
-        self,
-        factors: int = 64,
-        regularization: float = 0.05,
-        iterations: int = 15,
-        weighting: str = "log",
-        alpha: float = 1.0,
-        K1: float = 100.0,
-        B: float = 0.8,
-        random_state: int = 42,
-        similar_shrinkage: float = 10.0,
-    ) -> None:
-        self.factors = factors
-        self.regularization = regularization
-        self.iterations = iterations
-        self.weighting = weighting
-        self.alpha = alpha
-        self.K1 = K1
-        self.B = B
-        self.random_state = random_state
-        self.similar_shrinkage = similar_shrinkage
+    weighting: Weighting = "log"
+    alpha: float = 1.0
+    K1: float = 100.0
+    B: float = 0.8
+    # defaults of the parameters FactorModel declares
+    regularization: float = 0.05
+    iterations: int = 15
 
     def _weight(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
         return weight_matrix(user_items, self.weighting, self.alpha, self.K1, self.B)
 
     def _implicit_model(self) -> AlternatingLeastSquares:
-        return AlternatingLeastSquares(
-            factors=int(self.factors),
-            regularization=float(self.regularization),
-            iterations=int(self.iterations),
-            random_state=int(self.random_state),
-        )
-
-    def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
-        total = int(self.iterations)
-
-        def on_iteration(iteration: int, _elapsed: float, _loss: float | None) -> None:
-            progress((iteration + 1) / total, f"iteration {iteration + 1} of {total}")
-
-        weighted = self._weight(self.user_items_)
-        with threadpool_limits(1, "blas"):
-            model = self._implicit_model()  # built inside the limit: implicit checks BLAS here
-            model.fit(weighted, show_progress=False, callback=on_iteration)
-        self._model = model
-        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        return AlternatingLeastSquares(**self._solver_params())
 
     def _restore(self, arrays: dict[str, NDArray[Any]], meta: dict[str, Any]) -> None:
         super()._restore(arrays, meta)
-        with threadpool_limits(1, "blas"):
+        with one_blas_thread():
             model = self._implicit_model()
         model.user_factors = self.user_factors_
         model.item_factors = self.item_factors_
@@ -145,7 +164,7 @@ class ALS(FactorModel):
     def _fold_in(self, user_rows: sp.csr_matrix) -> NDArray[np.float32]:
         # The least-squares user step of ALS for rows the model has not seen (recalculate_user).
         rows = self._weight(user_rows)
-        with threadpool_limits(1, "blas"):
+        with one_blas_thread():
             factors = self._model.recalculate_user(np.arange(rows.shape[0]), rows)
         return np.asarray(factors, dtype=np.float32).reshape(rows.shape[0], -1)
 
@@ -157,63 +176,42 @@ class ALS(FactorModel):
         row = self._weight(self._user_row(user, user_items))
         if row.nnz == 0:
             return []
-        with threadpool_limits(1, "blas"):
+        with one_blas_thread():
             _total, contributions, _weights = self._model.explain(0, row, item, N=n)
         return [(int(i), float(s)) for i, s in contributions]
 
 
+@dataclass(eq=False, kw_only=True)
 class BPR(FactorModel):
-    """Bayesian personalised ranking (Rendle et al. 2009) on implicit's CPU solver."""
+    """BPR (pairwise ranking).
+
+    Learns factors so that listened items rank above sampled unlistened ones. Uses the
+    interactions as binary; cannot score users it was not trained on.
+
+    Bayesian personalised ranking (Rendle et al. 2009) on implicit's CPU solver.
+    """
 
     name: ClassVar[str] = "bpr"
-    title: ClassVar[str] = "BPR (pairwise ranking)"
-    summary: ClassVar[str] = (
-        "Learns factors so that listened items rank above sampled unlistened ones. Uses the "
-        "interactions as binary; cannot score users it was not trained on."
-    )
     supports_new_users: ClassVar[bool] = False
+    #: Its iterations are many and short.
+    progress_every: ClassVar[int] = 5
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("factors", "Latent dimensions (one more is added for the item bias).", low=1),
         Param("learning_rate", "Step size of stochastic gradient descent.", low=0.0),
         Param("regularization", "L2 penalty on the factors.", low=0.0),
         Param("iterations", "Passes over the interactions.", low=1, high=10000),
         Param("random_state", "Seed of initialisation and negative sampling.", low=0),
-        Param("similar_shrinkage", SHRINKAGE_HELP, low=0.0),
+        SIMILAR_SHRINKAGE,
     )
 
-    def __init__(
-        self,
-        factors: int = 64,
-        learning_rate: float = 0.01,
-        regularization: float = 0.01,
-        iterations: int = 100,
-        random_state: int = 42,
-        similar_shrinkage: float = 10.0,
-    ) -> None:
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.random_state = random_state
-        self.similar_shrinkage = similar_shrinkage
+    learning_rate: float = 0.01
+    # defaults of the parameters FactorModel declares
+    regularization: float = 0.01
+    iterations: int = 100
 
-    def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
-        with threadpool_limits(1, "blas"):
-            model = BayesianPersonalizedRanking(
-                factors=int(self.factors),
-                learning_rate=float(self.learning_rate),
-                regularization=float(self.regularization),
-                iterations=int(self.iterations),
-                random_state=int(self.random_state),
-                num_threads=1,  # one thread: the negative sampling is then reproducible
-            )
-        total = int(self.iterations)
-
-        def on_iteration(iteration: int, *_stats: Any) -> None:
-            if iteration % 5 == 4 or iteration + 1 == total:
-                progress((iteration + 1) / total, f"iteration {iteration + 1} of {total}")
-
-        with threadpool_limits(1, "blas"):
-            model.fit(self.user_items_, show_progress=False, callback=on_iteration)
-        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+    def _implicit_model(self) -> BayesianPersonalizedRanking:
+        return BayesianPersonalizedRanking(
+            learning_rate=float(self.learning_rate),
+            num_threads=1,  # one thread: the negative sampling is then reproducible
+            **self._solver_params(),
+        )

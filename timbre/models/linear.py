@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,18 +12,20 @@ from numpy.typing import NDArray
 from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
 from timbre.models.base import Param, ProgressCallback, Recommender
-from timbre.models.weighting import WEIGHTINGS, weight_matrix
+from timbre.models.weighting import WEIGHTINGS, Weighting, weight_matrix
 
 
+@dataclass(eq=False, kw_only=True)
 class Popularity(Recommender):
-    """The same ranking for everyone: most listeners (or most plays) first."""
+    """Popularity.
+
+    Ranks items by how many people play them: the baseline every model must beat, and the
+    fallback for users with no history.
+
+    The same ranking for everyone: most listeners (or most plays) first.
+    """
 
     name: ClassVar[str] = "popularity"
-    title: ClassVar[str] = "Popularity"
-    summary: ClassVar[str] = (
-        "Ranks items by how many people play them: the baseline every model must beat, and the "
-        "fallback for users with no history."
-    )
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param(
             "measure",
@@ -31,10 +34,9 @@ class Popularity(Recommender):
         ),
     )
 
-    counts_: NDArray[np.float32]
+    measure: Literal["users", "plays"] = "users"
 
-    def __init__(self, measure: str = "users") -> None:
-        self.measure = measure
+    counts_: NDArray[np.float32] = field(init=False, repr=False)
 
     def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
         if self.measure == "plays":
@@ -56,20 +58,20 @@ class Popularity(Recommender):
         self.counts_ = arrays["counts"]
 
 
+@dataclass(eq=False, kw_only=True)
 class EASE(Recommender):
-    """EASE (Steck 2019): a closed-form item-item linear model with a zero diagonal.
+    """EASE (linear autoencoder).
 
-    ``B = I - P diagMat(1 / diag(P))`` with ``P = (X^T X + lambda I)^-1``. Time grows with the cube
-    and memory with the square of the item count, so only items with at least ``min_support``
-    listeners, at most ``max_items`` of the most popular, are modelled; the rest score NaN.
+    Closed-form item-to-item regression (Steck 2019); strong on small catalogues. Memory and time
+    grow with the square and cube of the modelled items (see max_items).
+
+    An item-item linear model with a zero diagonal: ``B = I - P diagMat(1 / diag(P))`` with
+    ``P = (X^T X + lambda I)^-1``. Time grows with the cube and memory with the square of the item
+    count, so only items with at least ``min_support`` listeners, at most ``max_items`` of the
+    most popular, are modelled; the rest score NaN.
     """
 
     name: ClassVar[str] = "ease"
-    title: ClassVar[str] = "EASE (linear autoencoder)"
-    summary: ClassVar[str] = (
-        "Closed-form item-to-item regression (Steck 2019); strong on small catalogues. Memory "
-        "and time grow with the square and cube of the modelled items (see max_items)."
-    )
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("l2", "Ridge penalty lambda; larger values favour popular items less.", low=0.0),
         Param("min_support", "Model only items with at least this many listeners.", low=1),
@@ -82,20 +84,13 @@ class EASE(Recommender):
         Param("weighting", "Interaction values fed to the regression.", choices=WEIGHTINGS),
     )
 
-    weights_: NDArray[np.float32]
-    kept_: NDArray[np.int64]
+    l2: float = 500.0
+    min_support: int = 2
+    max_items: int = 8000
+    weighting: Weighting = "binary"
 
-    def __init__(
-        self,
-        l2: float = 500.0,
-        min_support: int = 2,
-        max_items: int = 8000,
-        weighting: str = "binary",
-    ) -> None:
-        self.l2 = l2
-        self.min_support = min_support
-        self.max_items = max_items
-        self.weighting = weighting
+    weights_: NDArray[np.float32] = field(init=False, repr=False)
+    kept_: NDArray[np.int64] = field(init=False, repr=False)
 
     def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
         support = self.item_popularity_
@@ -141,23 +136,18 @@ class EASE(Recommender):
         sims[self.kept_] = 0.5 * (self.weights_[position] + self.weights_[:, position])
         return sims
 
-    def explain(
-        self, user: int, item: int, n: int = 3, user_items: sp.spmatrix | None = None
-    ) -> list[tuple[int, float]]:
-        """The listened items whose regression weight adds most to ``item``'s score."""
-        position = self._kept_position(self._check_item(item))
-        row = weight_matrix(self._user_row(user, user_items), self.weighting)
+    def _contributions(
+        self, row: sp.csr_matrix, item: int
+    ) -> tuple[NDArray[np.integer], NDArray[np.floating]]:
+        # each listened item's regression weight towards ``item``, times its weighted value
+        position = self._kept_position(item)
+        row = weight_matrix(row, self.weighting)
         positions = np.searchsorted(self.kept_, row.indices)
         positions = np.clip(positions, 0, len(self.kept_) - 1)
         inside = self.kept_[positions] == row.indices
         contributions = np.zeros(len(row.indices))
         contributions[inside] = row.data[inside] * self.weights_[positions[inside], position]
-        order = np.lexsort((row.indices, -contributions))
-        return [
-            (int(row.indices[k]), float(contributions[k]))
-            for k in order[:n]
-            if contributions[k] > 0
-        ]
+        return row.indices, contributions
 
     def _arrays(self) -> dict[str, NDArray[Any]]:
         return {"weights": self.weights_, "kept": self.kept_}

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 from numpy.typing import NDArray
 
-from timbre.interactions import InteractionData
-from timbre.models.base import Param, ProgressCallback, Recommender, row_normalize
-from timbre.models.weighting import WEIGHTINGS, weight_matrix
+from timbre.interactions import InteractionData, row_normalize
+from timbre.models.base import Param, ProgressCallback, Recommender
+from timbre.models.weighting import WEIGHTINGS, Weighting, weight_matrix
 
 
 def _sparse_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, NDArray[Any]]:
@@ -32,15 +33,17 @@ def _sparse_from(prefix: str, arrays: dict[str, NDArray[Any]]) -> sp.csr_matrix:
     )
 
 
+@dataclass(eq=False, kw_only=True)
 class ItemKNN(Recommender):
-    """Item-based CF: a user's score for an item sums their weighted plays of its neighbours."""
+    """Item kNN.
+
+    Items are similar when the same people play them (cosine or BM25, top K neighbours kept).
+    Scores any user from their row; explains by the neighbours they played.
+
+    Item-based CF: a user's score for an item sums their weighted plays of its neighbours.
+    """
 
     name: ClassVar[str] = "item-knn"
-    title: ClassVar[str] = "Item kNN"
-    summary: ClassVar[str] = (
-        "Items are similar when the same people play them (cosine or BM25, top K neighbours "
-        "kept). Scores any user from their row; explains by the neighbours they played."
-    )
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("K", "Neighbours kept per item.", low=1),
         Param(
@@ -57,21 +60,13 @@ class ItemKNN(Recommender):
         Param("B", "BM25 length normalisation (bm25 similarity only).", low=0.0, high=1.0),
     )
 
-    similarity_: sp.csr_matrix
+    K: int = 100
+    similarity: Literal["cosine", "bm25"] = "cosine"
+    weighting: Weighting = "log"
+    K1: float = 1.2
+    B: float = 0.75
 
-    def __init__(
-        self,
-        K: int = 100,
-        similarity: str = "cosine",
-        weighting: str = "log",
-        K1: float = 1.2,
-        B: float = 0.75,
-    ) -> None:
-        self.K = K
-        self.similarity = similarity
-        self.weighting = weighting
-        self.K1 = K1
-        self.B = B
+    similarity_: sp.csr_matrix = field(init=False, repr=False)
 
     def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
         progress(0.1, "computing item-item similarities")
@@ -97,20 +92,13 @@ class ItemKNN(Recommender):
         sims[row.indices] = row.data
         return sims
 
-    def explain(
-        self, user: int, item: int, n: int = 3, user_items: sp.spmatrix | None = None
-    ) -> list[tuple[int, float]]:
-        """The listened items whose similarity to ``item`` adds most to its score."""
-        self._check_item(item)
-        row = weight_matrix(self._user_row(user, user_items), self.weighting)
+    def _contributions(
+        self, row: sp.csr_matrix, item: int
+    ) -> tuple[NDArray[np.integer], NDArray[np.floating]]:
+        # each listened item's weighted play times its similarity to ``item``
+        row = weight_matrix(row, self.weighting)
         column = self.similarity_[:, item].toarray().ravel()
-        contributions = row.data * column[row.indices]
-        order = np.lexsort((row.indices, -contributions))
-        return [
-            (int(row.indices[k]), float(contributions[k]))
-            for k in order[:n]
-            if contributions[k] > 0
-        ]
+        return row.indices, row.data * column[row.indices]
 
     def _arrays(self) -> dict[str, NDArray[Any]]:
         return _sparse_arrays("similarity", self.similarity_)
@@ -119,15 +107,17 @@ class ItemKNN(Recommender):
         self.similarity_ = _sparse_from("similarity", arrays)
 
 
+@dataclass(eq=False, kw_only=True)
 class UserKNN(Recommender):
-    """User-based CF: the k users with the most similar taste (cosine) vote for their items."""
+    """User kNN.
+
+    Finds the k listeners with the most similar taste (cosine between users) and scores items by
+    their listening. Scores any user from their row.
+
+    User-based CF: the k users with the most similar taste (cosine) vote for their items.
+    """
 
     name: ClassVar[str] = "user-knn"
-    title: ClassVar[str] = "User kNN"
-    summary: ClassVar[str] = (
-        "Finds the k listeners with the most similar taste (cosine between users) and scores "
-        "items by their listening. Scores any user from their row."
-    )
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("k", "Neighbouring users who vote.", low=1),
         Param("weighting", "How play counts are weighted before the cosine.", choices=WEIGHTINGS),
@@ -138,12 +128,11 @@ class UserKNN(Recommender):
         ),
     )
 
-    normalized_: sp.csr_matrix
+    k: int = 50
+    weighting: Weighting = "log"
+    shrinkage: float = 1.0
 
-    def __init__(self, k: int = 50, weighting: str = "log", shrinkage: float = 1.0) -> None:
-        self.k = k
-        self.weighting = weighting
-        self.shrinkage = shrinkage
+    normalized_: sp.csr_matrix = field(init=False, repr=False)
 
     def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
         progress(0.2, "normalising user profiles")
@@ -172,16 +161,6 @@ class UserKNN(Recommender):
     def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
         votes = self.neighbours(user_rows, users) @ self.normalized_
         return np.asarray(votes.toarray(), dtype=np.float32)
-
-    def similar_users(
-        self, user: int, n: int = 10
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """The ``n`` training users with the most similar taste to ``user`` (cosine)."""
-        from timbre.models.base import top_n
-
-        user = self._check_user(user)
-        sims = (self.normalized_ @ self.normalized_[user].T).toarray().ravel()
-        return top_n(sims, n, np.asarray([user]))
 
     def _item_similarity(self, item: int) -> NDArray[np.float32]:
         # items are similar when the same (normalised) users play them: cosine of columns

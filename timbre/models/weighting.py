@@ -17,7 +17,7 @@ WEIGHTINGS: tuple[str, ...] = get_args(Weighting)
 
 def weight_matrix(
     user_items: sp.csr_matrix,
-    method: str,
+    method: Weighting,
     alpha: float = 1.0,
     K1: float = 100.0,
     B: float = 0.8,

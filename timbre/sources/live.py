@@ -1,493 +1,220 @@
-"""What the live connectors share: rate limit, retry with backoff, fetch logs, redaction.
+"""The shared live fetcher: each source's kinds run as a table, one transaction per kind.
 
-Last.fm (``timbre/sources/lastfm.py``) and Spotify (``timbre/sources/spotify.py``) fetch through
-the same machinery:
+Last.fm (``timbre/sources/lastfm.py``) and Spotify (``timbre/sources/spotify.py``) declare what
+they fetch per user as a table of :class:`Kind` rows and subclass :class:`LiveFetcher`, which runs
+them the same way:
 
-- a :class:`RateLimiter` shared by every thread of a run spaces requests at least ``1 / rate``
-  seconds apart (measured at the server in the tests);
-- :func:`call_with_retry` retries what a :class:`Failure` calls transient with exponential backoff
-  and jitter (or the server's ``Retry-After``) and gives up with a message a person understands;
-- one transaction per batch (``Store.write_batch``), serialised per store by :func:`store_lock`
-  so that concurrent users never race on SQLite's single writer or on shared item rows;
-- a :class:`FetchResult` per user and one ``fetch_logs`` row for it (:func:`log_result`);
-- secrets never reach a log line, an error text or the database (:func:`redact`,
-  :func:`install_log_redaction`).
+- a :class:`~timbre.sources.retry.RateLimiter` shared by every thread of a run spaces requests at
+  least ``1 / rate`` seconds apart (measured at the server in the tests);
+- :func:`~timbre.sources.retry.call_with_retry` retries what a
+  :class:`~timbre.sources.retry.Failure` calls transient with exponential backoff and jitter (or
+  the server's ``Retry-After``) and gives up with a message a person understands;
+- one transaction per kind (``write_kind``), serialised per store so that concurrent users never
+  race on SQLite's single writer or on shared item rows; a *checkpointed* kind (Last.fm's
+  history) is written every few pages instead, and what it read before a failure is kept;
+- a :class:`~timbre.sources.results.FetchResult` per user and one ``fetch_logs`` row for it
+  (``log_result``), with progress events along the way and cancellation at the next request;
+- secrets never reach a log line, an error text or the database
+  (:mod:`timbre.sources.redaction`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import re
 import threading
-import time
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from timbre.errors import DataError, ParameterError, SourceError
-from timbre.records import ImportBatch, ImportReport
+import pandas as pd
+
+from timbre.errors import DataError, TimbreError
+from timbre.records import Event, ImportBatch, ImportReport
+from timbre.sources.redaction import RedactSecrets, install_log_redaction, redact
+from timbre.sources.results import (
+    MAX_ERROR_CHARS,
+    FetchProgress,
+    FetchResult,
+    FetchStatus,
+    ProgressCallback,
+    log_result,
+    new_rows,
+    store_lock,
+    write_kind,
+)
+from timbre.sources.retry import (
+    Cancelled,
+    Failure,
+    FailureKind,
+    GaveUp,
+    ItemSkipped,
+    LiveClient,
+    RateLimiter,
+    RetryPolicy,
+    RunRefused,
+    UserFetchError,
+    call_with_retry,
+)
 from timbre.store import Store
+
+__all__ = [
+    "MAX_ERROR_CHARS",
+    "Cancelled",
+    "Failure",
+    "FailureKind",
+    "FetchProgress",
+    "FetchResult",
+    "FetchStatus",
+    "GaveUp",
+    "ItemSkipped",
+    "Kind",
+    "Listener",
+    "LiveClient",
+    "LiveFetcher",
+    "ProgressCallback",
+    "RateLimiter",
+    "RedactSecrets",
+    "RetryPolicy",
+    "Rows",
+    "Run",
+    "RunRefused",
+    "Step",
+    "UserFetchError",
+    "call_with_retry",
+    "install_log_redaction",
+    "interaction_frame",
+    "log_result",
+    "new_rows",
+    "parse_kinds",
+    "redact",
+    "store_lock",
+    "write_kind",
+]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-FetchStatus = Literal["ok", "partial", "failed"]
-FailureKind = Literal["retry", "user", "run", "skip"]
-#: Longest error text kept in a ``fetch_logs`` row.
-MAX_ERROR_CHARS = 2000
+P = TypeVar("P")
+#: Progress within one stage: ``step(fraction in [0, 1], message)``.
+Step = Callable[[float, str], None]
+#: What ends a checkpointed kind early but keeps the pages it read (they are contiguous).
+_KEEPS_PAGES = (GaveUp, UserFetchError, Cancelled, RunRefused)
 
 
-# --- errors -----------------------------------------------------------------------------------
-class UserFetchError(SourceError):
-    """Ends one user's fetch (unknown user, private history, ...); the other users carry on."""
+class Listener(Protocol):
+    """A source's state for one user's fetch: at least whose it is (the store's user row)."""
+
+    @property
+    def user_key(self) -> str:
+        """The store key of the user (``lastfm:rj``, ``spotify:user:<id>``)."""
+        ...
+
+    @property
+    def display(self) -> str:
+        """The name the service shows for the user."""
+        ...
 
 
-class RunRefused(SourceError):
-    """Ends the whole run: the service refused the credentials (invalid or suspended key)."""
+U = TypeVar("U", bound=Listener)
 
 
-class GaveUp(SourceError):
-    """A transient failure persisted through every retry."""
-
-
-class ItemSkipped(SourceError):
-    """One item's request failed for good (e.g. an artist Last.fm does not know); skip it."""
-
-
-class Cancelled(SourceError):
-    """The run was cancelled (Ctrl-C, a stopped page); what was written so far stays."""
-
-
+# --- the kind table ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Failure:
-    """How to treat one failed request.
+class Rows:
+    """What a kind made of the pages it read: the frames of one transaction and what to tell.
 
     Attributes
     ----------
-    kind
-        ``retry`` (transient: rate limit, temporary error, 5xx, network, malformed body),
-        ``user`` (ends this user's fetch), ``run`` (ends every user's fetch: the credentials are
-        refused) or ``skip`` (this item only).
-    message
-        What a person reads (no secrets; the caller redacts anyway).
-    wait
-        Seconds the server asked to wait (``Retry-After``), used instead of the backoff.
+    fetched
+        Rows the service gave that this transaction stands for (``FetchResult.fetched``).
+    items
+        ``key, kind, name, artist, link_key``; ``None`` means there is nothing to write.
+    interactions, tags, features
+        The batch's other frames (``None``: none).
+    with_user
+        Write the user's row too (not for batches that only describe items, like tags).
+    note
+        A remark for the result (``FetchResult.notes``), e.g. why nothing was asked for.
+    failure
+        The kind failed after this was written (some items gave up): the kind's error text.
     """
 
-    kind: FailureKind
-    message: str
-    wait: float | None = None
+    fetched: int
+    items: pd.DataFrame | None = None
+    interactions: pd.DataFrame | None = None
+    tags: pd.DataFrame | None = None
+    features: pd.DataFrame | None = None
+    with_user: bool = True
+    note: str | None = None
+    failure: str | None = None
 
 
-# --- rate limit -------------------------------------------------------------------------------
-class RateLimiter:
-    """Space requests at least ``1 / rate`` seconds apart, across all threads that share it.
-
-    A token bucket of capacity one: each caller reserves the next free slot under a lock and
-    sleeps until it outside the lock, so ``n`` requests never take less than ``(n - 1) / rate``
-    seconds however many threads send them.
-
-    Parameters
-    ----------
-    rate
-        Requests per second (> 0).
-    clock, sleep
-        Injectable for tests.
-
-    Examples
-    --------
-    >>> limiter = RateLimiter(1000.0)
-    >>> limiter.acquire(); limiter.acquire()
-    >>> limiter.requests
-    2
-    """
-
-    def __init__(
-        self,
-        rate: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not rate > 0:
-            raise ParameterError(
-                f"rate must be a positive number of requests per second, got {rate}"
-            )
-        self.rate = float(rate)
-        self.interval = 1.0 / self.rate
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next = 0.0
-        self.requests = 0
-
-    def acquire(self, cancel: threading.Event | None = None) -> None:
-        """Wait for the next free slot; raises :class:`Cancelled` if ``cancel`` is set."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-            self.requests += 1
-        wait = slot - now
-        if cancel is not None:
-            if cancel.wait(wait) if wait > 0 else cancel.is_set():
-                raise Cancelled("cancelled")
-        elif wait > 0:
-            self._sleep(wait)
-
-
-# --- retry ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter.
+class Kind(Generic[U, P]):
+    """One kind of data a source fetches per user: a row of the source's kind table.
 
-    Attempt ``n`` (1-based) that failed transiently waits
-    ``min(max_delay, base_delay * 2 ** (n - 1)) * (1 - jitter * u)`` with ``u`` uniform in
-    ``[0, 1)``, or the server's ``Retry-After`` when it gave one (up to ``max_wait``).
-
-    Parameters
+    Attributes
     ----------
-    attempts
-        Tries in all (1 = no retry).
-    base_delay, max_delay
-        Seconds; tests use small values so that nothing sleeps for long.
-    jitter
-        Share of each delay drawn at random, so that threads that failed together do not retry
-        together.
-    max_wait
-        Longest ``Retry-After`` honoured; a longer one gives up with a "try later" message.
+    name
+        What a person asks for (``top-tracks``, ``history``).
+    dataset
+        The data set its interactions go to (``""``: none, e.g. tags or audio features).
+    read
+        What it fetches and how it pages: ``read(user, step)`` yields one page (the parsed
+        answer of one request) at a time, in the order the pages are to be written, and reports
+        progress through ``step``.
+    rows
+        How pages become a batch: ``rows(user, pages, report)`` parses the pages, counts what
+        it reads and drops in ``report`` and returns the frames of one transaction.
+    checkpoint
+        ``None``: the kind is written in one transaction once it is complete, or not at all.
+        Otherwise every ``checkpoint(user)`` pages are written in one transaction, and the pages
+        read before a failure are written before the failure is reported: a resumable kind.
     """
 
-    attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    jitter: float = 0.5
-    max_wait: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ParameterError(f"attempts must be at least 1, got {self.attempts}")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ParameterError("base_delay and max_delay must not be negative")
-        if not 0 <= self.jitter <= 1:
-            raise ParameterError(f"jitter must be within [0, 1], got {self.jitter}")
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after failed attempt ``attempt`` (1-based)."""
-        raw = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return raw * (1.0 - self.jitter * rng.random())
-
-
-def call_with_retry(
-    call: Callable[[], T],
-    classify: Callable[[Exception], Failure],
-    policy: RetryPolicy,
-    *,
-    what: str,
-    sleep: Callable[[float], object] = time.sleep,
-    rng: random.Random | None = None,
-    cancel: threading.Event | None = None,
-    on_retry: Callable[[int, Failure, float], None] | None = None,
-) -> T:
-    """Run ``call``, retrying transient failures as ``policy`` says.
-
-    Parameters
-    ----------
-    call
-        One request (one HTTP round trip, one page).
-    classify
-        Maps an exception to a :class:`Failure`; exceptions it does not know should be
-        re-raised by it (programming errors are never retried).
-    what
-        Names the request in messages (``"top tracks of rj, page 2"``).
-    sleep
-        Waits between attempts (``cancel.wait`` makes the wait end early on cancellation).
-    on_retry
-        Told ``(attempt, failure, delay)`` before each wait.
-
-    Raises
-    ------
-    UserFetchError, RunRefused, ItemSkipped
-        For failures classified ``user``, ``run`` and ``skip``.
-    GaveUp
-        The last attempt failed transiently too.
-    Cancelled
-        ``cancel`` was set while waiting.
-    """
-    rng = rng or random.Random()
-    attempt = 0
-    while True:
-        attempt += 1
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled")
-        try:
-            return call()
-        except (Cancelled, UserFetchError, RunRefused, ItemSkipped, GaveUp):
-            raise
-        except Exception as exc:
-            failure = classify(exc)
-        if failure.kind == "user":
-            raise UserFetchError(failure.message) from None
-        if failure.kind == "run":
-            raise RunRefused(failure.message) from None
-        if failure.kind == "skip":
-            raise ItemSkipped(failure.message) from None
-        if failure.wait is not None and failure.wait > policy.max_wait:
-            raise GaveUp(
-                f"{what}: the service asks to wait {failure.wait:.0f} s ({failure.message}); "
-                "try again later"
-            )
-        if attempt >= policy.attempts:
-            raise GaveUp(
-                f"{what}: gave up after {attempt} attempt{'s' if attempt > 1 else ''} "
-                f"({failure.message})"
-            )
-        delay = failure.wait if failure.wait is not None else policy.delay(attempt, rng)
-        if on_retry is not None:
-            on_retry(attempt, failure, delay)
-        log.info("%s: %s; retry %d in %.2f s", what, failure.message, attempt, delay)
-        sleep(delay)
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled")
-
-
-# --- results and logs -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FetchProgress:
-    """One step of a user's fetch, for progress displays (sent from worker threads).
-
-    ``fraction`` is the user's overall progress in ``[0, 1]``; ``result`` is set on the last
-    event of a user (``stage == "done"``).
-    """
-
-    user: str
-    stage: str
-    fraction: float
-    message: str
-    result: FetchResult | None = None
-
-
-ProgressCallback = Callable[[FetchProgress], None]
+    name: str
+    dataset: str
+    read: Callable[[U, Step], Iterable[P]]
+    rows: Callable[[U, Sequence[P], ImportReport], Rows]
+    checkpoint: Callable[[U], int] | None = None
 
 
 @dataclass
-class FetchResult:
-    """What one user's fetch did: per kind rows fetched and new rows written, status, errors.
+class Run:
+    """State shared by the users of one run: why it was aborted, and work a user claimed.
 
-    ``status`` is ``ok`` (every kind asked for was fetched and written), ``partial`` (some kinds
-    were written, others failed: each written kind is complete, see the README) or ``failed``
-    (nothing was written).
+    ``claim`` hands each key to the first user that asks for it, so that concurrent users never
+    fetch the same thing twice (Last.fm's tags of an item both users listen to).
     """
 
-    source: str
-    user: str
-    user_key: str
-    kinds: tuple[str, ...]
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    finished_at: datetime | None = None
-    fetched: dict[str, int] = field(default_factory=dict)
-    written: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    fatal: str | None = None
-    retries: int = 0
-    log_id: int | None = None
-    _clock_start: float = field(default_factory=time.perf_counter, repr=False)
-    _end: float | None = field(default=None, repr=False)
+    abort: str | None = None
+    claimed: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    @property
-    def rows(self) -> int:
-        """New rows written in all tables (a re-fetch of unchanged data writes 0)."""
-        return sum(self.written.values())
+    def claim(self, keys: Sequence[str]) -> list[str]:
+        """The ``keys`` no other user of the run has claimed, claimed now for the caller.
 
-    @property
-    def status(self) -> FetchStatus:
-        """``ok``, ``partial`` or ``failed`` (see the class docstring)."""
-        if not self.errors and self.fatal is None:
-            return "ok"
-        return "partial" if self.written else "failed"
+        Parameters
+        ----------
+        keys
+            Work the caller is about to do.
 
-    @property
-    def duration_s(self) -> float:
-        """Seconds from start to finish (so far, while running)."""
-        return round(time.perf_counter() - self._clock_start, 3) if self._end is None else self._end
+        Returns
+        -------
+        list of str
+            The keys that are the caller's, in the order given.
 
-    def finish(self) -> None:
-        """Stamp the end time."""
-        self.finished_at = datetime.now(UTC)
-        self._end = round(time.perf_counter() - self._clock_start, 3)
-
-    @property
-    def error(self) -> str | None:
-        """One text for the log: the reason that ended the fetch, then each failed kind."""
-        parts = [self.fatal] if self.fatal else []
-        parts += [f"{kind}: {text}" for kind, text in self.errors.items() if text != self.fatal]
-        return "; ".join(parts) or None
-
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-ready view (CLI ``--json``, the app's tables)."""
-        return {
-            "source": self.source,
-            "user": self.user,
-            "user_key": self.user_key,
-            "kinds": list(self.kinds),
-            "status": self.status,
-            "rows": self.rows,
-            "fetched": dict(self.fetched),
-            "written": dict(self.written),
-            "duration_s": self.duration_s,
-            "retries": self.retries,
-            "error": self.error,
-            "notes": list(self.notes),
-            "log_id": self.log_id,
-        }
-
-
-_STORE_LOCKS: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
-_STORE_LOCKS_GUARD = threading.Lock()
-
-
-def store_lock(store: Store) -> threading.Lock:
-    """The lock that serialises the live connectors' writes to one store (one per object).
-
-    Fetching runs concurrently; writing does not: SQLite has a single writer (a deferred
-    transaction that reads first can fail with "database is locked" instead of waiting), and two
-    PostgreSQL transactions upserting the same items in different orders can deadlock.
-    """
-    with _STORE_LOCKS_GUARD:
-        lock = _STORE_LOCKS.get(store)
-        if lock is None:
-            lock = _STORE_LOCKS[store] = threading.Lock()
-        return lock
-
-
-def write_kind(store: Store, batch: ImportBatch) -> ImportReport:
-    """Write one kind's batch in one transaction (serialised per store)."""
-    with store_lock(store):
-        return store.write_batch(batch)
-
-
-def new_rows(report: ImportReport) -> int:
-    """New rows a written batch added (updates of existing rows are not counted)."""
-    return sum(max(0, n) for n in report.written.values())
-
-
-def log_result(store: Store, result: FetchResult, secrets: Iterable[str] = ()) -> int:
-    """Write the ``fetch_logs`` row of one user's fetch; returns its id.
-
-    The error text is redacted of ``secrets`` and cut to ``MAX_ERROR_CHARS``.
-    """
-    if result.finished_at is None:
-        result.finish()
-    error = result.error
-    if error is not None:
-        error = redact(error, secrets)[:MAX_ERROR_CHARS]
-    with store_lock(store):
-        result.log_id = store.add_fetch_log(
-            user_key=result.user_key,
-            source=result.source,
-            kinds=",".join(result.kinds)[:300],
-            started_at=result.started_at,
-            finished_at=result.finished_at,
-            status=result.status,
-            rows=result.rows,
-            duration_s=result.duration_s,
-            error=error,
-        )
-    return result.log_id
-
-
-# --- secrets ----------------------------------------------------------------------------------
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (of at least 4 characters) replaced by ``***``.
-
-    Examples
-    --------
-    >>> redact("key abc123 refused", ["abc123"])
-    'key *** refused'
-    """
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-_SECRET_PATTERNS = (
-    # "Authorization": "Bearer <token>" in header dumps
-    re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    # token, verifier, code and key values in dict reprs and form bodies
-    re.compile(
-        r"""(\b['"]?(?:access_token|refresh_token|code_verifier|code|api_key|api_sig|sk)['"]?"""
-        r"""\s*[:=]\s*['"]?)[^'",&\s}<]{8,}"""
-    ),
-)
-
-
-class RedactSecrets(logging.Filter):
-    """A logging filter that masks secrets in a record: bearer tokens, OAuth codes and API keys
-    by their shape, and every value registered with :meth:`add` wherever it appears.
-
-    Installed on the client libraries' loggers, which print request headers, bodies or whole
-    responses at DEBUG level (spotipy prints ``Authorization: Bearer ...``; pylast prints each
-    response, which could repeat the key), and on Timbre's connector loggers.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, *values: str) -> None:
-        """Mask these values from now on (values shorter than 4 characters are ignored)."""
-        with self._lock:
-            self._values.update(v for v in values if v and len(v) >= 4)
-
-    def mask(self, text: str) -> str:
-        """``text`` with every registered value and every secret-shaped token masked."""
-        with self._lock:
-            values = tuple(self._values)
-        masked = redact(text, values)
-        for pattern in _SECRET_PATTERNS:
-            masked = pattern.sub(r"\1***", masked)
-        return masked
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix; let logging report it
-            return True
-        masked = self.mask(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
-_LOGGERS_TO_REDACT = (
-    "timbre.sources.live",
-    "timbre.sources.lastfm",
-    "timbre.sources.spotify",
-    "spotipy",
-    "spotipy.client",
-    "spotipy.oauth2",
-    "spotipy.util",
-    "spotipy.cache_handler",
-    "pylast",
-    "httpx2",
-    "httpcore2",
-    "urllib3.connectionpool",
-)
-_REDACTOR = RedactSecrets()
-
-
-def install_log_redaction(*secrets: str) -> None:
-    """Attach :class:`RedactSecrets` to the client libraries' loggers (idempotent) and mask
-    ``secrets`` in their records from now on."""
-    _REDACTOR.add(*secrets)
-    for name in _LOGGERS_TO_REDACT:
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
+        Examples
+        --------
+        >>> run = Run()
+        >>> run.claim(["a", "b"]), run.claim(["b", "c"])
+        (['a', 'b'], ['c'])
+        """
+        with self.lock:
+            fresh = [k for k in keys if k not in self.claimed]
+            self.claimed.update(fresh)
+        return fresh
 
 
 def parse_kinds(
@@ -498,10 +225,29 @@ def parse_kinds(
 ) -> tuple[str, ...]:
     """Kinds from ``"a,b"`` or a list, in ``known`` order; ``None`` means ``defaults``.
 
+    Parameters
+    ----------
+    text
+        What a person asked for.
+    known, defaults
+        The source's kinds in fetch order, and those fetched when none are named.
+    source
+        The source's name for messages (``Last.fm``).
+
+    Returns
+    -------
+    tuple of str
+        The chosen kinds in ``known`` order.
+
     Raises
     ------
     DataError
         An unknown kind (the message names the source and lists the known ones), or none.
+
+    Examples
+    --------
+    >>> parse_kinds("b, a", ("a", "b", "c"), ("a",), "Demo")
+    ('a', 'b')
     """
     if text is None:
         return defaults
@@ -513,3 +259,281 @@ def parse_kinds(
     if not wanted:
         raise DataError(f"choose at least one kind: {', '.join(known)}")
     return tuple(k for k in known if k in wanted)
+
+
+def interaction_frame(
+    user_key: str,
+    items: Sequence[str] | pd.Series,
+    event: Event,
+    weights: Sequence[float] | pd.Series,
+    timestamps: pd.Series | None = None,
+) -> pd.DataFrame:
+    """One user's interactions with ``items`` as an ``ImportBatch.interactions`` frame.
+
+    Parameters
+    ----------
+    user_key
+        Whose interactions they are.
+    items, weights
+        Item keys and their weights, one each per interaction.
+    event
+        ``play``, ``top``, ``love`` or ``skip``.
+    timestamps
+        When each happened (UTC); ``None``: aggregated, no time (``NaT``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``user_key, item_key, event, weight, timestamp``.
+    """
+    keys = list(items)
+    stamps = (
+        pd.to_datetime(timestamps, utc=True).to_numpy()
+        if timestamps is not None
+        else pd.Series(pd.NaT, index=range(len(keys)), dtype="datetime64[ns, UTC]").to_numpy()
+    )
+    return pd.DataFrame(
+        {
+            "user_key": [user_key] * len(keys),
+            "item_key": keys,
+            "event": [event] * len(keys),
+            "weight": [float(w) for w in weights],
+            "timestamp": stamps,
+        }
+    )
+
+
+C = TypeVar("C", bound=LiveClient)
+
+
+# --- the fetcher ------------------------------------------------------------------------------
+class LiveFetcher(Generic[C, U]):
+    """Run a source's kind table for users: one transaction per kind, one log row per user.
+
+    A source subclasses it with its kind table (``kinds``), its names and two hooks:
+    :meth:`identify` (whose fetch a name starts) and :meth:`open_user` (read the profile, make
+    the per-user state the kinds read from).
+
+    Failures end as little as they must: a failed kind is recorded and the next one runs; a
+    failure that ends the user (unknown user, private profile, a refused token; see
+    :meth:`ends_fetch`) stops that user; refused credentials stop every user of the run; a
+    cancelled run stops at the next request. What was written stays, and every user's result
+    is logged, even when a bug ends the fetch (it is re-raised after).
+
+    Parameters
+    ----------
+    store
+        Where batches and fetch logs go.
+    client
+        The source's client (its limiter is shared by every worker).
+    """
+
+    #: ``fetch_logs.source`` and ``ImportBatch.source``.
+    source: ClassVar[str]
+    #: The service's name in messages.
+    label: ClassVar[str]
+    #: The kind table, in fetch order.
+    kinds: ClassVar[tuple[Kind[Any, Any], ...]]
+    #: The kinds fetched when none are named.
+    default_kinds: ClassVar[tuple[str, ...]]
+
+    def __init__(self, store: Store, client: C) -> None:
+        self.store = store
+        self.client = client
+
+    # -- what a source says ------------------------------------------------------------------
+    def identify(self, name: str) -> tuple[str, str]:
+        """``(user, user_key)`` of the fetch ``name`` starts (before the profile is read)."""
+        raise NotImplementedError
+
+    def open_user(self, result: FetchResult, run: Run, step: Step) -> U:
+        """Read the user's profile; the state the kinds read from.
+
+        Raises
+        ------
+        UserFetchError, RunRefused, GaveUp, Cancelled
+            The fetch of this user cannot start (logged as its fatal error).
+        """
+        raise NotImplementedError
+
+    def ends_fetch(self, exc: UserFetchError) -> bool:
+        """Whether a kind's ``UserFetchError`` ends the user's fetch (default) or only the kind."""
+        return True
+
+    # -- running -----------------------------------------------------------------------------
+    def parse_kinds(self, kinds: str | Iterable[str] | None) -> tuple[str, ...]:
+        """The kinds asked for, in table order (``None``: :attr:`default_kinds`)."""
+        names = tuple(kind.name for kind in self.kinds)
+        return parse_kinds(kinds, names, self.default_kinds, self.label)
+
+    def fetch_many(
+        self,
+        names: Sequence[str],
+        kinds: str | Iterable[str] | None,
+        progress: ProgressCallback | None,
+        workers: int,
+    ) -> list[FetchResult]:
+        """Fetch several users on ``workers`` threads; results in the order of ``names``.
+
+        One user's failure never stops the others; refused credentials end every user's fetch
+        (each logged as failed with that reason). An interrupt (Ctrl-C) cancels: users stop at
+        their next request, what they wrote stays, each is logged, and the interrupt is
+        re-raised.
+        """
+        chosen = self.parse_kinds(kinds)
+        run = Run()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.source) as pool:
+            futures = [pool.submit(self.fetch_user, name, chosen, progress, run) for name in names]
+            try:
+                wait_all(futures)
+            except BaseException:
+                self.client.cancel.set()
+                wait_all(futures)
+                raise
+            return [f.result() for f in futures]
+
+    def fetch_user(
+        self,
+        name: str,
+        kinds: str | Iterable[str] | None = None,
+        progress: ProgressCallback | None = None,
+        run: Run | None = None,
+    ) -> FetchResult:
+        """Fetch one user's ``kinds`` (each in its own transaction) and log the result.
+
+        A failed kind is recorded and the next kind runs; a failure that ends the user (see
+        :meth:`ends_fetch`) or the whole run stops this user's fetch. The log row is written
+        even when a bug ends the fetch, and the bug is re-raised after.
+
+        Parameters
+        ----------
+        name
+            Whose fetch (as the source names users).
+        kinds
+            Kind names, ``"a,b"``, or ``None`` for :attr:`default_kinds`.
+        progress
+            Told each step, from the worker's thread; the last event carries the result.
+        run
+            The run this user is part of (a run of one when omitted).
+
+        Returns
+        -------
+        FetchResult
+            What was fetched and written, with its status and log id.
+
+        Raises
+        ------
+        DataError
+            A name or kind the source does not know (nothing is fetched).
+        """
+        user, key = self.identify(name)
+        chosen = self.parse_kinds(kinds)
+        result = FetchResult(source=self.source, user=user, user_key=key, kinds=chosen)
+
+        def report(stage: str, done: float, message: str) -> None:
+            if progress is not None:
+                fraction = min(1.0, max(0.0, done / (len(chosen) + 1)))
+                progress(FetchProgress(result.user, stage, fraction, message))
+
+        retries_before = self.client.thread_retries
+        try:
+            self._run_user(result, run or Run(), report)
+        except Exception as exc:  # a bug must not lose the log row; it is re-raised after
+            result.fatal = result.fatal or f"internal error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            result.retries = self.client.thread_retries - retries_before
+            self._finish(result, progress)
+        return result
+
+    def _finish(self, result: FetchResult, progress: ProgressCallback | None) -> None:
+        result.finish()
+        try:
+            log_result(self.store, result, self.client.secrets)
+        except TimbreError as exc:
+            log.warning("could not write the fetch log of %s: %s", result.user_key, exc)
+        if progress is not None:
+            message = result.error or f"{result.rows:,} new rows"
+            progress(FetchProgress(result.user, "done", 1.0, message, result))
+
+    def _run_user(
+        self, result: FetchResult, run: Run, report: Callable[[str, float, str], None]
+    ) -> None:
+        if run.abort:
+            result.fatal = run.abort
+            return
+        try:
+            user = self.open_user(result, run, lambda done, text: report("profile", done, text))
+        except RunRefused as exc:
+            result.fatal = run.abort = str(exc)
+            return
+        except (UserFetchError, GaveUp, Cancelled) as exc:
+            result.fatal = str(exc) or type(exc).__name__
+            return
+        table = {kind.name: kind for kind in self.kinds}
+        for position, name in enumerate(result.kinds, start=1):
+            if run.abort:
+                result.fatal = run.abort
+                break
+
+            def step(fraction: float, message: str, _p: int = position, _k: str = name) -> None:
+                report(_k, _p - 1 + fraction, message)
+
+            step(0.0, f"{name}: starting")
+            try:
+                self._run_kind(table[name], user, step, result)
+            except UserFetchError as exc:
+                result.errors[name] = str(exc)
+                if self.ends_fetch(exc):
+                    result.fatal = str(exc)
+                    break
+            except RunRefused as exc:
+                result.errors[name] = result.fatal = run.abort = str(exc)
+                break
+            except Cancelled:
+                result.errors[name] = result.fatal = "cancelled before it finished"
+                break
+            except TimbreError as exc:  # gave up, bad data, or the store refused the batch
+                result.errors[name] = str(exc)
+
+    def _run_kind(self, kind: Kind[U, Any], user: U, step: Step, result: FetchResult) -> None:
+        every = kind.checkpoint(user) if kind.checkpoint is not None else None
+        pages: list[Any] = []
+        try:
+            for count, page in enumerate(kind.read(user, step), start=1):
+                pages.append(page)
+                if every is not None and count % every == 0:
+                    self._write(kind, user, pages, result)
+                    pages = []
+        except _KEEPS_PAGES:
+            if every is not None and pages:  # read before the failed page: contiguous, keep it
+                self._write(kind, user, pages, result)
+            raise
+        self._write(kind, user, pages, result)
+
+    def _write(self, kind: Kind[U, Any], user: U, pages: list[Any], result: FetchResult) -> None:
+        """Make one transaction of ``pages`` and write it; raise the kind's failure after."""
+        report = ImportReport(source=self.source, dataset=kind.dataset)
+        rows = kind.rows(user, pages, report)
+        result.fetched[kind.name] = result.fetched.get(kind.name, 0) + rows.fetched
+        if rows.note:
+            result.notes.append(rows.note)
+        if rows.items is not None:
+            batch = ImportBatch(
+                dataset=kind.dataset,
+                source=self.source,
+                report=report,
+                items=rows.items.drop_duplicates("key").reset_index(drop=True),
+            )
+            if rows.with_user:
+                batch.users = pd.DataFrame({"key": [user.user_key], "name": [user.display]})
+            if rows.interactions is not None:
+                batch.interactions = rows.interactions.reset_index(drop=True)
+            if rows.tags is not None:
+                batch.tags = rows.tags.reset_index(drop=True)
+            if rows.features is not None:
+                batch.features = rows.features.reset_index(drop=True)
+            written = write_kind(self.store, batch)
+            result.written[kind.name] = result.written.get(kind.name, 0) + new_rows(written)
+        if rows.failure:
+            raise GaveUp(rows.failure)

@@ -1,4 +1,4 @@
-"""Reading untrusted input safely: text decoding, binary detection, CSV sniffing, zip members."""
+"""Reading untrusted input safely: decoding, binary detection, CSV sniffing, zip members."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from timbre.errors import DataError
+from timbre.records import ImportReport
 
 #: Largest total uncompressed size read from one zip (bytes).
 MAX_ZIP_BYTES = 512 * 1024**2
@@ -81,6 +82,35 @@ def sniff_separator(first_line: str) -> str:
     counts = {sep: first_line.count(sep) for sep in (",", ";", "\t")}
     best = max(counts, key=lambda s: counts[s])
     return best if counts[best] else ","
+
+
+def first_row(text: str) -> list[str]:
+    """The first CSV row with a non-blank cell, its cells stripped (``[]`` for none).
+
+    Examples
+    --------
+    >>> first_row(" uts , utc_time")
+    ['uts', 'utc_time']
+    """
+    for row in csv.reader(io.StringIO(text)):
+        if any(cell.strip() for cell in row):
+            return [cell.strip() for cell in row]
+    return []
+
+
+def drop_reasons(report: ImportReport) -> str:
+    """Why nothing was left of an input: each reason rows were dropped for, with its count.
+
+    Examples
+    --------
+    >>> report = ImportReport(source="csv", dataset="plays")
+    >>> report.drop("missing user or item", 3)
+    >>> drop_reasons(report)
+    '3 missing user or item'
+    """
+    if not report.dropped:
+        return "nothing left after reading"
+    return "; ".join(f"{n:,} {reason}" for reason, n in sorted(report.dropped.items()))
 
 
 def read_csv_text(

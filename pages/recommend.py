@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import io
+from typing import cast
 
+import pandas as pd
 import streamlit as st
 
 from timbre import hybrid
-from timbre.app.hybrid import chosen_schedule, chosen_weights, require_engine
-from timbre.app.state import ensure_demo, get_store, guard, init_state
+from timbre.app.hybrid import require_engine, settings_caption
+from timbre.app.state import get_store, guard, shared
 from timbre.app.widgets import progress_bar
-from timbre.export import csv_text
+from timbre.export import csv_text, parquet_bytes, provenance
+from timbre.hybrid.engine import Aggregate
+from timbre.services.recommendations import save_list
 
-st.set_page_config(
-    page_title="Timbre · Recommend", page_icon=":material/graphic_eq:", layout="wide"
-)
-init_state()
 st.title("Recommend")
-ensure_demo(get_store())
 data, run, engine = require_engine("recommend")
-
-weights = chosen_weights()
-source = "from the Tune page" if st.session_state.get("hybrid_weights") else "default preset"
-st.caption(
-    "Weights ("
-    + source
-    + "): "
-    + ", ".join(f"{k} {v:g}" for k, v in weights.as_dict().items())
-    + f". CF: run {run['id']} ({run['model']})."
-)
-comments = hybrid.export_comments(weights, data.dataset, run, engine.normalization, engine.space)
+state = shared()
+weights = state.weights
+st.caption(settings_caption(run))
+comments = provenance(data.dataset, weights.as_dict(), state.normalization, state.space, run)
 SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
 
 mode = st.radio(
@@ -49,19 +40,21 @@ filters = hybrid.Filters(
     exclude_tags=tuple(t.strip() for t in exclude.split(",") if t.strip()),
 )
 
-if mode == "One listener":
+
+def one_listener() -> pd.DataFrame:
     user_id = st.text_input("Listener id", value=str(data.users.id(0)), key="recommend_user")
     with guard():
         user = data.find_user(user_id)
-        ranking = engine.rank(
-            engine.components_for_user(user), weights, n, filters, chosen_schedule()
-        )
-    frame = hybrid.ranking_frame(data, ranking, data.users.id(user))
-    if ranking.rule != "chosen weights":
+        components = engine.components_for_user(user)
+        ranking = engine.rank(components, weights, n, filters, state.schedule)
+    if ranking.rule != hybrid.CHOSEN:
         st.info(f"Cold start ({ranking.rule}): the schedule's weights are used.")
     for note in ranking.notes:
         st.caption(note)
-elif mode == "Next track":
+    return hybrid.ranking_frame(data, ranking, data.users.id(user))
+
+
+def next_track() -> pd.DataFrame:
     seeds_text = st.text_area(
         "Seed sequence (artists or tracks, one per line, oldest first)",
         "Metallica\nMegadeth",
@@ -69,10 +62,11 @@ elif mode == "Next track":
     )
     with guard():
         seeds = [data.find_item(s.strip()) for s in seeds_text.splitlines() if s.strip()]
-        frame = hybrid.ranking_frame(
-            data, engine.next_tracks(seeds, weights, n, filters), "next-track"
-        )
-elif mode == "Similar items":
+        ranking = engine.next_tracks(seeds, weights, n, filters)
+    return hybrid.ranking_frame(data, ranking, "next-track")
+
+
+def similar_items() -> pd.DataFrame:
     query = st.text_input("Artist or track", value="Metallica", key="recommend_similar_item")
     use_cf, use_content = st.columns(2)
     cf_on = use_cf.checkbox("CF similarity", value=True, key="recommend_similar_cf")
@@ -85,20 +79,21 @@ elif mode == "Similar items":
     with guard():
         item = data.find_item(query)
         items, scores = engine.similar(item, n, cf_on, content_on)
-    frame = hybrid.ranking_frame(
-        data,
-        hybrid.Ranking(items, scores, {}, [], weights, "similar items"),
-        f"like {data.items.id(item)}",
-    )
-    frame["score"] = scores.astype(float).round(6)
-else:
+    ranking = hybrid.Ranking(items, scores, {}, [], weights, "similar items")
+    return hybrid.ranking_frame(data, ranking, f"like {data.items.id(item)}")
+
+
+def group() -> pd.DataFrame:
     members_text = st.text_input(
         "Listener ids (comma-separated)",
         value=", ".join(str(data.users.id(i)) for i in range(3)),
         key="recommend_group",
     )
-    aggregate = st.radio(
-        "Aggregation", ("average", "least-misery"), horizontal=True, key="recommend_aggregate"
+    aggregate = cast(
+        Aggregate,
+        st.radio(
+            "Aggregation", ("average", "least-misery"), horizontal=True, key="recommend_aggregate"
+        ),
     )
     with guard():
         members = [data.find_user(u.strip()) for u in members_text.split(",") if u.strip()]
@@ -107,15 +102,29 @@ else:
     per_member.insert(0, "item_name", frame["item_name"])
     st.caption("Each member's normalised score for the group's items:")
     st.dataframe(per_member, hide_index=True, key="recommend_members")
+    return frame
 
+
+MODES = {
+    "One listener": one_listener,
+    "Next track": next_track,
+    "Group": group,
+    "Similar items": similar_items,
+}
+frame = MODES[mode]()
 st.dataframe(frame[SHOWN], hide_index=True, key="recommend_table")
-st.download_button(
+left, right = st.columns(2)
+left.download_button(
     "Download this list (CSV)",
     csv_text(frame, comments=comments),
     file_name="timbre-recommendations.csv",
     mime="text/csv",
     key="recommend_download",
 )
+if mode == "One listener" and right.button("Save this list", key="recommend_save"):
+    with guard():
+        saved = save_list(get_store(), run, frame, weights, state.normalization)
+    st.success(f"Saved {saved} items for {frame['user_id'].iloc[0]} with run {run['id']}.")
 
 st.subheader("Export for every listener")
 left, right = st.columns(2)
@@ -125,27 +134,15 @@ if st.button("Build the export", key="recommend_all_build"):
     progress = progress_bar("Ranking...")
     with guard():
         everything = hybrid.batch_frame(
-            engine,
-            range(data.n_users),
-            weights,
-            int(export_n),
-            filters,
-            progress,
-            schedule=chosen_schedule(),
-        )
+            engine, range(data.n_users), weights, int(export_n), filters, progress,
+            schedule=state.schedule,
+        )  # fmt: skip
     if form == "CSV":
-        payload: bytes = csv_text(everything, comments=comments).encode("utf-8")
+        payload = csv_text(everything, comments=comments).encode("utf-8")
         name, mime = "timbre-recommendations-all.csv", "text/csv"
     else:
-        buffer = io.BytesIO()
-        table = everything.copy()
-        table.attrs["made_with"] = comments
-        table.to_parquet(buffer, index=False)
-        payload, name, mime = (
-            buffer.getvalue(),
-            "timbre-recommendations-all.parquet",
-            ("application/octet-stream"),
-        )
+        payload = parquet_bytes(everything, comments)
+        name, mime = "timbre-recommendations-all.parquet", "application/octet-stream"
     st.session_state["recommend_all"] = (payload, name, mime, len(everything))
 if "recommend_all" in st.session_state:
     payload, name, mime, rows = st.session_state["recommend_all"]

@@ -3,10 +3,12 @@ and friends vs taste."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import streamlit as st
 
 from timbre import plots
-from timbre.app.models import interaction_data
+from timbre.app.models import choose_dataset, interaction_data
 from timbre.app.similarity import (
     NEIGHBOUR_SHRINKAGE,
     neighbours_frame,
@@ -14,24 +16,25 @@ from timbre.app.similarity import (
     render_friends,
     similarity_space,
 )
-from timbre.app.state import ensure_demo, get_store, guard, init_state
-from timbre.app.widgets import page_link
+from timbre.app.state import get_store, guard
+from timbre.errors import TimbreError
 from timbre.export import csv_text
 from timbre.similarity import (
     COLOURINGS,
-    KINDS,
     LINKAGES,
     PROJECTIONS,
-    SPACE_TITLES,
     SPACES,
     SUBSETS,
-    activity,
+    Colouring,
+    LinkageMethod,
+    Projection,
+    Subset,
     colour_labels,
     label_counts,
     select,
     similarity_matrix,
 )
-from timbre.sources.demo import DEMO_DATASET
+from timbre.spaces import KINDS, SPACE_TITLES, Kind, SpaceName, activity
 
 SUBSET_TITLES = {
     "top": "most active users / most popular items",
@@ -41,10 +44,6 @@ SUBSET_TITLES = {
     "list": "a hand-picked list",
 }
 
-st.set_page_config(
-    page_title="Timbre · Similarity", page_icon=":material/graphic_eq:", layout="wide"
-)
-init_state()
 st.title("Similarity")
 st.caption(
     "Who listens alike, and which artists go together: a similarity matrix of a subset of users "
@@ -53,18 +52,7 @@ st.caption(
 )
 
 store = get_store()
-ensure_demo(store)
-datasets = [d["name"] for d in store.list_datasets()]
-if not datasets:
-    st.info("There is no data to compare yet.")
-    page_link("pages/1_Data.py", "Load the demo or import data")
-    st.stop()
-dataset = st.selectbox(
-    "Data set",
-    datasets,
-    index=datasets.index(DEMO_DATASET) if DEMO_DATASET in datasets else 0,
-    key="similarity_dataset",
-)
+dataset = choose_dataset("similarity")
 data = interaction_data(dataset)
 flash = st.session_state.pop("similarity_flash", None)
 if flash:
@@ -72,14 +60,27 @@ if flash:
 
 # ----- what to compare ----------------------------------------------------------------------
 first, second, third, fourth = st.columns([1, 2, 2, 2])
-kind = first.radio(
-    "Compare", KINDS, index=KINDS.index("items"), format_func=str.capitalize, key="similarity_kind"
+kind = cast(
+    Kind,
+    first.radio(
+        "Compare",
+        KINDS,
+        index=KINDS.index("items"),
+        format_func=str.capitalize,
+        key="similarity_kind",
+    ),
 )
-space_name = second.selectbox(
-    "Space", SPACES, format_func=lambda s: SPACE_TITLES[s], key="similarity_space"
+space_name = cast(
+    SpaceName,
+    second.selectbox(
+        "Space", SPACES, format_func=lambda s: SPACE_TITLES[s], key="similarity_space"
+    ),
 )
-subset = third.selectbox(
-    "Subset", SUBSETS, format_func=lambda s: SUBSET_TITLES[s], key="similarity_subset"
+subset = cast(
+    Subset,
+    third.selectbox(
+        "Subset", SUBSETS, format_func=lambda s: SUBSET_TITLES[s], key="similarity_subset"
+    ),
 )
 size = fourth.slider("Size", 10, 300, 40, step=5, key="similarity_size")
 
@@ -119,24 +120,23 @@ with st.expander("Clustering", expanded=False):
             "Clusters", 1, 30, 6, key="similarity_clusters", help="Cut the tree here."
         )
     )
-    method = right.selectbox(
-        "Linkage",
-        LINKAGES,
-        key="similarity_linkage",
-        help="Average linkage on 1 - similarity; complete gives rounder clusters.",
+    method = cast(
+        LinkageMethod,
+        right.selectbox(
+            "Linkage",
+            LINKAGES,
+            key="similarity_linkage",
+            help="Average linkage on 1 - similarity; complete gives rounder clusters.",
+        ),
     )
 
 space = similarity_space(store, data, kind, space_name)
-try:
-    with guard():
-        selection = select(data, space, subset, size, query=query, picks=picks)
-except ValueError as exc:
-    st.error(str(exc))
-    st.stop()
+with guard():
+    selection = select(data, space, subset, size, query=query, picks=picks)
 matrix = similarity_matrix(data, space, selection, n_clusters, method)
 
 # ----- heatmap ------------------------------------------------------------------------------
-run_text = f" of run {matrix.run_id}" if matrix.run_id is not None else ""
+run_text = f" (run {matrix.run_id})" if matrix.run_id is not None else ""
 st.caption(
     f"{matrix.description.capitalize()}, {SPACE_TITLES[space_name]}{run_text}; "
     f"{matrix.n_clusters} clusters ({method} linkage), white lines between them."
@@ -209,17 +209,23 @@ with right:
 # ----- embedding map ------------------------------------------------------------------------
 st.subheader("Embedding map")
 left, right = st.columns(2)
-projection_method = left.radio(
-    "Projection",
-    PROJECTIONS,
-    format_func=lambda m: {"pca": "PCA", "tsne": "t-SNE"}[m],
-    horizontal=True,
-    key="similarity_projection",
+projection_method = cast(
+    Projection,
+    left.radio(
+        "Projection",
+        PROJECTIONS,
+        format_func=lambda m: {"pca": "PCA", "tsne": "t-SNE"}[m],
+        horizontal=True,
+        key="similarity_projection",
+    ),
 )
-colouring = right.radio("Colour by", COLOURINGS, horizontal=True, key="similarity_colour", index=1)
+colouring = cast(
+    Colouring,
+    right.radio("Colour by", COLOURINGS, horizontal=True, key="similarity_colour", index=1),
+)
 try:
     coords = projection(data, space, matrix, projection_method)
-except ValueError as exc:
+except TimbreError as exc:
     st.warning(str(exc))
 else:
     colours = colour_labels(data, kind, matrix.indices, colouring, matrix.clusters)

@@ -6,31 +6,23 @@ import streamlit as st
 
 from timbre.app.evaluate import render_evaluation
 from timbre.app.models import (
+    choose_dataset,
     interaction_data,
     param_inputs,
-    ranking_frame,
     runs_frame,
     trained_model,
 )
-from timbre.app.state import ensure_demo, get_settings, get_store, guard, init_state
-from timbre.app.widgets import metric_row, page_link, progress_bar
+from timbre.app.state import get_settings, get_store, guard
+from timbre.app.widgets import metric_row, progress_bar, text_table
 from timbre.errors import TimbreError
+from timbre.hybrid import items_frame
 from timbre.models import MODELS
-from timbre.models.runs import delete_run, train_run
+from timbre.services.runs import delete_run, train_run
 
-st.set_page_config(page_title="Timbre · Train", page_icon=":material/graphic_eq:", layout="wide")
-init_state()
 st.title("Train")
 
 store = get_store()
-ensure_demo(store)
-datasets = [d["name"] for d in store.list_datasets()]
-if not datasets:
-    st.info("There is no data to train on yet.")
-    page_link("pages/1_Data.py", "Load the demo or import data")
-    st.stop()
-
-dataset = st.selectbox("Data set", datasets, key="train_dataset")
+dataset = choose_dataset("train")
 data = interaction_data(dataset)
 metric_row(
     [
@@ -59,12 +51,8 @@ with st.form("train_form"):
     submitted = st.form_submit_button("Train", type="primary", key="train_submit")
 if submitted:
     progress = progress_bar(f"Training {klass.title}...")
-    try:
-        with guard():
-            result = train_run(store, get_settings(), data, name, params, progress)
-    except ValueError as exc:  # a parameter out of range: say which
-        st.error(str(exc))
-        st.stop()
+    with guard():
+        result = train_run(store, get_settings(), data, name, params, progress)
     st.session_state["train_flash"] = (
         f"Run {result.run_id}: {klass.title} trained in {result.fit_seconds:.2f} s "
         "and made the active model."
@@ -126,8 +114,9 @@ with similar_tab:
     try:
         item = data.find_item(query)
         ranking = model.similar_items(item, 10)
-        st.caption(f"Most similar to {data.item_name(item)} in run {run_id} ({run['model']}):")
-        st.table(ranking_frame(data, ranking.items, ranking.scores).set_index("rank"))
+        st.caption(f"Most similar in run {run_id} ({run['model']}) to:")
+        st.text(data.item_name(item))
+        text_table(items_frame(data, ranking.items, ranking.scores).set_index("rank"))
     except TimbreError as exc:
         st.error(str(exc))
 with recommend_tab:
@@ -144,10 +133,12 @@ with recommend_tab:
             because.append(", ".join(data.item_name(i) for i, _ in reasons))
         listened = data.user_items[user]
         top_played = listened.indices[listened.data.argsort()[::-1][:5]]
-        st.caption(
+        st.text(
             f"{data.users.id(user)} played {listened.nnz:,} items, most: "
             + ", ".join(data.item_name(int(i)) for i in top_played)
         )
-        st.table(ranking_frame(data, ranking.items, ranking.scores, because).set_index("rank"))
+        table = items_frame(data, ranking.items, ranking.scores)
+        table.insert(3, "because you listened to", because)
+        text_table(table.set_index("rank"))
     except TimbreError as exc:
         st.error(str(exc))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import streamlit as st
@@ -10,29 +10,16 @@ import streamlit as st
 from timbre import plots
 from timbre.app.connectors import lastfm_section, spotify_section
 from timbre.app.imports import import_uploads, parse_column_map
-from timbre.app.state import (
-    bump_data_version,
-    cached_dataset_charts,
-    ensure_demo,
-    get_settings,
-    get_store,
-    guard,
-    init_state,
-    stats,
-)
+from timbre.app.state import bump_data_version, dataset_charts, get_store, guard, stats
 from timbre.app.widgets import metric_row, progress_bar, rate_text
 from timbre.sources.demo import load_demo
-from timbre.sources.files import FORMATS
+from timbre.sources.files import FORMATS, Format
 
-st.set_page_config(page_title="Timbre · Data", page_icon=":material/graphic_eq:", layout="wide")
-init_state()
 st.title("Data")
-
 store = get_store()
-ensure_demo(store)
 
 
-def show_report(report_dict: dict[str, object]) -> None:
+def show_report(report_dict: dict[str, Any]) -> None:
     """Render one import report: counts, drops per reason, catalogue match."""
     metric_row(
         [
@@ -44,11 +31,11 @@ def show_report(report_dict: dict[str, object]) -> None:
     )
     dropped = report_dict.get("dropped") or {}
     if dropped:
-        st.markdown("\n".join(f"- dropped {n:,}: {reason}" for reason, n in dropped.items()))
+        st.text("\n".join(f"dropped {n:,}: {reason}" for reason, n in dropped.items()))
     for warning in report_dict.get("warnings") or []:
         st.warning(str(warning))
     for name in report_dict.get("skipped_files") or []:
-        st.caption(f"Skipped file: {name}")
+        st.text(f"Skipped file: {name}")
 
 
 def render_statistics(summary: dict[str, Any]) -> None:
@@ -77,14 +64,12 @@ def render_statistics(summary: dict[str, Any]) -> None:
 
     names = list(datasets)
     chosen = st.selectbox("Data set", names, key="data_stats_dataset")
-    url = get_settings().resolved_database_url
-    with guard():
-        charts = cached_dataset_charts(url, st.session_state.get("data_version", 0), chosen)
+    charts = dataset_charts(chosen)
     left, right = st.columns(2)
-    left.plotly_chart(plots.plays_per_user_histogram(charts["plays"]), key="data_plays_chart")
-    right.plotly_chart(plots.top_items_bar(charts["top"], "Most played"), key="data_top_chart")
+    left.plotly_chart(plots.plays_per_user_histogram(charts.plays), key="data_plays_chart")
+    right.plotly_chart(plots.top_items_bar(charts.top, "Most played"), key="data_top_chart")
     left2, right2 = st.columns(2)
-    genres = charts["genres"]
+    genres = charts.genres
     if len(genres):
         left2.plotly_chart(plots.genre_mix_bar(genres), key="data_genre_chart")
     else:
@@ -146,7 +131,7 @@ if submitted:
         report = import_uploads(
             store,
             uploads or [],
-            None if fmt == "auto-detect" else fmt,
+            None if fmt == "auto-detect" else cast(Format, fmt),
             dataset=dataset.strip() or None,
             user=user.strip() or None,
             min_play_ms=int(min_play * 1000),
@@ -162,7 +147,7 @@ if st.session_state.get("data_flash"):
 
 for report_dict in st.session_state.get("data_last_report") or []:
     with st.container(border=True):
-        st.markdown(f"**Import report** · {report_dict['source']} -> `{report_dict['dataset']}`")
+        st.text(f"Import report · {report_dict['source']} -> {report_dict['dataset']}")
         show_report(report_dict)
 
 

@@ -8,16 +8,12 @@ import streamlit as st
 
 from timbre import personality as pers
 from timbre import plots
-from timbre.app.models import cached_item_attributes, interaction_data
-from timbre.app.state import ensure_demo, get_store, guard, init_state
+from timbre.app.models import cached_item_attributes, choose_dataset, interaction_data
+from timbre.app.state import get_store, guard
 from timbre.app.widgets import metric_row
 from timbre.errors import DataError
 from timbre.export import csv_text
 
-st.set_page_config(
-    page_title="Timbre · Personality", page_icon=":material/graphic_eq:", layout="wide"
-)
-init_state()
 st.title("Personality")
 st.caption(
     "Big Five traits from a public-domain questionnaire, percentiles against 19,718 real "
@@ -27,7 +23,6 @@ st.caption(
     "(Schafer & Mehlhorn 2017). Treat the prior as a weak signal, strongest for new listeners."
 )
 store = get_store()
-ensure_demo(store)
 
 ANSWER_LABELS = {
     1: "1 disagree",
@@ -71,7 +66,7 @@ p_left.selectbox(
     "Demo persona (a real anonymous response)",
     list(range(len(personas))),
     index=2,
-    format_func=lambda i: str(personas.iloc[i]["persona"]),
+    format_func=lambda i: str(personas["persona"].iloc[i]),
     key="personality_persona_choice",
 )
 p_mid.button("Fill with persona", on_click=fill_persona, key="personality_persona")
@@ -108,7 +103,7 @@ if st.button("Score and save", type="primary", key="personality_submit"):
                 instrument.name,
                 {k: int(v) for k, v in answers.items() if v is not None},
                 {t: round(m, 4) for t, m in scores.means.items()},
-                percentiles,
+                {str(t): v for t, v in percentiles.items()},
             )
         st.success(f"Saved profile {profile_id} for {user}.")
 
@@ -120,7 +115,8 @@ if profile is None:
 
 scores = pers.scores_from_profile(profile)
 percentiles = {t: float(v) for t, v in profile["percentiles"].items()}
-st.subheader(f"Profile of {user}")
+st.subheader("Profile")
+st.text(user)
 saved = f"{profile['created_at']:%Y-%m-%d %H:%M}"
 st.caption(
     f"{pers.get_instrument(profile['instrument']).title}, saved {saved}. Neuroticism is the "
@@ -180,11 +176,7 @@ with st.expander("Coefficients (trait x music attribute, with sources): edit or 
 
     st.button("Reset to the published values", on_click=reset, key="personality_reset")
 
-datasets = [d["name"] for d in store.list_datasets()]
-if not datasets:
-    st.stop()
-dataset = st.selectbox("Data set", datasets, key="personality_dataset")
-data = interaction_data(dataset)
+data = interaction_data(choose_dataset("personality"))
 attributes = cached_item_attributes(data)
 z = pers.trait_z(scores)
 weights = pers.attribute_weights(z, coefficients)

@@ -1,4 +1,4 @@
-"""Training runs: fit a model on a stored data set, save its artifact, record it in the registry."""
+"""The run registry: train and record runs, choose, load and delete them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
 from timbre.models import Recommender, create_model
 from timbre.models.base import ProgressCallback, sidecar_path
+from timbre.sources.demo import DEMO_DATASET
 from timbre.store import Store
+
+#: A registry row as ``Store.list_model_runs`` gives it.
+Run = dict[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,33 @@ def choose_run(
     return active[0] if active and model is None else runs[0]
 
 
+def runs_on(store: Store, data: InteractionData, model: str | None = None) -> list[Run]:
+    """Runs with an artifact trained on exactly ``data`` (same data set and fingerprint),
+    newest first, optionally of one ``model`` family."""
+    return [
+        run
+        for run in store.list_model_runs()  # newest first
+        if run["dataset"] == data.dataset
+        and run["fingerprint"] == data.fingerprint
+        and run["artifact_path"]
+        and (model is None or run["model"] == model)
+    ]
+
+
+def usable_run(store: Store, data: InteractionData) -> Run | None:
+    """The data set's active run (else its newest) trained on this exact data, or ``None``."""
+    runs = runs_on(store, data)
+    active = [r for r in runs if r["active"]]
+    chosen = active or runs
+    return chosen[0] if chosen else None
+
+
+def factor_run(store: Store, data: InteractionData, model: str) -> Run | None:
+    """The newest run of ``model`` trained on exactly ``data``, or ``None`` (factor spaces)."""
+    runs = runs_on(store, data, model)
+    return runs[0] if runs else None
+
+
 def load_run(run: dict[str, Any], data: InteractionData) -> Recommender:
     """Load a run's model, refusing it when it was trained on other data than ``data``."""
     if run["dataset"] != data.dataset or run["fingerprint"] != data.fingerprint:
@@ -126,8 +157,6 @@ def remove_artifact(path: Path) -> None:
 
 def default_dataset(store: Store) -> str:
     """The data set to use when none is named: the demo's if loaded, else the only one."""
-    from timbre.sources.demo import DEMO_DATASET
-
     names = [d["name"] for d in store.list_datasets()]
     if DEMO_DATASET in names:
         return DEMO_DATASET

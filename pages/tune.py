@@ -1,0 +1,150 @@
+"""Tune: hybrid weights on sliders; the list, its contributions and offline metrics follow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from timbre import hybrid, plots
+from timbre import personality as pers
+from timbre.app.hybrid import PANEL_SAMPLE, panel_for, persona_z, require_engine
+from timbre.app.state import bound, guard, keep, shared
+from timbre.errors import DataError, ParameterError
+from timbre.evaluation import ILD_SPACE
+from timbre.spaces import SPACE_TITLES
+
+st.title("Tune")
+st.caption(
+    f"Move the weights: the top list, its per-component contributions and the offline metrics "
+    f"({PANEL_SAMPLE} held-out users of a fixed 80/20 split, K = 10) follow. The personality "
+    "effect is small in the literature (|r| about .1); give it weight mainly for listeners "
+    "without history."
+)
+data, run, engine = require_engine("tune")
+state = shared()
+st.caption(f"CF component: run {run['id']} ({run['model']}) on {data.dataset}.")
+
+who, pick = st.columns([1, 3])
+kind = who.radio("Recommend for", ("a listener", "a persona"), key="tune_who")
+if kind == "a listener":
+    user_id = pick.text_input("Listener id", value=str(data.users.id(0)), key="tune_user")
+    with guard():
+        user = data.find_user(user_id)
+    components = engine.components_for_user(user)
+    label = data.users.id(user)
+else:
+    names = pers.personas()["persona"].tolist()
+    index = pick.selectbox(
+        "Persona (no listening history: cold start)",
+        list(range(len(names))),
+        format_func=lambda i: names[i],
+        key="tune_persona",
+    )
+    components = engine.components_for_row(None, persona_z(int(index)))
+    label = f"persona {index}"
+normalized = engine.normalized(components)
+panel = panel_for(data, run)
+
+
+def apply_preset() -> None:
+    weights = hybrid.preset(st.session_state["tune_preset"])
+    state.tune_weights = weights
+    for knob in hybrid.KNOBS:
+        st.session_state[f"tune_w_{knob}"] = float(getattr(weights, knob))
+
+
+p_left, p_right = st.columns([3, 1])
+p_left.selectbox("Preset", list(hybrid.PRESETS), key="tune_preset")
+p_right.button("Apply preset", on_click=apply_preset, key="tune_apply_preset")
+
+
+def show_metrics(metrics: dict[str, Any]) -> None:
+    st.caption(f"Offline metrics, {len(panel.users)} held-out users")
+    a, b = st.columns(2)
+    a.metric("NDCG@10", f"{metrics['ndcg']:.4f}")
+    b.metric("Recall@10", f"{metrics['recall']:.4f}")
+    a.metric(
+        f"ILD ({ILD_SPACE})",
+        f"{metrics['diversity']:.3f}",
+        help=f"Intra-list diversity: mean 1 - similarity within a list, {SPACE_TITLES[ILD_SPACE]}"
+        " (0..1).",
+    )
+    b.metric("Novelty", f"{metrics['novelty']:.2f}", help="Mean self-information, bits.")
+    a.metric("Coverage", f"{metrics['coverage']:.2%}", help="Share of the catalogue in any list.")
+
+
+def show_tradeoff(weights: hybrid.Weights, metrics: dict[str, Any]) -> None:
+    key = (weights.cf, weights.content, weights.personality, state.schedule)
+    curves = st.session_state.setdefault("tune_curves", {})
+    if key not in curves:
+        curves[key] = panel.tradeoff(weights, schedule=state.schedule)  # once per weight mix
+        while len(curves) > 8:  # keep the session small: the oldest mixes go first
+            curves.pop(next(iter(curves)))
+    st.plotly_chart(plots.tradeoff_plot(curves[key], metrics), key="tune_tradeoff")
+
+
+@st.fragment
+def live() -> None:
+    """Sliders and everything that follows them (re-run alone when a slider moves)."""
+    columns = st.columns(len(hybrid.KNOBS))
+    for column, knob in zip(columns, hybrid.KNOBS, strict=True):
+        keep(f"tune_w_{knob}", float(getattr(state.tune_weights, knob)))
+        column.slider(knob, 0.0, 1.0, step=0.05, key=f"tune_w_{knob}")
+    try:
+        weights = hybrid.Weights(**{k: st.session_state[f"tune_w_{k}"] for k in hybrid.KNOBS})
+    except ParameterError as exc:
+        st.warning(str(exc))
+        return
+    state.tune_weights = weights
+    try:
+        ranking = engine.rank(
+            components, weights, n=10, schedule=state.schedule, normalized=normalized
+        )
+    except DataError as exc:
+        st.error(str(exc))
+        return
+    frame = hybrid.ranking_frame(data, ranking, label)
+    left, right = st.columns([3, 2])
+    with left:
+        if ranking.rule != hybrid.CHOSEN:
+            st.info(f"Cold start ({ranking.rule}): the schedule's weights are used.")
+        st.plotly_chart(plots.contribution_bars(frame), key="tune_bars")
+        st.dataframe(
+            frame[["rank", "item_name", "score", "because"]], hide_index=True, key="tune_list"
+        )
+    with right:
+        metrics = panel.measure(weights, state.schedule)
+        show_metrics(metrics)
+        show_tradeoff(weights, metrics)
+    if st.button("Use these weights on the Recommend page", key="tune_use"):
+        state.weights, state.weights_from_tune = weights, True
+        st.success("Weights saved for the Recommend page.")
+
+
+live()
+
+with st.expander("Cold-start schedule (users with little history get these weights)"):
+    if "tune_schedule_editor" not in st.session_state:  # the editor's edits start from here
+        st.session_state["tune_schedule_base"] = hybrid.schedule_frame(state.schedule)
+    edited = st.data_editor(
+        st.session_state["tune_schedule_base"], hide_index=True, key="tune_schedule_editor"
+    )
+    try:
+        state.schedule = hybrid.schedule_from_frame(edited)
+    except DataError as exc:
+        st.error(str(exc))
+with st.expander("Normalisation and diversity space"):
+    st.radio(
+        "Normalisation of each component before weighting",
+        hybrid.NORMALIZATIONS,
+        horizontal=True,
+        **bound("tune_normalization", "normalization"),
+    )
+    st.radio(
+        "Similarity space of the diversity bonus (MMR)",
+        hybrid.MMR_SPACES,
+        format_func=lambda s: SPACE_TITLES[s],
+        horizontal=True,
+        **bound("tune_space", "space"),
+    )

@@ -1,0 +1,113 @@
+"""``timbre demo``, ``import`` and ``stats``: what goes into the store and what it holds."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from timbre.cli.common import Commands, add_json, add_repeated, open_store, print_json
+from timbre.config import Settings
+from timbre.errors import ParameterError
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the bundled demo data (idempotent)."""
+    from timbre.sources.demo import load_demo
+
+    started = time.perf_counter()
+    with open_store(settings) as store:
+        reports = load_demo(store)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print_json({"seconds": round(elapsed, 2), "reports": [r.as_dict() for r in reports]})
+    else:
+        for report in reports:
+            print(report.summary())
+        print(f"demo ready in {elapsed:.1f} s")
+    return 0
+
+
+def parse_columns(pairs: Sequence[str]) -> dict[str, str] | None:
+    """``["user=listener"]`` -> ``{"user": "listener"}``; ``None`` when there are none."""
+    columns: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, name = pair.partition("=")
+        if not sep or not role.strip() or not name.strip():
+            raise ParameterError(f"--column expects ROLE=NAME (e.g. user=listener), got {pair!r}")
+        columns[role.strip()] = name.strip()
+    return columns or None
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a file, folder or zip in one transaction and print its report."""
+    from timbre.sources.files import read_path
+
+    batch = read_path(
+        Path(args.path),
+        args.format,
+        dataset=args.dataset,
+        user=args.user,
+        min_play_ms=int(args.min_play_seconds * 1000),
+        columns=parse_columns(args.column),
+    )
+    with open_store(settings) as store:
+        report = store.write_batch(batch)
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what the store holds: users, items per kind, interactions, per data set."""
+    with open_store(settings) as store:
+        stats = store.stats()
+    if args.json:
+        print_json(stats)
+        return 0
+    items = ", ".join(f"{n:,} {kind}s" for kind, n in stats["items"].items())
+    print(f"users {stats['users']:,}; items: {items}; interactions {stats['interactions']:,}")
+    catalog = stats["catalog"]
+    print(f"catalogue: {catalog['tracks']:,} tracks by {catalog['artists']:,} artists")
+    for name, ds in stats["datasets"].items():
+        rate = ds.get("catalog_match_rate")
+        shown = "n/a" if rate is None else f"{rate:.1%}"
+        print(
+            f"  {name} ({ds['source']}): {ds['users']:,} users, {ds['items']:,} items, "
+            f"{ds['interactions']:,} interactions, catalogue match {shown}"
+        )
+    return 0
+
+
+def add_commands(sub: Commands) -> None:
+    """``demo``, ``import``, ``stats``."""
+    demo = sub.add_parser("demo", help="load the bundled demo data (HetRec 2K + Spotify catalogue)")
+    add_json(demo, "print the import reports as JSON")
+    demo.set_defaults(handler=cmd_demo)
+
+    imp = sub.add_parser("import", help="import a file, folder or zip (format auto-detected)")
+    imp.add_argument("path", help="file, folder or .zip to import")
+    imp.add_argument("--format", help="force a format (see the README for the list)")
+    imp.add_argument("--dataset", help="data set name for the interactions")
+    imp.add_argument("--user", help="user name for personal exports (Spotify, Last.fm CSV)")
+    imp.add_argument(
+        "--min-play-seconds",
+        type=float,
+        default=30.0,
+        help="Spotify exports: drop plays shorter than this (default 30)",
+    )
+    add_repeated(
+        imp,
+        "--column",
+        "ROLE=NAME",
+        "interactions CSV: map a role (user, item, weight, timestamp) to a column name",
+    )
+    add_json(imp, "print the import report as JSON")
+    imp.set_defaults(handler=cmd_import)
+
+    stats = sub.add_parser("stats", help="what the store holds")
+    add_json(stats)
+    stats.set_defaults(handler=cmd_stats)

@@ -1,0 +1,120 @@
+"""``timbre recommend``: hybrid lists for a user, every user, a seed sequence or a group."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pandas as pd
+
+from timbre.cli.common import Commands, load_data, log_progress, open_store, print_json
+from timbre.cli.models import add_run_choice
+from timbre.config import Settings
+from timbre.errors import ParameterError
+
+MODES = ("user", "all_users", "seed_items", "group")
+
+
+def _weights(args: argparse.Namespace) -> Any:
+    from timbre import hybrid
+
+    if args.weights:
+        return hybrid.Weights.parse(args.weights)
+    return hybrid.preset(args.preset) if args.preset else hybrid.Weights()
+
+
+def _rank(args: argparse.Namespace, engine: Any, weights: Any) -> tuple[pd.DataFrame, dict]:
+    """The table of the one mode asked for, and what to say about it in ``--json``."""
+    from timbre import hybrid
+
+    data = engine.data
+    filters = hybrid.Filters(exclude_seen=not args.include_seen)
+    if args.all_users:
+        frame = hybrid.batch_frame(
+            engine, range(data.n_users), weights, args.n, filters, progress=log_progress
+        )
+        return frame, {}
+    if args.seed_items:
+        seeds = [data.find_item(s.strip()) for s in args.seed_items.split(",") if s.strip()]
+        ranking = engine.next_tracks(seeds, weights, args.n, filters)
+        return hybrid.ranking_frame(data, ranking), {"seeds": [data.items.id(s) for s in seeds]}
+    if args.group:
+        members = [data.find_user(u.strip()) for u in args.group.split(",") if u.strip()]
+        ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
+        ids = [data.users.id(u) for u in members]
+        return hybrid.ranking_frame(data, ranking, "group:" + ",".join(ids)), {"group": ids}
+    user = data.find_user(args.user)
+    ranking = engine.rank(engine.components_for_user(user), weights, args.n, filters)
+    extra = {"rule": ranking.rule, "notes": list(ranking.notes)}
+    return hybrid.ranking_frame(data, ranking, data.users.id(user)), extra
+
+
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    """Hybrid recommendations: one user, all users, next-track from seeds, or a group."""
+    from timbre.export import provenance, write_table
+    from timbre.services.engines import engine_for_run
+    from timbre.services.recommendations import save_list
+    from timbre.services.runs import choose_run
+
+    weights = _weights(args)
+    if sum(bool(getattr(args, mode)) for mode in MODES) != 1:
+        raise ParameterError("give exactly one of --user, --all-users, --seed-items, --group")
+    if args.save and not args.user:
+        raise ParameterError("--save records one user's list: give --user")
+    with open_store(settings) as store:
+        data, _ = load_data(store, args.dataset)
+        run = choose_run(store, data.dataset, args.run, args.model)
+        engine = engine_for_run(store, data, run, args.normalization, args.space)
+        frame, extra = _rank(args, engine, weights)
+        if args.save:
+            extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
+    comments = provenance(data.dataset, weights.as_dict(), args.normalization, args.space, run)
+    if args.out:
+        write_table(frame, args.out, comments)
+    if args.json:
+        payload = {"run_id": run["id"], "model": run["model"], "weights": weights.as_dict()}
+        print_json({**payload, **extra, "recommendations": frame.to_dict("records")})
+    elif args.out:
+        print(f"{len(frame):,} rows written to {args.out}")
+    else:
+        for row in frame.to_dict("records"):
+            because = f"  because: {row['because']}" if row["because"] else ""
+            print(f"{row['rank']:>4}. {row['item_name']}  ({row['score']:.3f}){because}")
+    if args.save and not args.json:
+        print(f"saved this list of {extra['saved_rows']} items with run {run['id']}")
+    return 0
+
+
+def add_commands(sub: Commands) -> None:
+    """``recommend``."""
+    from timbre import hybrid
+
+    recommend = sub.add_parser("recommend", help="hybrid recommendations (and exports)")
+    recommend.add_argument("--user", help="user id or the last part of it")
+    recommend.add_argument("--all-users", action="store_true", help="every user (export)")
+    recommend.add_argument("--seed-items", help="next-track: comma-separated items (ids/names)")
+    recommend.add_argument("--group", help="a blend for users U1,U2,...")
+    recommend.add_argument(
+        "--aggregate", default="average", choices=("average", "least-misery"), help="--group"
+    )
+    recommend.add_argument(
+        "--weights", help="cf=..,content=..,personality=..,novelty=..,diversity=.. (missing = 0)"
+    )
+    recommend.add_argument("--preset", help=", ".join(hybrid.PRESETS))
+    recommend.add_argument("--normalization", default="minmax", choices=hybrid.NORMALIZATIONS)
+    recommend.add_argument(
+        "--space",
+        default="svd",
+        choices=hybrid.MMR_SPACES,
+        help="where the diversity bonus measures similarity (default svd: a 64-d SVD of who "
+        "played what)",
+    )
+    recommend.add_argument("--out", help="write CSV (or .parquet with a .json sidecar)")
+    recommend.add_argument(
+        "--include-seen", action="store_true", help="also rank items the user already played"
+    )
+    recommend.add_argument(
+        "--save", action="store_true", help="record this user's list in the store with its run"
+    )
+    add_run_choice(recommend)
+    recommend.set_defaults(handler=cmd_recommend)

@@ -1,0 +1,75 @@
+"""The hybrid score: weights and presets, normalisation, the engine (the one ranking path),
+MMR, tables and the live metrics panel."""
+
+from __future__ import annotations
+
+from timbre.hybrid.engine import (
+    MMR_SPACES,
+    POOL,
+    Components,
+    Filters,
+    HybridEngine,
+    MMRSpace,
+    Prepared,
+    Ranking,
+    fuse,
+)
+from timbre.hybrid.mmr import mmr
+from timbre.hybrid.normalization import NORMALIZATIONS, Normalization, normalize, normalize_rows
+from timbre.hybrid.panel import ILD_SPACE, MetricsPanel, ranking_lists
+from timbre.hybrid.tables import (
+    EXPORT_COLUMNS,
+    batch_frame,
+    items_frame,
+    ranking_frame,
+    rankings_frame,
+)
+from timbre.hybrid.weights import (
+    CHOSEN,
+    COMPONENTS,
+    DEFAULT_SCHEDULE,
+    KNOBS,
+    PRESETS,
+    ScheduleRule,
+    Weights,
+    preset,
+    schedule_frame,
+    schedule_from_frame,
+    schedule_weights,
+)
+
+__all__ = [
+    "CHOSEN",
+    "COMPONENTS",
+    "DEFAULT_SCHEDULE",
+    "EXPORT_COLUMNS",
+    "ILD_SPACE",
+    "KNOBS",
+    "MMR_SPACES",
+    "NORMALIZATIONS",
+    "POOL",
+    "PRESETS",
+    "Components",
+    "Filters",
+    "HybridEngine",
+    "MMRSpace",
+    "MetricsPanel",
+    "Normalization",
+    "Prepared",
+    "Ranking",
+    "ScheduleRule",
+    "Weights",
+    "batch_frame",
+    "fuse",
+    "items_frame",
+    "mmr",
+    "normalize",
+    "normalize_rows",
+    "preset",
+    "ranking_frame",
+    "ranking_lists",
+    "rankings_frame",
+    "schedule_frame",
+    "schedule_from_frame",
+    "schedule_weights",
+]

@@ -1,0 +1,565 @@
+"""The hybrid engine: components of every item for a listener, and the one ranking path.
+
+Every caller ranks through :meth:`HybridEngine.rank_prepared` (directly, or through ``rank`` /
+``rank_many``): the Tune and Recommend pages, the CLI, the all-listeners export and the metrics
+panel, so what is measured is what is shown (same candidate pool, same cold-start schedule,
+same MMR space).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from timbre import personality as pers
+from timbre import spaces
+from timbre.errors import DataError, ParameterError, TimbreError
+from timbre.hybrid.mmr import mmr
+from timbre.hybrid.normalization import Normalization, check_normalization, normalize_rows
+from timbre.hybrid.weights import (
+    CHOSEN,
+    COMPONENTS,
+    DEFAULT_SCHEDULE,
+    ScheduleRule,
+    Weights,
+    schedule_weights,
+)
+from timbre.interactions import InteractionData
+from timbre.models import Recommender, create_model
+from timbre.models.base import one_blas_thread, top_n, top_n_rows
+
+#: Spaces the diversity bonus (MMR) can measure similarity in (no trained model needed).
+MMRSpace = Literal["svd", "binary", "interactions", "content"]
+MMR_SPACES: tuple[str, ...] = get_args(MMRSpace)
+#: How a group's member scores are combined.
+Aggregate = Literal["average", "least-misery"]
+#: The space of the "because you listened to" reasons: co-listening, fast.
+REASON_SPACE: spaces.SpaceName = "svd"
+#: MMR re-ranks the best ``POOL`` items by fused score (at least 2 x n).
+POOL = 100
+NO_HISTORY = "no history: the cf component is item popularity"
+
+
+@dataclass
+class Components:
+    """Raw component scores of every item for one listener (a user, a seed list, a persona)."""
+
+    raw: dict[str, NDArray[np.float32]]
+    seen: NDArray[np.int64]
+    row: sp.csr_matrix
+    history: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which items may be recommended."""
+
+    exclude_seen: bool = True
+    include_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    min_listeners: int = 0
+    max_listeners: int | None = None
+
+    def text(self) -> str:
+        """What the filters do, for provenance lines."""
+        parts = ["heard items left out" if self.exclude_seen else "heard items kept"]
+        if self.include_tags:
+            parts.append("only tags " + ", ".join(self.include_tags))
+        if self.exclude_tags:
+            parts.append("never tags " + ", ".join(self.exclude_tags))
+        if self.min_listeners:
+            parts.append(f"at least {self.min_listeners} listeners")
+        if self.max_listeners is not None:
+            parts.append(f"at most {self.max_listeners} listeners")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A hybrid top-N: items best first with the final score and each part of it.
+
+    ``contributions`` holds one array per component (weight x normalised score) and
+    ``diversity_bonus`` (diversity weight x (1 - max similarity to the items above it)); they
+    add up to ``scores``.
+    """
+
+    items: NDArray[np.int64]
+    scores: NDArray[np.float32]
+    contributions: dict[str, NDArray[np.float32]]
+    because: list[list[int]]
+    weights: Weights
+    rule: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Listeners ready to rank: their components normalised and the items each may get.
+
+    Built once by :meth:`HybridEngine.prepare`; a weight change only re-ranks (the Tune page,
+    the metrics panel).
+    """
+
+    members: tuple[Components, ...]
+    parts: dict[str, NDArray[np.float32]]
+    masks: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+
+class HybridEngine:
+    """Everything the hybrid score needs for one data set and one CF model, computed once.
+
+    Parameters
+    ----------
+    data
+        The data set (the CF model must have been trained on it).
+    cf_model
+        A fitted model; its scores are the ``cf`` component.
+    profiles
+        Trait z-scores by user id (``timbre.personality.trait_z``) for users with a profile.
+    coefficients
+        The personality prior's table (default: the shipped one).
+    normalization
+        How components are scaled before fusion (``minmax``, ``rank``, ``zscore``).
+    space
+        Where the diversity bonus (MMR) measures similarity: one of :data:`MMR_SPACES`
+        (see :mod:`timbre.spaces`).
+    pool
+        MMR re-ranks the best ``pool`` items by fused score (at least 2 x n).
+    """
+
+    def __init__(
+        self,
+        data: InteractionData,
+        cf_model: Recommender,
+        profiles: Mapping[str, Mapping[str, float]] | None = None,
+        coefficients: pd.DataFrame | None = None,
+        normalization: Normalization = "minmax",
+        space: MMRSpace = "svd",
+        pool: int = POOL,
+    ) -> None:
+        check_normalization(normalization)
+        spaces.check_space(space, MMR_SPACES)
+        if cf_model.fingerprint_ != data.fingerprint:
+            raise TimbreError(
+                f"the {cf_model.name} model was trained on other data than {data.dataset!r}; "
+                "retrain it"
+            )
+        self.data = data
+        self.cf_model = cf_model
+        self.normalization = normalization
+        self.space = space
+        self.pool = pool
+        self.profiles = {k: dict(v) for k, v in (profiles or {}).items()}
+        self.coefficients = pers.default_coefficients() if coefficients is None else coefficients
+        self.listeners = data.listeners
+        self.novelty_raw = (-np.log2(np.maximum(self.listeners, 1.0) / data.n_users)).astype(
+            np.float32
+        )
+        self.content_model = create_model("content").fit(data)
+        attributes = pers.item_attributes(data.item_meta)
+        self.attribute_matrix = attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float64)
+        self.mmr_space = spaces.space(data, "items", space)
+        self.reason_space = spaces.space(data, "items", REASON_SPACE)
+        self.item_tags = _item_tags(data)
+
+    # ----- components ---------------------------------------------------------------------
+    def personality_scores(self, z: Mapping[str, float] | None) -> NDArray[np.float32]:
+        """The prior for a profile (zeros when there is none: it then adds nothing)."""
+        if not z:
+            return np.zeros(self.data.n_items, dtype=np.float32)
+        weights = pers.attribute_weights(z, self.coefficients)
+        return np.asarray(self.attribute_matrix @ weights.to_numpy(), dtype=np.float32)
+
+    def components_for_user(self, user: int, z: Mapping[str, float] | None = None) -> Components:
+        """Components of a training user (``z`` overrides their stored profile)."""
+        return self.components_batch([user], [z])[0]
+
+    def components_batch(
+        self,
+        users: Sequence[int] | NDArray[np.integer],
+        zs: Sequence[Mapping[str, float] | None] | None = None,
+    ) -> list[Components]:
+        """Components of many training users, scored in batches (exports and metrics)."""
+        index = np.asarray(users, dtype=np.int64)
+        with one_blas_thread():
+            cf = self.cf_model.score(index)
+            content = self.content_model.score(index)
+        out = []
+        for position, user in enumerate(index):
+            row = self.data.user_items[int(user)]
+            given = zs[position] if zs is not None else None
+            z = given if given is not None else self.profiles.get(self.data.users.id(int(user)))
+            out.append(self._components(row, cf[position], content[position], z, None))
+        return out
+
+    def components_for_row(
+        self, row: sp.spmatrix | None, z: Mapping[str, float] | None = None
+    ) -> Components:
+        """Components for a listener the models were not trained on: a row of plays over the
+        data set's items (a fresh import, a seed list), or no row at all (a persona)."""
+        n = self.data.n_items
+        matrix = sp.csr_matrix((1, n), dtype=np.float32) if row is None else sp.csr_matrix(row)
+        matrix = sp.csr_matrix(matrix, dtype=np.float32)
+        if matrix.nnz == 0:
+            return self._components(matrix, None, np.full(n, np.nan, np.float32), z, None)
+        with one_blas_thread():
+            cf_scores, fallback = self.cf_model.score_rows(matrix)
+            content = self.content_model.score_rows(matrix)[0][0]
+        return self._components(matrix, cf_scores[0], content, z, fallback)
+
+    def _components(
+        self,
+        row: sp.csr_matrix,
+        cf: NDArray[np.float32] | None,
+        content: NDArray[np.float32],
+        z: Mapping[str, float] | None,
+        note: str | None,
+    ) -> Components:
+        notes = [note] if note else []
+        if row.nnz == 0 or cf is None:
+            cf = self.listeners.astype(np.float32)
+            notes.append(NO_HISTORY)
+        return Components(
+            raw={
+                "cf": cf,
+                "content": content,
+                "personality": self.personality_scores(z),
+                "novelty": self.novelty_raw,
+            },
+            seen=row.indices.astype(np.int64),
+            row=row,
+            history=int(row.nnz),
+            notes=notes,
+        )
+
+    # ----- what may be recommended --------------------------------------------------------
+    def item_mask(self, filters: Filters) -> NDArray[np.bool_]:
+        """Items ``filters`` allow for anyone (tags, listener counts; not "heard")."""
+        mask = np.ones(self.data.n_items, dtype=bool)
+        if filters.min_listeners:
+            mask &= self.listeners >= filters.min_listeners
+        if filters.max_listeners is not None:
+            mask &= self.listeners <= filters.max_listeners
+        if filters.include_tags or filters.exclude_tags:
+            include = {t.lower() for t in filters.include_tags}
+            exclude = {t.lower() for t in filters.exclude_tags}
+            for i in np.flatnonzero(mask):
+                tags = self.item_tags[i]
+                if (include and not include & tags) or (exclude & tags):
+                    mask[i] = False
+        return mask
+
+    def allowed(self, components: Components, filters: Filters) -> NDArray[np.bool_]:
+        """Items that may be recommended to this listener under ``filters``."""
+        return self._masks([components], filters)[0]
+
+    def _masks(self, members: Sequence[Components], filters: Filters) -> NDArray[np.bool_]:
+        masks = np.tile(self.item_mask(filters), (len(members), 1))
+        if filters.exclude_seen:
+            for row, components in enumerate(members):
+                masks[row, components.seen] = False
+        return masks
+
+    # ----- normalisation ------------------------------------------------------------------
+    def normalized(self, components: Components) -> dict[str, NDArray[np.float32]]:
+        """Each component normalised over the whole catalogue (so a filter or a heard item does
+        not shift the scale)."""
+        return {name: rows[0] for name, rows in self.normalized_batch([components]).items()}
+
+    def normalized_batch(self, members: Sequence[Components]) -> dict[str, NDArray[np.float32]]:
+        """:meth:`normalized` for many listeners: ``len(members) x n_items`` per component.
+
+        Novelty is the same for everyone (normalised once); all-zero personality rows (no
+        profile) stay zero.
+        """
+        count, n = len(members), self.data.n_items
+        everything = np.ones((1, n), dtype=bool)
+        out: dict[str, NDArray[np.float32]] = {}
+        for name in COMPONENTS:
+            rows = np.vstack([c.raw[name] for c in members]).astype(np.float32, copy=False)
+            if name == "novelty":
+                once = normalize_rows(rows[:1], everything, self.normalization)
+                out[name] = np.broadcast_to(once, (count, n))
+                continue
+            result = np.zeros((count, n), dtype=np.float32)
+            live = np.flatnonzero(np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1))
+            if len(live):
+                result[live] = normalize_rows(
+                    rows[live], np.ones((len(live), n), dtype=bool), self.normalization
+                )
+            out[name] = result
+        return out
+
+    # ----- the one ranking path -----------------------------------------------------------
+    def prepare(self, members: Sequence[Components], filters: Filters | None = None) -> Prepared:
+        """Normalise the members' components and work out the items each may get."""
+        masks = self._masks(members, filters or Filters())
+        return Prepared(tuple(members), self.normalized_batch(members), masks)
+
+    def rank_prepared(
+        self,
+        prepared: Prepared,
+        weights: Weights,
+        n: int = 10,
+        schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
+        reasons: int = 3,
+    ) -> list[Ranking]:
+        """Rank every prepared listener: the schedule's weights for their history, fusion, the
+        best ``pool`` items by fused score, MMR, contributions and reasons.
+
+        Fusion and the pools are computed for all listeners at once (one partition); MMR and
+        the reasons per listener. A listener with no item left gets an empty ranking.
+        """
+        if n < 1:
+            raise ParameterError(f"n must be at least 1, got {n}")
+        chosen = [schedule_weights(c.history, weights, schedule) for c in prepared.members]
+        pools = top_n_rows(self._fused(prepared, [w for w, _ in chosen]), max(self.pool, 2 * n))
+        out = []
+        with one_blas_thread():
+            for row, components in enumerate(prepared.members):
+                parts = {name: prepared.parts[name][row] for name in COMPONENTS}
+                (rule_weights, rule), (pool, values) = chosen[row], pools[row]
+                out.append(
+                    self._select(parts, pool, values, rule_weights, rule, n, components, reasons)
+                )
+        return out
+
+    def _fused(self, prepared: Prepared, chosen: list[Weights]) -> NDArray[np.float32]:
+        """Every listener's fused scores under their weights; -inf where an item is not allowed."""
+        groups = set(chosen)
+        if len(groups) == 1:  # the usual case: no slicing copies
+            fused = fuse(prepared.parts, chosen[0])
+        else:
+            fused = np.empty(prepared.masks.shape, dtype=np.float32)
+            for group in groups:
+                rows = [r for r, w in enumerate(chosen) if w == group]
+                fused[rows] = fuse({c: prepared.parts[c][rows] for c in COMPONENTS}, group)
+        np.copyto(fused, np.float32(-np.inf), where=~prepared.masks)
+        return fused
+
+    def rank_many(
+        self,
+        members: Sequence[Components],
+        weights: Weights,
+        n: int = 10,
+        filters: Filters | None = None,
+        schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
+        reasons: int = 3,
+    ) -> list[Ranking]:
+        """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once)."""
+        return self.rank_prepared(self.prepare(members, filters), weights, n, schedule, reasons)
+
+    def rank(
+        self,
+        components: Components,
+        weights: Weights,
+        n: int = 10,
+        filters: Filters | None = None,
+        schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
+        normalized: Mapping[str, NDArray[np.float32]] | None = None,
+        reasons: int = 3,
+    ) -> Ranking:
+        """One listener's ranking (:meth:`rank_prepared` of one).
+
+        ``normalized`` may be passed from :meth:`normalized` to re-rank after a weight change
+        without normalising again (the live Tune page).
+
+        Raises
+        ------
+        DataError
+            When the filters leave no item to recommend.
+        """
+        masks = self._masks([components], filters or Filters())
+        if not masks[0].any():
+            raise DataError("no item is left to recommend under these filters")
+        parts = (
+            {name: np.asarray(v)[None, :] for name, v in normalized.items()}
+            if normalized is not None
+            else self.normalized_batch([components])
+        )
+        prepared = Prepared((components,), parts, masks)
+        return self.rank_prepared(prepared, weights, n, schedule, reasons)[0]
+
+    def _select(
+        self,
+        parts: Mapping[str, NDArray[np.float32]],
+        pool: NDArray[np.int64],
+        values: NDArray[np.float32],
+        chosen: Weights,
+        rule: str,
+        n: int,
+        components: Components,
+        reasons: int,
+    ) -> Ranking:
+        """MMR over a listener's pool, then contributions and reasons."""
+        if len(pool) == 0:
+            return _empty_ranking(chosen, rule, components)
+        picked, bonus = mmr(pool, values, self.mmr_space, chosen.diversity, n)
+        contributions = {
+            name: np.float32(getattr(chosen, name)) * parts[name][picked] for name in COMPONENTS
+        }
+        contributions["diversity_bonus"] = np.float32(chosen.diversity) * bonus
+        scores = np.asarray(np.sum(list(contributions.values()), axis=0), dtype=np.float32)
+        because = self.because(components.row, picked, reasons) if reasons else []
+        return Ranking(
+            picked, scores, contributions, because, chosen, rule, tuple(components.notes)
+        )
+
+    def because(self, row: sp.csr_matrix, items: NDArray[np.int64], k: int = 3) -> list[list[int]]:
+        """Up to ``k`` listened items most similar to each item (co-listening neighbours,
+        weighted by how much they were played)."""
+        if row.nnz == 0 or len(items) == 0:
+            return [[] for _ in items]
+        listened = row.indices
+        sims = self.reason_space.gram(items, listened)
+        strength = sims * np.log1p(row.data)[None, :]
+        top = min(k, len(listened))
+        # stable sort on -strength: ties keep the lower item index first (indices are sorted)
+        order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
+        chosen = listened[order]
+        keep = np.take_along_axis(strength, order, axis=1) > 0
+        return [items[ok].tolist() for items, ok in zip(chosen, keep, strict=True)]
+
+    # ----- more modes ---------------------------------------------------------------------
+    def seed_row(self, seeds: Sequence[int]) -> sp.csr_matrix:
+        """A listener row from a seed sequence; later seeds weigh more (1, 2, ...)."""
+        if not seeds:
+            raise DataError("next-track needs at least one seed item")
+        weights: dict[int, float] = {}
+        for position, item in enumerate(seeds, start=1):
+            weights[int(item)] = weights.get(int(item), 0.0) + float(position)
+        items = np.fromiter(weights, dtype=np.int64)
+        return sp.csr_matrix(
+            (np.fromiter(weights.values(), dtype=np.float32), (np.zeros(len(items)), items)),
+            shape=(1, self.data.n_items),
+        )
+
+    def next_tracks(
+        self, seeds: Sequence[int], weights: Weights, n: int = 10, filters: Filters | None = None
+    ) -> Ranking:
+        """What to play after a sequence of items (no user needed; the seeds are excluded)."""
+        components = self.components_for_row(self.seed_row(seeds))
+        no_personality = (
+            replace(weights, personality=0.0)
+            if (weights.cf or weights.content or weights.novelty)
+            else weights
+        )
+        return self.rank(components, no_personality, n, filters, schedule=None)
+
+    def similar(
+        self, item: int, n: int = 10, use_cf: bool = True, use_content: bool = True
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Items similar to ``item``: the CF model's similarity and content cosine, each
+        normalised (min-max) and averaged over the parts switched on."""
+        if not (use_cf or use_content):
+            raise ParameterError("switch on at least one of CF and content similarity")
+        models = [m for m, on in ((self.cf_model, use_cf), (self.content_model, use_content)) if on]
+        rows = np.vstack([m._item_similarity(int(item)) for m in models])
+        total = normalize_rows(rows, np.ones(rows.shape, dtype=bool)).mean(axis=0)
+        return top_n(total, n, np.asarray([int(item)]))
+
+    def group(
+        self,
+        users: Sequence[int],
+        weights: Weights,
+        n: int = 10,
+        aggregate: Aggregate = "average",
+        filters: Filters | None = None,
+    ) -> tuple[Ranking, pd.DataFrame]:
+        """A blend for several users: each member's fused scores (normalised), aggregated by
+        ``average`` or ``least-misery`` (the minimum); items any member heard are excluded.
+
+        Returns the ranking and each member's score for its items.
+        """
+        if len(users) < 2:
+            raise DataError("a group needs at least two users")
+        if aggregate not in ("average", "least-misery"):
+            raise ParameterError("aggregate must be average or least-misery")
+        filters = filters or Filters()
+        members = self.components_batch(users)
+        mask = self.item_mask(filters)
+        if filters.exclude_seen:
+            mask[np.unique(np.concatenate([c.seen for c in members]))] = False
+        if not mask.any():
+            raise DataError("no item is left to recommend to this group")
+        parts = self.normalized_batch(members)
+        fused = np.vstack(
+            [
+                fuse({c: parts[c][row] for c in COMPONENTS}, _chosen(components, weights))
+                for row, components in enumerate(members)
+            ]
+        )
+        stacked = normalize_rows(fused, np.tile(mask, (len(members), 1)))
+        stacked[:, ~mask] = np.nan  # normalize maps NaN to the minimum; keep them out
+        combined = stacked.mean(axis=0) if aggregate == "average" else stacked.min(axis=0)
+        items, scores = top_n(combined, n)
+        group_row = sp.csr_matrix(sum(c.row for c in members))
+        ranking = Ranking(
+            items=items,
+            scores=scores,
+            contributions={"group": scores},
+            because=self.because(group_row, items),
+            weights=weights,
+            rule=f"group of {len(users)}, {aggregate}",
+        )
+        names = [self.data.users.id(int(u)) for u in users]
+        return ranking, pd.DataFrame(stacked[:, items].T, columns=names)
+
+
+def fuse(parts: Mapping[str, NDArray[np.float32]], weights: Weights) -> NDArray[np.float32]:
+    """``sum(w_c x component_c)`` over the components with a non-zero weight."""
+    first = next(iter(parts.values()))
+    fused = np.zeros(np.shape(first), dtype=np.float32)
+    for name in COMPONENTS:
+        w = getattr(weights, name)
+        if w:
+            fused += np.float32(w) * parts[name]
+    return fused
+
+
+def _chosen(components: Components, weights: Weights) -> Weights:
+    return schedule_weights(components.history, weights)[0]
+
+
+def _empty_ranking(chosen: Weights, rule: str, components: Components) -> Ranking:
+    empty = np.zeros(0, dtype=np.float32)
+    contributions = {name: empty for name in (*COMPONENTS, "diversity_bonus")}
+    return Ranking(
+        np.zeros(0, dtype=np.int64), empty, contributions, [], chosen, rule, tuple(components.notes)
+    )
+
+
+def _item_tags(data: InteractionData) -> list[set[str]]:
+    """Lower-cased tags and genres of every item (for the tag filters)."""
+    empty: list[list[str]] = [[]] * data.n_items
+    tags = data.item_meta.get("tags")
+    genres = data.item_meta.get("genres")
+    out = []
+    for a, b in zip(
+        empty if tags is None else tags, empty if genres is None else genres, strict=True
+    ):
+        groups = (g for g in (a, b) if isinstance(g, list | tuple | np.ndarray))
+        out.append({str(t).lower() for group in groups for t in group})
+    return out
+
+
+__all__ = [
+    "CHOSEN",
+    "MMR_SPACES",
+    "Components",
+    "Filters",
+    "HybridEngine",
+    "Prepared",
+    "Ranking",
+    "fuse",
+]

@@ -1,0 +1,56 @@
+"""Hybrid engines for a registry run, and the metrics panel that follows the Tune sliders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from timbre import personality as pers
+from timbre.evaluation import SplitSpec
+from timbre.hybrid import HybridEngine, MetricsPanel, MMRSpace, Normalization
+from timbre.interactions import InteractionData
+from timbre.models import create_model
+from timbre.services.runs import Run, load_run
+from timbre.store import Store
+
+#: The split behind every live metrics panel (the Tune page's "300 held-out users").
+PANEL_SPLIT = SplitSpec()
+#: How many held-out users the panel measures.
+PANEL_SAMPLE = 300
+
+
+def stored_profiles(store: Store) -> dict[str, dict[str, float]]:
+    """Trait z-scores of every person's newest questionnaire profile, by user key."""
+    return pers.latest_trait_z(store.list_profiles())
+
+
+def engine_for_run(
+    store: Store,
+    data: InteractionData,
+    run: Run,
+    normalization: Normalization = "minmax",
+    space: MMRSpace = "svd",
+    coefficients: pd.DataFrame | None = None,
+) -> HybridEngine:
+    """The engine for a registry run's model on ``data``, with every stored profile."""
+    model = load_run(run, data)
+    return HybridEngine(data, model, stored_profiles(store), coefficients, normalization, space)
+
+
+def metrics_panel(
+    data: InteractionData,
+    model: str,
+    params: Mapping[str, Any],
+    normalization: Normalization = "minmax",
+    space: MMRSpace = "svd",
+    split: SplitSpec = PANEL_SPLIT,
+    sample: int | None = PANEL_SAMPLE,
+) -> MetricsPanel:
+    """A panel for a model family and its parameters, refitted on the train part of ``split``
+    (the test items stay unseen) and ranking through an engine like the one that serves."""
+    made = split.make(data)
+    fitted = create_model(model, dict(params)).fit(made.train)
+    engine = HybridEngine(made.train, fitted, None, None, normalization, space)
+    return MetricsPanel(engine, made, sample=sample)

@@ -1,0 +1,248 @@
+"""Reading data sets: their list, the store's stats, frames for the models, charts; deleting one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from timbre.store.metadata import catalog_frame, item_metadata
+from timbre.store.schema import (
+    FEATURE_COLUMNS,
+    T_DATASETS,
+    T_INTERACTIONS,
+    T_ITEM_FEATURES,
+    T_ITEM_TAGS,
+    T_ITEMS,
+    T_USERS,
+)
+from timbre.store.sql import dataset_id, ms_to_timestamps, select_frame
+
+#: Every data set's interactions with their items (what the per-data-set counts read).
+DATASET_ITEMS = T_DATASETS.join(
+    T_INTERACTIONS, T_INTERACTIONS.c.dataset_id == T_DATASETS.c.id
+).join(T_ITEMS, T_ITEMS.c.id == T_INTERACTIONS.c.item_id)
+#: The item columns ``load_dataset`` reads before adding tags, genres and features.
+ITEM_META_COLUMNS = (
+    "id",
+    "key",
+    "kind",
+    "name",
+    "artist",
+    "link_key",
+    "in_catalog",
+    "catalog_match",
+)
+
+
+def list_datasets(conn: Connection) -> list[dict[str, Any]]:
+    """Data sets (``name, source, created_at``), oldest first."""
+    datasets = T_DATASETS
+    rows = conn.execute(
+        sa.select(datasets.c.name, datasets.c.source, datasets.c.created_at).order_by(datasets.c.id)
+    ).all()
+    return [{"name": n, "source": s, "created_at": c} for n, s, c in rows]
+
+
+def _count(conn: Connection, query: sa.Executable) -> int:
+    """The single number ``query`` selects (``NULL`` -> 0)."""
+    return int(conn.execute(query).scalar() or 0)
+
+
+def stats(conn: Connection) -> dict[str, Any]:
+    """Users, items per kind, interactions, per data set counts and catalogue sizes.
+
+    Returns
+    -------
+    dict
+        ``users``, ``items`` (per kind), ``interactions``, ``datasets`` (see ``dataset_stats``)
+        and ``catalog`` (``tracks``, distinct ``artists``).
+    """
+    items = T_ITEMS
+    kinds = {
+        str(kind): int(count)
+        for kind, count in conn.execute(
+            sa.select(items.c.kind, sa.func.count()).group_by(items.c.kind)
+        )
+    }
+    in_catalog = items.c.in_catalog.is_(True)
+    artists = sa.func.count(sa.distinct(items.c.catalog_artist_key))
+    return {
+        "users": _count(conn, sa.select(sa.func.count()).select_from(T_USERS)),
+        "items": {kind: kinds.get(kind, 0) for kind in ("artist", "track", "album")},
+        "interactions": _count(conn, sa.select(sa.func.count()).select_from(T_INTERACTIONS)),
+        "datasets": dataset_stats(conn),
+        "catalog": {
+            "tracks": _count(conn, sa.select(sa.func.count()).where(in_catalog)),
+            "artists": _count(conn, sa.select(artists).where(in_catalog)),
+        },
+    }
+
+
+def dataset_stats(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Per data set (oldest first): source, users, items, interactions and match rates.
+
+    ``catalog_match_rate`` is the share of the data set's linkable items (a link key, or in the
+    catalogue) that match the catalogue, ``interactions_match_rate`` the share of its
+    interactions naming a matched item; both ``None`` when nothing could link.
+    """
+    datasets, inter, items = T_DATASETS, T_INTERACTIONS, T_ITEMS
+    per = conn.execute(
+        sa.select(
+            datasets.c.name,
+            datasets.c.source,
+            sa.func.count(sa.distinct(inter.c.user_id)),
+            sa.func.count(sa.distinct(inter.c.item_id)),
+            sa.func.count(),
+            sa.func.sum(sa.case((items.c.catalog_match.is_(True), 1), else_=0)),
+        )
+        .select_from(DATASET_ITEMS)
+        .group_by(datasets.c.id, datasets.c.name, datasets.c.source)
+        .order_by(datasets.c.id)
+    ).all()
+    item_match = _items_per_dataset(conn, items.c.catalog_match.is_(True))
+    linkable = _items_per_dataset(
+        conn, sa.or_(items.c.link_key != "", items.c.in_catalog.is_(True))
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for name, source, n_users, n_items, n_inter, n_matched_inter in per:
+        candidates = linkable.get(name, 0)
+        out[name] = {
+            "source": source,
+            "users": int(n_users),
+            "items": int(n_items),
+            "interactions": int(n_inter),
+            "catalog_match_rate": (item_match.get(name, 0) / candidates) if candidates else None,
+            "interactions_match_rate": (int(n_matched_inter or 0) / n_inter)
+            if candidates
+            else None,
+        }
+    return out
+
+
+def _items_per_dataset(conn: Connection, condition: sa.ColumnElement[bool]) -> dict[str, int]:
+    """Per data set name, how many distinct items of its interactions meet ``condition``."""
+    datasets = T_DATASETS
+    rows = conn.execute(
+        sa.select(datasets.c.name, sa.func.count(sa.distinct(T_ITEMS.c.id)))
+        .select_from(DATASET_ITEMS)
+        .where(condition)
+        .group_by(datasets.c.name)
+    ).all()
+    return {str(name): int(n) for name, n in rows}
+
+
+def load_dataset(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One data set as long-format interactions and its items' metadata.
+
+    Returns
+    -------
+    interactions
+        ``user_key, item_key, event, weight, timestamp`` (UTC or NaT).
+    items
+        See ``item_metadata``.
+
+    Raises
+    ------
+    DataError
+        No data set has this name.
+    """
+    inter, items, users, tags = T_INTERACTIONS, T_ITEMS, T_USERS, T_ITEM_TAGS
+    ident = dataset_id(conn, name)
+    members = sa.select(inter.c.item_id).where(inter.c.dataset_id == ident)
+    frame = select_frame(
+        conn,
+        sa.select(users.c.key, items.c.key, inter.c.event, inter.c.weight, inter.c.ts)
+        .select_from(
+            inter.join(users, users.c.id == inter.c.user_id).join(
+                items, items.c.id == inter.c.item_id
+            )
+        )
+        .where(inter.c.dataset_id == ident),
+        ["user_key", "item_key", "event", "weight", "ts"],
+    )
+    meta = select_frame(
+        conn,
+        sa.select(*[items.c[c] for c in ITEM_META_COLUMNS]).where(items.c.id.in_(members)),
+        list(ITEM_META_COLUMNS),
+    )
+    catalog = catalog_frame(conn)
+    item_tags = select_frame(
+        conn,
+        sa.select(tags.c.item_id, tags.c.kind, tags.c.tag, tags.c.weight).where(
+            tags.c.item_id.in_(members)
+        ),
+        ["item_id", "kind", "tag", "weight"],
+    )
+    own = select_frame(
+        conn,
+        sa.select(T_ITEM_FEATURES).where(T_ITEM_FEATURES.c.item_id.in_(members)),
+        ["item_id", *FEATURE_COLUMNS],
+    )
+    frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(dtype=np.int64), frame.index)
+    return frame, item_metadata(meta, item_tags, own, catalog)
+
+
+def plays_per_user(conn: Connection, name: str) -> pd.Series:
+    """Total weight per user in data set ``name`` (index: user key)."""
+    inter, users = T_INTERACTIONS, T_USERS
+    ident = dataset_id(conn, name)
+    rows = conn.execute(
+        sa.select(users.c.key, sa.func.sum(inter.c.weight))
+        .select_from(inter.join(users, users.c.id == inter.c.user_id))
+        .where(inter.c.dataset_id == ident)
+        .group_by(users.c.key)
+    ).all()
+    return pd.Series({k: float(v) for k, v in rows}, name="plays", dtype=float)
+
+
+def top_items(conn: Connection, name: str, n: int) -> pd.DataFrame:
+    """The ``n`` most played items of data set ``name``: ``key, name, artist, plays, listeners``.
+
+    ``name`` shows as ``artist - title`` where the artist is known.
+    """
+    inter, items = T_INTERACTIONS, T_ITEMS
+    ident = dataset_id(conn, name)
+    plays = sa.func.sum(inter.c.weight).label("plays")
+    query = (
+        sa.select(
+            items.c.key,
+            items.c.name,
+            items.c.artist,
+            plays,
+            sa.func.count(sa.distinct(inter.c.user_id)),
+        )
+        .select_from(inter.join(items, items.c.id == inter.c.item_id))
+        .where(inter.c.dataset_id == ident)
+        .group_by(items.c.id, items.c.key, items.c.name, items.c.artist)
+        .order_by(plays.desc(), items.c.key)
+        .limit(n)
+    )
+    frame = select_frame(conn, query, ["key", "name", "artist", "plays", "listeners"])
+    artist = frame["artist"].fillna("").astype(str)
+    title = frame["name"].astype(str)
+    frame["name"] = (artist + " - " + title).where(artist != "", title)
+    return frame
+
+
+def genre_mix(conn: Connection, name: str) -> pd.DataFrame:
+    """Plays per first catalogue genre of the items of data set ``name`` (``genre, plays``)."""
+    interactions, items = load_dataset(conn, name)
+    first = items.set_index("key")["genres"].map(lambda g: g[0] if len(g) else None)
+    genre = interactions["item_key"].map(first)
+    mix = interactions.assign(genre=genre).dropna(subset=["genre"])
+    plays = mix.groupby("genre")["weight"].sum().rename("plays")
+    return plays.reset_index().sort_values("plays", ascending=False, ignore_index=True)
+
+
+def delete_dataset(conn: Connection, name: str) -> int:
+    """Delete data set ``name`` and its interactions; the number of interactions removed."""
+    ident = dataset_id(conn, name)
+    removed = conn.execute(
+        T_INTERACTIONS.delete().where(T_INTERACTIONS.c.dataset_id == ident)
+    ).rowcount
+    conn.execute(T_DATASETS.delete().where(T_DATASETS.c.id == ident))
+    return int(removed or 0)

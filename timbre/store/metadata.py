@@ -1,0 +1,146 @@
+"""Item metadata of a data set: tags, genres, audio features (own or linked from the catalogue)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from numpy.typing import NDArray
+from sqlalchemy.engine import Connection
+
+from timbre.store.schema import FEATURE_COLUMNS, T_ITEM_FEATURES, T_ITEM_TAGS, T_ITEMS
+from timbre.store.sql import select_frame
+
+#: How many Last.fm tags and genres an item's metadata lists at most.
+TOP_TAGS = 20
+TOP_GENRES = 5
+
+
+def catalog_frame(conn: Connection) -> pd.DataFrame:
+    """Every catalogue track: ``link_key, artist_key, genre`` (one row per genre) + features."""
+    items, feats, tags = T_ITEMS, T_ITEM_FEATURES, T_ITEM_TAGS
+    genre = (
+        sa.select(tags.c.item_id, tags.c.tag, tags.c.weight)
+        .where(tags.c.kind == "genre")
+        .subquery()
+    )
+    query = (
+        sa.select(
+            items.c.link_key,
+            items.c.catalog_artist_key,
+            genre.c.tag,
+            *[feats.c[c] for c in FEATURE_COLUMNS],
+        )
+        .select_from(
+            items.outerjoin(feats, feats.c.item_id == items.c.id).outerjoin(
+                genre, genre.c.item_id == items.c.id
+            )
+        )
+        .where(items.c.in_catalog.is_(True))
+    )
+    return select_frame(conn, query, ["link_key", "artist_key", "genre", *FEATURE_COLUMNS])
+
+
+def item_metadata(
+    meta: pd.DataFrame, tags: pd.DataFrame, own: pd.DataFrame, catalog: pd.DataFrame
+) -> pd.DataFrame:
+    """Items with tags, genres and audio features (own, else linked from the catalogue).
+
+    Parameters
+    ----------
+    meta
+        The items: ``id, key, kind, name, artist, link_key, in_catalog, catalog_match``.
+    tags
+        Their tags and genres: ``item_id, kind, tag, weight``.
+    own
+        Their own audio features: ``item_id`` + ``FEATURE_COLUMNS``.
+    catalog
+        The catalogue, as ``catalog_frame`` reads it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``meta`` without ``id``, plus ``tags`` (the top 20 Last.fm tags by weight), ``genres`` (up
+        to 5: own, else those of the matched catalogue track or artist) and every feature column
+        (own, else the matched track's, else the mean over the matched artist's tracks), by key.
+    """
+    out = meta.copy()
+    out["tags"], out["genres"] = _labels(out, tags, catalog)
+    values = _features(out, own, catalog)
+    for column in FEATURE_COLUMNS:
+        out[column] = values[column].to_numpy()
+    return out.drop(columns=["id"]).sort_values("key", ignore_index=True)
+
+
+def _top_lists(
+    keys: pd.Series, values: pd.Series, weights: pd.Series, limit: int
+) -> dict[Hashable, list[str]]:
+    """Per key, up to ``limit`` values by descending weight (ties by value)."""
+    frame = pd.DataFrame(
+        {
+            "k": keys.to_numpy(),
+            "v": values.astype(str).to_numpy(),
+            "w": weights.to_numpy(dtype=float),
+        }
+    )
+    frame = frame.sort_values(["k", "w", "v"], ascending=[True, False, True], kind="stable")
+    out: dict[Hashable, list[str]] = {}
+    for key, value in zip(frame["k"].tolist(), frame["v"].tolist(), strict=True):
+        bucket = out.setdefault(key, [])
+        if len(bucket) < limit:
+            bucket.append(value)
+    return out
+
+
+def _catalog_genres(catalog: pd.DataFrame, by: str) -> dict[Hashable, list[str]]:
+    """The most frequent catalogue genres per ``by`` (``link_key`` or ``artist_key``)."""
+    rows = catalog.dropna(subset=["genre"])
+    per = rows.groupby([by, "genre"]).size().reset_index(name="n")
+    return _top_lists(per[by], per["genre"], per["n"], TOP_GENRES)
+
+
+def _matches(items: pd.DataFrame) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per item: whether it is an artist, and whether it matches the catalogue."""
+    return (items["kind"] == "artist").to_numpy(), items["catalog_match"].astype(bool).to_numpy()
+
+
+def _labels(
+    out: pd.DataFrame, tags: pd.DataFrame, catalog: pd.DataFrame
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Each item's top tags and its genres (own, else those of its catalogue match)."""
+    is_artist, matched = _matches(out)
+    tag_rows = tags[tags["kind"] == "tag"]
+    genre_own = tags[tags["kind"] == "genre"]
+    tag_lists = _top_lists(tag_rows["item_id"], tag_rows["tag"], tag_rows["weight"], TOP_TAGS)
+    own_genres = _top_lists(genre_own["item_id"], genre_own["tag"], genre_own["weight"], TOP_GENRES)
+    track_genres = _catalog_genres(catalog, "link_key")
+    artist_genres = _catalog_genres(catalog, "artist_key")
+    tags_col: list[list[str]] = []
+    genres_col: list[list[str]] = []
+    for ident, lk, artist_kind, hit in zip(
+        out["id"], out["link_key"], is_artist, matched, strict=True
+    ):
+        tags_col.append(tag_lists.get(ident, []))
+        genres = own_genres.get(ident)
+        if not genres and hit:
+            genres = (artist_genres if artist_kind else track_genres).get(lk)
+        genres_col.append(list(genres or []))
+    return tags_col, genres_col
+
+
+def _features(out: pd.DataFrame, own: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Each item's features: its own, else its catalogue track's or artist's mean (by row)."""
+    is_artist, matched = _matches(out)
+    columns = list(FEATURE_COLUMNS)
+    features = catalog.drop(columns=["genre"]).drop_duplicates()
+    by_track = features.drop(columns=["artist_key"]).groupby("link_key").mean()
+    by_artist = features.drop(columns=["link_key"]).groupby("artist_key").mean()
+    linked = pd.DataFrame(np.nan, index=out.index, columns=columns)
+    for mask, source in ((is_artist & matched, by_artist), (~is_artist & matched, by_track)):
+        if mask.any():
+            linked.loc[mask] = source.reindex(out.loc[mask, "link_key"])[columns].to_numpy()
+    own_feats = own.set_index("item_id").reindex(out["id"])[columns]
+    own_feats.index = out.index
+    return own_feats.astype(float).combine_first(linked.astype(float))

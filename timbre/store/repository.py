@@ -1,0 +1,425 @@
+"""The ``Store``: opens and migrates Timbre's database, then lends a connection to each call."""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from timbre.config import Settings
+from timbre.errors import ParameterError, StorageError
+from timbre.records import ImportBatch, ImportReport
+from timbre.store import datasets, registry, users, writers
+from timbre.store.schema import EVENTS, current_revision, migrate
+from timbre.store.sql import content_digest, failure_reason, table_counts
+
+log = logging.getLogger(__name__)
+
+#: Tables whose change ``write_batch`` always reports, even when zero rows were added.
+ALWAYS_REPORTED = ("interactions", "items", "users")
+
+
+class Store:
+    """Timbre's database: open (and migrate) once, then write batches and read frames.
+
+    Every method runs in its own connection; those that write, in one transaction (all or
+    nothing). A failure of the database itself raises ``StorageError``.
+
+    Parameters
+    ----------
+    engine
+        A SQLAlchemy engine whose database is at the head revision (use ``Store.open``).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- opening and migrating ------------------------------------------------------------
+    @classmethod
+    def open(cls, target: Settings | str) -> Store:
+        """Open a store by settings or URL, creating or upgrading its schema in place.
+
+        Parameters
+        ----------
+        target
+            Settings (their resolved database URL) or a SQLAlchemy URL.
+
+        Raises
+        ------
+        StorageError
+            The database cannot be opened, is not a Timbre database, or is newer than this code.
+        """
+        url = target.resolved_database_url if isinstance(target, Settings) else target
+        try:
+            parsed = sa.make_url(url)
+        except sa.exc.ArgumentError:
+            raise StorageError(f"not a database URL: {url!r}") from None
+        shown = parsed.render_as_string(hide_password=True)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = sa.create_engine(parsed, future=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StorageError(f"cannot open database {shown}: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            migrate(engine, shown)
+        except StorageError:
+            engine.dispose()
+            raise
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            orig = getattr(exc, "orig", None)
+            reason = str(orig) if orig else str(exc).splitlines()[0]
+            raise StorageError(f"cannot open database {shown}: {reason}") from None
+        return cls(engine)
+
+    def schema_revision(self) -> str | None:
+        """The database's current schema revision."""
+        with self._connection() as conn:
+            return current_revision(conn)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password masked."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release all connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _connection(self, *, transaction: bool = False, failure: str = "") -> Iterator[Connection]:
+        """A connection (with ``transaction``, inside one that commits on success).
+
+        A database failure becomes a ``StorageError`` starting with ``failure``; Timbre's own
+        errors pass through (and roll the transaction back).
+        """
+        try:
+            with self.engine.begin() if transaction else self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            said = failure or f"the database {self.url} failed"
+            raise StorageError(f"{said}: {failure_reason(exc)}") from None
+
+    # -- writing ---------------------------------------------------------------------------
+    def write_batch(self, batch: ImportBatch) -> ImportReport:
+        """Write one import in a single transaction (all or nothing), idempotently.
+
+        Natural keys: users and items by ``key``; interactions by (data set, user, item, event,
+        timestamp); tags by (item, kind, tag); features by item; friends by pair. Re-writing the
+        same batch inserts nothing and changes no value.
+
+        Returns
+        -------
+        ImportReport
+            The batch's report, with ``written`` (rows added per table) and the catalogue match
+            counts filled in.
+
+        Raises
+        ------
+        DataError
+            An inconsistent batch (unknown event or kind, non-finite or negative weight, an
+            interaction or tag naming an item or user that is neither in the batch nor stored).
+            Nothing is written.
+        StorageError
+            The database refused the write; nothing is written.
+        """
+        report = batch.report
+        writers.validate_batch(batch)
+        refused = "the store refused the import, nothing was written"
+        with self._connection(transaction=True, failure=refused) as conn:
+            before = table_counts(conn)
+            writers.write_batch(conn, batch)
+            after = table_counts(conn)
+        report.written = {
+            t: after[t] - before[t] for t in after if after[t] != before[t] or t in ALWAYS_REPORTED
+        }
+        return report
+
+    # -- reading ---------------------------------------------------------------------------
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table (used to prove that a failed import changed nothing)."""
+        with self._connection() as conn:
+            return table_counts(conn)
+
+    def content_digest(self) -> dict[str, str]:
+        """SHA-256 of every table's rows (all columns, in primary-key order).
+
+        Two equal digests mean the same rows in every table; used to prove that a refused import
+        changed nothing. Reads whole tables: meant for tests and small stores.
+        """
+        with self._connection() as conn:
+            return content_digest(conn)
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        """Data sets with their source and creation time, oldest first."""
+        with self._connection() as conn:
+            return datasets.list_datasets(conn)
+
+    def stats(self) -> dict[str, Any]:
+        """Users, items per kind, interactions, per data set counts and catalogue match rates."""
+        with self._connection() as conn:
+            return datasets.stats(conn)
+
+    def load_dataset(self, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """One data set as long-format frames for ``InteractionData.from_frames``.
+
+        Returns
+        -------
+        interactions
+            ``user_key, item_key, event, weight, timestamp`` (UTC or NaT).
+        items
+            ``key, kind, name, artist, in_catalog, catalog_match, genres, tags`` + the 12 audio
+            features + ``popularity``: the item's own values, else those of its catalogue track,
+            else (artists) the mean over the artist's catalogue tracks.
+
+        Raises
+        ------
+        DataError
+            No data set has this name.
+        """
+        with self._connection() as conn:
+            return datasets.load_dataset(conn, name)
+
+    def plays_per_user(self, name: str) -> pd.Series:
+        """Total weight per user in a data set (index: user key)."""
+        with self._connection() as conn:
+            return datasets.plays_per_user(conn, name)
+
+    def top_items(self, name: str, n: int = 20) -> pd.DataFrame:
+        """The ``n`` most played items: ``key, name, artist, plays, listeners``.
+
+        Parameters
+        ----------
+        name
+            The data set.
+        n
+            How many items at most (0 or more).
+
+        Raises
+        ------
+        ParameterError
+            ``n`` is not a whole number of 0 or more.
+        DataError
+            No data set has this name.
+        """
+        count = _count_argument("n", n)
+        with self._connection() as conn:
+            return datasets.top_items(conn, name, count)
+
+    def genre_mix(self, name: str) -> pd.DataFrame:
+        """Plays per catalogue genre for a data set's matched items (``genre, plays``)."""
+        with self._connection() as conn:
+            return datasets.genre_mix(conn, name)
+
+    def friend_pairs(self, name: str) -> pd.DataFrame:
+        """Friend pairs (``user_key, friend_key``, as stored: directed) between users who both
+        have interactions in data set ``name``; empty when the source has no friend graph."""
+        with self._connection() as conn:
+            return users.friend_pairs(conn, name)
+
+    def delete_dataset(self, name: str) -> int:
+        """Delete a data set and its interactions; returns the interactions removed."""
+        with self._connection(transaction=True) as conn:
+            return datasets.delete_dataset(conn, name)
+
+    # -- users of the live connectors -------------------------------------------------------
+    def list_users(self, prefix: str = "") -> pd.DataFrame:
+        """Users whose key starts with ``prefix`` (``lastfm:``, ``spotify:user:``), by key.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``key, name, created_at, interactions, datasets`` (comma-separated data set names).
+        """
+        with self._connection() as conn:
+            return users.list_users(conn, prefix)
+
+    def remove_user(self, key: str) -> dict[str, int]:
+        """Delete a user and exactly their rows, in one transaction.
+
+        Removed: the user, their interactions (every data set), friendships in either
+        direction, their fetch logs, personality profiles and saved recommendations, and data
+        sets that this leaves without any interaction. Items (tracks, artists, albums) are shared
+        and stay, with their tags and features.
+
+        Returns
+        -------
+        dict
+            Rows removed per table.
+
+        Raises
+        ------
+        DataError
+            No user has this key.
+        """
+        with self._connection(transaction=True) as conn:
+            return users.remove_user(conn, key)
+
+    def latest_event_ms(self, dataset: str, user_key: str, event: str) -> int | None:
+        """The newest timestamp (epoch ms) of a user's ``event`` rows in a data set, or ``None``.
+
+        The live connectors resume a history from here (a missing data set or user is ``None``).
+
+        Raises
+        ------
+        ParameterError
+            ``event`` is not one of ``EVENTS`` (play, top, love, skip).
+        """
+        if event not in EVENTS:
+            raise ParameterError(f"event must be one of {', '.join(EVENTS)}, got {event!r}")
+        with self._connection() as conn:
+            return users.latest_event_ms(conn, dataset, user_key, event)
+
+    def item_keys_with_tags(self, keys: Iterable[str], kind: str = "tag") -> set[str]:
+        """Which of ``keys`` name items that already have tags of ``kind``."""
+        with self._connection() as conn:
+            return users.item_keys_with_tags(conn, keys, kind)
+
+    # -- logs, profiles, runs ------------------------------------------------------------------
+    def add_fetch_log(self, **values: object) -> int:
+        """Record one fetch (``user_key, source, kinds, started_at, status, ...``)."""
+        with self._connection(transaction=True) as conn:
+            return registry.add_fetch_log(conn, values)
+
+    def list_fetch_logs(self, limit: int = 500) -> pd.DataFrame:
+        """Newest fetch logs first, at most ``limit`` of them (a whole number, 0 or more).
+
+        Raises
+        ------
+        ParameterError
+            A negative or fractional ``limit``.
+        """
+        count = _count_argument("limit", limit)
+        with self._connection() as conn:
+            return registry.list_fetch_logs(conn, count)
+
+    def add_profile(
+        self,
+        user_key: str,
+        instrument: str,
+        answers: dict[str, Any],
+        scores: dict[str, Any],
+        percentiles: dict[str, Any],
+    ) -> int:
+        """Store a personality profile (a retake adds a new row; the latest is used)."""
+        values = {
+            "user_key": user_key,
+            "instrument": instrument,
+            "answers": answers,
+            "scores": scores,
+            "percentiles": percentiles,
+        }
+        with self._connection(transaction=True) as conn:
+            return registry.add_profile(conn, values)
+
+    def list_profiles(self, user_key: str | None = None) -> list[dict[str, Any]]:
+        """Profiles, newest first (optionally of one user)."""
+        with self._connection() as conn:
+            return registry.list_profiles(conn, user_key)
+
+    def latest_profile(self, user_key: str) -> dict[str, Any] | None:
+        """The newest profile of a user, or ``None``."""
+        profiles = self.list_profiles(user_key)
+        return profiles[0] if profiles else None
+
+    def add_model_run(
+        self,
+        model: str,
+        params: dict[str, Any],
+        dataset: str,
+        fingerprint: str,
+        metrics: dict[str, Any] | None = None,
+        duration_s: float | None = None,
+        artifact_path: str | None = None,
+    ) -> int:
+        """Record a training run; returns its id."""
+        values = {
+            "model": model,
+            "params": params,
+            "dataset": dataset,
+            "fingerprint": fingerprint,
+            "metrics": metrics or {},
+            "duration_s": duration_s,
+            "artifact_path": artifact_path,
+        }
+        with self._connection(transaction=True) as conn:
+            return registry.add_model_run(conn, values)
+
+    def list_model_runs(self) -> list[dict[str, Any]]:
+        """Training runs, newest first."""
+        with self._connection() as conn:
+            return registry.list_model_runs(conn)
+
+    def set_active_run(self, run_id: int) -> None:
+        """Make one run the active model of its data set.
+
+        Raises
+        ------
+        DataError
+            No run has this id.
+        """
+        with self._connection(transaction=True) as conn:
+            registry.set_active_run(conn, run_id)
+
+    def delete_model_run(self, run_id: int) -> str | None:
+        """Delete a run (and its saved recommendations); returns its artifact path."""
+        with self._connection(transaction=True) as conn:
+            return registry.delete_model_run(conn, run_id)
+
+    def save_recommendations(self, run_id: int, rows: Sequence[dict[str, Any]]) -> int:
+        """Store ranked recommendations (``user_key, rank, item_key, score, components``)."""
+        with self._connection(transaction=True) as conn:
+            return registry.save_recommendations(conn, run_id, rows)
+
+
+def _count_argument(name: str, value: int) -> int:
+    """``value`` as a count (a whole number, 0 or more).
+
+    Raises
+    ------
+    ParameterError
+        Naming the argument ``name``, when ``value`` is fractional, not a number or negative.
+    """
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise ParameterError(f"{name} must be a whole number, got {value!r}") from None
+    if count < 0:
+        raise ParameterError(f"{name} must be 0 or more, got {count}")
+    return count
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    """Per SQLite connection: WAL, a busy timeout, foreign keys on, normal sync."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,188 @@
+"""The store's shared SQL building blocks: chunks, clean values, dialect upserts, key lookups."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from numpy.typing import NDArray
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from timbre.errors import DataError
+from timbre.store.schema import NO_TIMESTAMP, T_DATASETS, TABLES
+
+#: Rows per executemany call of a bulk write.
+CHUNK = 5000
+#: Values per ``IN (...)`` list (SQLite allows 999 bound parameters per statement).
+IN_CHUNK = 900
+
+T = TypeVar("T")
+#: A dialect's ``INSERT`` with ``ON CONFLICT`` (PostgreSQL or SQLite).
+Upsert = PostgresInsert | SqliteInsert
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC (what every ``created_at`` holds)."""
+    return datetime.now(UTC)
+
+
+def chunks(rows: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    """Consecutive slices of ``rows`` of at most ``size`` elements."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def clean(value: object) -> object:
+    """Database-ready scalar: NaN/NaT/None -> None, numpy scalars -> Python."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    return value
+
+
+def failure_reason(exc: SQLAlchemyError) -> str:
+    """The first line of what the database said (the DBAPI error when there is one)."""
+    lines = str(getattr(exc, "orig", exc)).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def timestamps_to_ms(values: pd.Series) -> NDArray[np.int64]:
+    """UTC timestamps -> epoch milliseconds; missing -> ``NO_TIMESTAMP``."""
+    stamps = pd.to_datetime(values, utc=True, errors="coerce")
+    ms = np.full(len(stamps), NO_TIMESTAMP, dtype=np.int64)
+    present = stamps.notna().to_numpy()
+    if present.any():
+        epoch = pd.Timestamp(0, tz="UTC")
+        ms[present] = ((stamps[present] - epoch) // pd.Timedelta(milliseconds=1)).to_numpy()
+    return ms
+
+
+def ms_to_timestamps(ms: NDArray[np.int64], index: pd.Index) -> pd.Series:
+    """Epoch milliseconds -> UTC timestamps; ``NO_TIMESTAMP`` -> ``NaT`` (inverse of the above)."""
+    stamps = pd.to_datetime(np.where(ms == NO_TIMESTAMP, 0, ms), unit="ms", utc=True)
+    return pd.Series(stamps, index=index).where(ms != NO_TIMESTAMP)
+
+
+def upsert_statement(conn: Connection, table: sa.Table) -> Upsert:
+    """An ``INSERT`` into ``table`` in the dialect of ``conn``, ready for ``ON CONFLICT``."""
+    return (postgres_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, object]],
+    keys: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> None:
+    """Insert ``rows`` in chunks; on a clash of the natural key update ``update`` or skip.
+
+    Parameters
+    ----------
+    conn
+        The connection (its transaction holds the whole import).
+    table
+        The table written.
+    rows
+        One mapping of column values per row.
+    keys
+        The columns of the unique key that decides a clash (empty: any unique constraint, only
+        with ``update`` empty).
+    update
+        The columns a clashing row overwrites with the new values; empty: keep the stored row.
+    """
+    stmt = upsert_statement(conn, table)
+    if update:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys) or None)
+    for chunk in chunks(rows):
+        conn.execute(stmt, list(chunk))
+
+
+def ids_by_key(conn: Connection, table: sa.Table, keys: Iterable[str]) -> dict[str, int]:
+    """The ids of the rows of ``table`` (users or items) whose ``key`` is one of ``keys``."""
+    wanted = sorted({str(k) for k in keys})
+    found: dict[str, int] = {}
+    for chunk in chunks(wanted, IN_CHUNK):
+        for key, ident in conn.execute(
+            sa.select(table.c.key, table.c.id).where(table.c.key.in_(chunk))
+        ):
+            found[key] = ident
+    return found
+
+
+def dataset_id(conn: Connection, name: str) -> int:
+    """The id of the data set called ``name``.
+
+    Raises
+    ------
+    DataError
+        No data set has this name (the message lists the known ones).
+    """
+    datasets = T_DATASETS
+    ident = conn.execute(sa.select(datasets.c.id).where(datasets.c.name == name)).scalar()
+    if ident is None:
+        known = [r[0] for r in conn.execute(sa.select(datasets.c.name))]
+        raise DataError(f"no data set named {name!r}; known: {', '.join(known) or 'none'}")
+    return int(ident)
+
+
+def select_frame(conn: Connection, query: sa.Executable, columns: list[str]) -> pd.DataFrame:
+    """The rows of ``query`` as a frame with the given column names."""
+    return pd.DataFrame(conn.execute(query).all(), columns=columns)
+
+
+def read_frame(conn: Connection, query: sa.Selectable) -> pd.DataFrame:
+    """The rows of ``query`` as pandas reads them (column names and dtypes by ``read_sql``).
+
+    Raises
+    ------
+    sqlalchemy.exc.SQLAlchemyError
+        The database failed (unwrapped from pandas' ``DatabaseError``, so the store turns it
+        into a ``StorageError`` like any other).
+    """
+    try:
+        return pd.read_sql(query, conn)
+    except pd.errors.DatabaseError as exc:
+        if isinstance(exc.__cause__, SQLAlchemyError):
+            raise exc.__cause__ from None
+        raise
+
+
+def table_counts(conn: Connection) -> dict[str, int]:
+    """Rows per table."""
+    return {
+        table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+        for table in TABLES
+    }
+
+
+def content_digest(conn: Connection) -> dict[str, str]:
+    """SHA-256 per table of all its rows (every column, in primary-key order)."""
+    digests: dict[str, str] = {}
+    for table in TABLES:
+        digest = hashlib.sha256()
+        order = list(table.primary_key.columns) or list(table.columns)
+        for row in conn.execute(sa.select(table).order_by(*order)):
+            digest.update(repr(tuple(row)).encode())
+        digests[table.name] = digest.hexdigest()
+    return digests

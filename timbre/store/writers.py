@@ -1,0 +1,382 @@
+"""One writer per table of an import, run in order on one connection inside one transaction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from timbre.errors import DataError
+from timbre.records import ImportBatch, link_key
+from timbre.store.schema import (
+    EVENTS,
+    FEATURE_COLUMNS,
+    KINDS,
+    NO_TIMESTAMP,
+    T_DATASETS,
+    T_INTERACTIONS,
+    T_ITEM_FEATURES,
+    T_ITEM_TAGS,
+    T_ITEMS,
+    T_USER_FRIENDS,
+    T_USERS,
+)
+from timbre.store.sql import IN_CHUNK, chunks, clean, ids_by_key, now, timestamps_to_ms, upsert
+
+#: The columns every re-import of an item overwrites (a catalogue import also its link fields).
+ITEM_UPDATES = ("name", "artist", "link_key")
+CATALOG_UPDATES = ("in_catalog", "catalog_artist_key", "catalog_match")
+#: The natural key of an interaction.
+INTERACTION_KEY = ("dataset_id", "user_id", "item_id", "event", "ts")
+
+
+@dataclass(frozen=True)
+class BatchIds:
+    """The database ids that a batch's rows name, resolved once users and items are written.
+
+    Attributes
+    ----------
+    dataset
+        The id of the batch's data set; ``None`` for a batch without interactions.
+    users
+        User key -> id, for every user an interaction or friendship names.
+    items
+        Item key -> id, for every item the batch holds or an interaction, tag or feature names.
+    """
+
+    dataset: int | None
+    users: dict[str, int]
+    items: dict[str, int]
+
+
+def validate_batch(batch: ImportBatch) -> None:
+    """Refuse an inconsistent batch before anything is written.
+
+    Raises
+    ------
+    DataError
+        An unknown event or item kind, a non-finite or negative weight, an empty user or item key,
+        or interactions without a data set name.
+    """
+    inter = batch.interactions
+    if len(inter):
+        bad_events = sorted(set(inter["event"].astype(str)) - set(EVENTS))
+        if bad_events:
+            raise DataError(
+                f"unknown interaction event(s) {bad_events}; expected one of {', '.join(EVENTS)}"
+            )
+        weights = pd.to_numeric(inter["weight"], errors="coerce").to_numpy(dtype=float)
+        if not np.all(np.isfinite(weights)):
+            raise DataError(
+                f"{int((~np.isfinite(weights)).sum())} interaction weights are not finite numbers"
+            )
+        if (weights < 0).any():
+            raise DataError(f"{int((weights < 0).sum())} interaction weights are negative")
+        if (inter["user_key"].astype(str) == "").any() or (
+            inter["item_key"].astype(str) == ""
+        ).any():
+            raise DataError("interactions with an empty user or item key")
+    if len(batch.items):
+        bad_kinds = sorted(set(batch.items["kind"].astype(str)) - set(KINDS))
+        if bad_kinds:
+            raise DataError(f"unknown item kind(s) {bad_kinds}; expected track, artist or album")
+    if len(batch.interactions) and not batch.dataset.strip():
+        raise DataError("a data set name is required for interactions")
+
+
+def write_batch(conn: Connection, batch: ImportBatch) -> None:
+    """Write every table of a validated batch, in the order their foreign keys need.
+
+    The caller holds the transaction: a ``DataError`` raised here (a row naming an unknown user
+    or item) rolls all of it back. Fills the batch report's catalogue match counts.
+
+    Parameters
+    ----------
+    conn
+        A connection inside the import's one transaction.
+    batch
+        The import, checked by ``validate_batch``.
+    """
+    created = now()
+    dataset = write_dataset(conn, batch, created)
+    write_users(conn, batch, created)
+    write_items(conn, batch)
+    ids = resolve_ids(conn, batch, dataset)
+    write_tags(conn, batch, ids)
+    write_features(conn, batch, ids)
+    write_friends(conn, batch, ids)
+    write_interactions(conn, batch, ids)
+    link_catalog(conn, batch, ids)
+
+
+def write_dataset(conn: Connection, batch: ImportBatch, created: datetime) -> int | None:
+    """Create the batch's data set unless it exists; its id, or ``None`` without interactions."""
+    if not len(batch.interactions):
+        return None
+    row = {"name": batch.dataset, "source": batch.source, "created_at": created}
+    upsert(conn, T_DATASETS, [row], keys=["name"])
+    datasets = T_DATASETS
+    return int(
+        conn.execute(sa.select(datasets.c.id).where(datasets.c.name == batch.dataset)).scalar_one()
+    )
+
+
+def write_users(conn: Connection, batch: ImportBatch, created: datetime) -> None:
+    """Upsert the batch's users by key (a new name overwrites; a missing one is the key)."""
+    if not len(batch.users):
+        return
+    users = batch.users.drop_duplicates("key")
+    rows = [
+        {"key": str(k), "name": str(n) if clean(n) is not None else str(k), "created_at": created}
+        for k, n in zip(users["key"], users["name"], strict=True)
+    ]
+    upsert(conn, T_USERS, rows, keys=["key"], update=["name"])
+
+
+def write_items(conn: Connection, batch: ImportBatch) -> None:
+    """Upsert the batch's items by key; the catalogue also (re)sets the link targets."""
+    if not len(batch.items):
+        return
+    items = batch.items.drop_duplicates("key")
+    rows = [
+        _item_row(batch, key, kind, name, artist, lk)
+        for key, kind, name, artist, lk in zip(
+            items["key"],
+            items["kind"],
+            items["name"],
+            items["artist"],
+            items["link_key"],
+            strict=True,
+        )
+    ]
+    update = (*ITEM_UPDATES, *CATALOG_UPDATES) if batch.is_catalog else ITEM_UPDATES
+    upsert(conn, T_ITEMS, rows, keys=["key"], update=update)
+
+
+def _item_row(
+    batch: ImportBatch, key: object, kind: object, name: object, artist: object, lk: object
+) -> dict[str, object]:
+    """One ``items`` row (names cut to the column width; catalogue items are their own match)."""
+    artist_clean = clean(artist)
+    name_clean = clean(name)
+    catalog_artist_key = None
+    if batch.is_catalog and artist_clean is not None:
+        catalog_artist_key = link_key("artist", str(artist_clean)) or None
+    return {
+        "key": str(key),
+        "kind": str(kind),
+        "name": str(name_clean if name_clean is not None else key)[:500],
+        "artist": None if artist_clean is None else str(artist_clean)[:500],
+        "source": batch.source,
+        "link_key": str(clean(lk) or ""),
+        "in_catalog": batch.is_catalog,
+        "catalog_artist_key": catalog_artist_key,
+        "catalog_match": batch.is_catalog,
+    }
+
+
+def resolve_ids(conn: Connection, batch: ImportBatch, dataset: int | None) -> BatchIds:
+    """The ids of every user and item the batch's rows name (written or already stored).
+
+    Raises
+    ------
+    DataError
+        A row names an item or user that is neither in the batch nor in the store.
+    """
+    item_keys = (
+        set(batch.interactions["item_key"])
+        | set(batch.tags["item_key"])
+        | set(batch.features["item_key"])
+        | set(batch.items["key"])
+    )
+    items = _resolve(conn, T_ITEMS, item_keys, "interaction/tag rows name items")
+    user_keys = (
+        set(batch.interactions["user_key"])
+        | set(batch.friends["user_key"])
+        | set(batch.friends["friend_key"])
+    )
+    users = _resolve(conn, T_USERS, user_keys, "rows name users")
+    return BatchIds(dataset=dataset, users=users, items=items)
+
+
+def _resolve(conn: Connection, table: sa.Table, keys: set[str], naming: str) -> dict[str, int]:
+    """The ids of ``keys`` in ``table``; a ``DataError`` (saying which rows ``naming``) if any
+    key is unknown."""
+    ids = ids_by_key(conn, table, keys)
+    missing = sorted(keys - ids.keys())
+    if missing:
+        raise DataError(
+            f"{len(missing)} {naming} that are neither in the import nor in the store, "
+            f"e.g. {missing[:3]}"
+        )
+    return ids
+
+
+def write_tags(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+    """Upsert tags by (item, kind, tag); the last of a repeated tag sets the weight."""
+    if not len(batch.tags):
+        return
+    tags = batch.tags.drop_duplicates(["item_key", "kind", "tag"], keep="last")
+    rows = [
+        {"item_id": ids.items[k], "kind": str(kind), "tag": str(tag)[:300], "weight": float(w)}
+        for k, kind, tag, w in zip(
+            tags["item_key"], tags["kind"], tags["tag"], tags["weight"], strict=True
+        )
+    ]
+    upsert(conn, T_ITEM_TAGS, rows, keys=["item_id", "kind", "tag"], update=["weight"])
+
+
+def write_features(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+    """Upsert audio features by item, overwriting only the columns the batch has (NaN -> NULL)."""
+    if not len(batch.features):
+        return
+    feats = batch.features.drop_duplicates("item_key", keep="last")
+    columns = [c for c in FEATURE_COLUMNS if c in feats.columns]
+    values = feats[columns].astype(float).to_numpy()
+    rows = [
+        {
+            "item_id": ids.items[key],
+            **{
+                c: (None if math.isnan(v) else float(v))
+                for c, v in zip(columns, vector, strict=True)
+            },
+        }
+        for key, vector in zip(feats["item_key"], values, strict=True)
+    ]
+    upsert(conn, T_ITEM_FEATURES, rows, keys=["item_id"], update=columns)
+
+
+def write_friends(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+    """Insert the directed friend pairs that are not stored yet."""
+    if not len(batch.friends):
+        return
+    pairs = {
+        (ids.users[a], ids.users[b])
+        for a, b in zip(batch.friends["user_key"], batch.friends["friend_key"], strict=True)
+    }
+    rows = [{"user_id": a, "friend_id": b} for a, b in sorted(pairs)]
+    upsert(conn, T_USER_FRIENDS, rows)
+
+
+def write_interactions(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+    """Upsert interactions by their natural key; a re-import overwrites the weight.
+
+    The same natural key twice in one batch sums the weights (aggregated counts) into one row.
+    """
+    if not len(batch.interactions):
+        return
+    assert ids.dataset is not None
+    inter = batch.interactions
+    ts = (
+        timestamps_to_ms(inter["timestamp"])
+        if "timestamp" in inter
+        else np.full(len(inter), NO_TIMESTAMP, dtype=np.int64)
+    )
+    frame = pd.DataFrame(
+        {
+            "user_id": inter["user_key"].map(ids.users).to_numpy(),
+            "item_id": inter["item_key"].map(ids.items).to_numpy(),
+            "event": inter["event"].astype(str).to_numpy(),
+            "weight": inter["weight"].astype(float).to_numpy(),
+            "ts": ts,
+        }
+    )
+    frame = pd.DataFrame(
+        frame.groupby(["user_id", "item_id", "event", "ts"], as_index=False, sort=False)[
+            "weight"
+        ].sum()
+    )
+    rows = [
+        {
+            "dataset_id": ids.dataset,
+            "user_id": int(u),
+            "item_id": int(i),
+            "event": e,
+            "weight": float(w),
+            "ts": int(t),
+            "source": batch.source,
+        }
+        for u, i, e, w, t in zip(
+            frame["user_id"],
+            frame["item_id"],
+            frame["event"],
+            frame["weight"],
+            frame["ts"],
+            strict=True,
+        )
+    ]
+    upsert(conn, T_INTERACTIONS, rows, keys=INTERACTION_KEY, update=["weight"])
+
+
+def link_catalog(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+    """Relink items to the catalogue and count the batch's matches into its report.
+
+    A catalogue import relinks every item (new targets); any other batch relinks its own items
+    and reports how many of them could link (``catalog_candidates``), did
+    (``catalog_matched``), and how many of its interactions name a matched item.
+    """
+    if batch.is_catalog:
+        conn.execute(T_ITEMS.update().values(catalog_match=_match_expression()))
+        return
+    if not len(batch.items):
+        return
+    own = [ids.items[k] for k in batch.items["key"].drop_duplicates()]
+    for chunk in chunks(own, IN_CHUNK):
+        conn.execute(
+            T_ITEMS.update()
+            .where(T_ITEMS.c.id.in_(chunk))
+            .values(catalog_match=_match_expression())
+        )
+    matched = _matched(conn, [ids.items[k] for k in batch.items["key"]])
+    keys = [
+        k
+        for k, lk in zip(batch.items["key"], batch.items["link_key"].fillna(""), strict=True)
+        if lk or ids.items[k] in matched
+    ]
+    keys = list(dict.fromkeys(keys))
+    report = batch.report
+    report.catalog_candidates = len(keys)
+    report.catalog_matched = len(matched)
+    if len(batch.interactions):
+        matched_keys = {k for k in keys if ids.items[k] in matched}
+        report.interactions_matched = int(batch.interactions["item_key"].isin(matched_keys).sum())
+
+
+def _match_expression() -> sa.ColumnElement[bool]:
+    """Whether an item matches the catalogue: it is in it, or its link key names a catalogue
+    track (tracks, albums) or a catalogue artist (artists)."""
+    cat = sa.alias(T_ITEMS, "cat")
+    items = T_ITEMS
+    track_match = sa.exists().where(cat.c.in_catalog.is_(True), cat.c.link_key == items.c.link_key)
+    artist_match = sa.exists().where(
+        cat.c.in_catalog.is_(True), cat.c.catalog_artist_key == items.c.link_key
+    )
+    return sa.or_(
+        items.c.in_catalog.is_(True),
+        sa.and_(
+            items.c.link_key != "",
+            sa.or_(
+                sa.and_(items.c.kind == "artist", artist_match),
+                sa.and_(items.c.kind != "artist", track_match),
+            ),
+        ),
+    )
+
+
+def _matched(conn: Connection, ids: Sequence[int]) -> set[int]:
+    """Which of the item ``ids`` match the catalogue."""
+    items = T_ITEMS
+    matched: set[int] = set()
+    for chunk in chunks(list(ids), IN_CHUNK):
+        matched.update(
+            conn.execute(
+                sa.select(items.c.id).where(items.c.id.in_(chunk), items.c.catalog_match.is_(True))
+            ).scalars()
+        )
+    return matched

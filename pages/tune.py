@@ -11,7 +11,7 @@ from timbre import personality as pers
 from timbre.app.hybrid import PANEL_SAMPLE, panel_for, persona_z, require_engine
 from timbre.app.state import bound, guard, keep, shared
 from timbre.errors import DataError, ParameterError
-from timbre.evaluation import ILD_SPACE
+from timbre.evaluation import ILD_SPACE, metric_label
 from timbre.spaces import SPACE_TITLES
 
 st.title("Tune")
@@ -65,7 +65,7 @@ def show_metrics(metrics: dict[str, Any]) -> None:
     a.metric("NDCG@10", f"{metrics['ndcg']:.4f}")
     b.metric("Recall@10", f"{metrics['recall']:.4f}")
     a.metric(
-        f"ILD ({ILD_SPACE})",
+        metric_label("diversity"),
         f"{metrics['diversity']:.3f}",
         help=f"Intra-list diversity: mean 1 - similarity within a list, {SPACE_TITLES[ILD_SPACE]}"
         " (0..1).",
@@ -81,7 +81,8 @@ def show_tradeoff(weights: hybrid.Weights, metrics: dict[str, Any]) -> None:
         curves[key] = panel.tradeoff(weights, schedule=state.schedule)  # once per weight mix
         while len(curves) > 8:  # keep the session small: the oldest mixes go first
             curves.pop(next(iter(curves)))
-    st.plotly_chart(plots.tradeoff_plot(curves[key], metrics), key="tune_tradeoff")
+    figure = plots.tradeoff_plot(curves[key], metrics, diversity_label=metric_label("diversity"))
+    st.plotly_chart(figure, key="tune_tradeoff")
 
 
 @st.fragment

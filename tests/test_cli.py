@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import run_cli as _run
+from timbre.config import Settings
+from timbre.store import Store
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -123,6 +125,21 @@ def test_train_similar_recommend_and_runs_from_the_cli(
     assert code == 0, err
     recs = json.loads(out)["recommendations"]
     assert [r["rank"] for r in recs] == list(range(1, 11))
+    # --save records the list with its run, weights and each item's parts
+    code, out, err = _run(
+        capsys, "--home", str(home), "recommend", "--user", "2", "--weights",
+        "cf=1,diversity=0.2", "--normalization", "rank", "--save",
+    )  # fmt: skip
+    assert code == 0 and "saved this list of 10 items with run" in out, err
+    with Store.open(Settings(home=home)) as store:
+        saved = store.list_saved_recommendations("hetrec:user:2")
+    assert [r["rank"] for r in saved] == list(range(1, 11))
+    assert {r["run_id"] for r in saved} == {run["run_id"]}
+    first = saved[0]["components"]
+    assert first["weights"]["diversity"] == 0.2 and first["normalization"] == "rank"
+    assert first["cf"] + first["diversity_bonus"] == pytest.approx(saved[0]["score"], abs=1e-5)
+    code, out, err = _run(capsys, "--home", str(home), "recommend", "--all-users", "--save")
+    assert code != 0 and "--save records one user's list" in err
     code, out, err = _run(capsys, "--home", str(home), "runs")
     assert code == 0 and f"* {run['run_id']:>4}  item-knn" in out
     code, out, err = _run(capsys, "--home", str(home), "runs", "delete", str(run["run_id"]))

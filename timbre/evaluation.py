@@ -401,6 +401,17 @@ def _pairwise_dissimilarity(items: NDArray[np.int64], space: spaces.VectorSpace)
     return float(1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1)))
 
 
+def metric_label(metric: str, ild_space: str = ILD_SPACE) -> str:
+    """A metric's name for tables, charts and panels: intra-list diversity names its space.
+
+    Examples
+    --------
+    >>> metric_label("diversity"), metric_label("diversity", "content"), metric_label("ndcg")
+    ('ILD (binary)', 'ILD (content)', 'ndcg')
+    """
+    return f"ILD ({ild_space})" if metric == "diversity" else metric
+
+
 def list_metrics(
     recommended: NDArray[np.int64], train: InteractionData, space: spaces.VectorSpace
 ) -> dict[str, float]:

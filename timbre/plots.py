@@ -438,7 +438,10 @@ def contribution_bars(frame: pd.DataFrame, title: str = "Why these items") -> go
 
 
 def tradeoff_plot(
-    curve: pd.DataFrame, current: dict[str, float], accuracy: str = "ndcg"
+    curve: pd.DataFrame,
+    current: dict[str, float],
+    accuracy: str = "ndcg",
+    diversity_label: str = "intra-list diversity",
 ) -> go.Figure:
     """Accuracy against diversity (sweeping the diversity weight) and against novelty (sweeping
     the novelty weight), with the current weights marked.
@@ -448,7 +451,8 @@ def tradeoff_plot(
     """
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("vs intra-list diversity", "vs novelty"))
+    labels = {"diversity": diversity_label, "novelty": "novelty"}
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"vs {diversity_label}", "vs novelty"))
     for column, knob in enumerate(("diversity", "novelty"), start=1):
         part = curve[curve["knob"] == knob].sort_values("value")
         fig.add_trace(
@@ -477,7 +481,7 @@ def tradeoff_plot(
             row=1,
             col=column,
         )
-        fig.update_xaxes(title_text=knob, row=1, col=column)
+        fig.update_xaxes(title_text=labels[knob], row=1, col=column)
     fig.update_yaxes(title_text=f"{accuracy}@10", row=1, col=1)
     fig.update_layout(
         title="Trade-off", height=320, showlegend=False, margin={"l": 10, "r": 10, "t": 60, "b": 10}

@@ -150,3 +150,16 @@ def test_recommend_keeps_tunes_normalisation_space_and_weights(demo_app_home: Pa
     at = at.run()
     assert at.radio(key="tune_normalization").value == "zscore"
     assert at.radio(key="tune_space").value == "content"
+
+
+def test_save_this_list_records_it_with_its_run(demo_app_home: Path) -> None:
+    at = _start(RECOMMEND)
+    at.button(key="recommend_save").click()
+    at = at.run()
+    assert not at.exception
+    assert any("Saved 10 items for hetrec:user:" in s.value for s in at.success)
+    with Store.open(load_settings()) as store:
+        saved = store.list_saved_recommendations()
+        run_id = store.list_model_runs()[0]["id"]
+    assert len(saved) == 10 and {r["run_id"] for r in saved} == {run_id}
+    assert saved[0]["components"]["weights"] == at.session_state["timbre"].weights.as_dict()

@@ -90,7 +90,9 @@ def _show_experiment(experiment: Experiment) -> None:
         + " Per-user metrics show the mean ± 95% interval."
     )
     table = experiment.table()
-    st.dataframe(summary_table(table), hide_index=True, key="train_eval_table")
+    st.dataframe(
+        summary_table(table, experiment.ild_space), hide_index=True, key="train_eval_table"
+    )
     metric = st.selectbox("Chart", (*RANKING_METRICS, *LIST_METRICS), key="train_eval_metric")
     st.plotly_chart(plots.metric_bars(table, metric), key="train_eval_bars")
     names = list(experiment.results)

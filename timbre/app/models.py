@@ -116,9 +116,10 @@ def form_params(model: str, prefix: str = "train_param") -> dict[str, Any]:
     }
 
 
-def summary_table(table: pd.DataFrame) -> pd.DataFrame:
-    """An experiment's table for display: mean ± 95% interval for per-user metrics."""
-    from timbre.evaluation import LIST_METRICS, RANKING_METRICS
+def summary_table(table: pd.DataFrame, ild_space: str) -> pd.DataFrame:
+    """An experiment's table for display: mean ± 95% interval for per-user metrics; ILD named
+    by the space it was measured in."""
+    from timbre.evaluation import LIST_METRICS, RANKING_METRICS, metric_label
 
     shown = pd.DataFrame({"model": table["model"], "users": table["users"]})
     for metric in RANKING_METRICS:
@@ -127,7 +128,7 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
             for m, c in zip(table[metric], table[f"{metric}_ci95"], strict=True)
         ]
     for metric in LIST_METRICS:
-        shown[metric] = table[metric].round(4)
+        shown[metric_label(metric, ild_space)] = table[metric].round(4)
     shown["fit s"] = table["fit_seconds"].round(2)
     return shown
 

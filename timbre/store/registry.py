@@ -99,3 +99,13 @@ def save_recommendations(
     for chunk in chunks(list(rows)):
         conn.execute(T_SAVED_RECOMMENDATIONS.insert(), [{"run_id": run_id, **row} for row in chunk])
     return len(rows)
+
+
+def list_saved_recommendations(conn: Connection, user_key: str | None) -> list[dict[str, Any]]:
+    """Saved recommendations (optionally of one user), newest list first, best rank first."""
+    saved = T_SAVED_RECOMMENDATIONS
+    query = sa.select(saved).order_by(saved.c.id.desc())
+    if user_key is not None:
+        query = query.where(saved.c.user_key == user_key)
+    rows = _as_dicts(conn, query)
+    return sorted(rows, key=lambda r: (-int(r["run_id"]), r["user_key"], int(r["rank"])))

@@ -397,6 +397,12 @@ class Store:
         with self._connection(transaction=True) as conn:
             return registry.save_recommendations(conn, run_id, rows)
 
+    def list_saved_recommendations(self, user_key: str | None = None) -> list[dict[str, Any]]:
+        """Saved recommendations (optionally of one user): ``run_id, user_key, rank, item_key,
+        score, components``."""
+        with self._connection() as conn:
+            return registry.list_saved_recommendations(conn, user_key)
+
 
 def _count_argument(name: str, value: int) -> int:
     """``value`` as a count (a whole number, 0 or more).

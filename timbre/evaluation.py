@@ -22,6 +22,7 @@ from timbre.errors import DataError, ParameterError, TimbreError, TimbreWarning
 from timbre.interactions import InteractionData, build_matrix
 from timbre.models import Recommender, create_model
 from timbre.models.base import ProgressCallback
+from timbre.records import TOP_TAGS, top_values
 from timbre.spaces import SpaceName
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def _finish_split(data: InteractionData, parts: Parts, info: dict[str, Any]) -> 
     test = build_matrix(
         cat(test_rows, np.int64), cat(test_cols, np.int64), cat(test_weights, np.float64), shape
     )
-    train_data = dataclasses.replace(data, user_items=train, events=None)
+    train_data, held_out_tags = _training_side(data, train, test)
     info.update(
         {
             "users": data.n_users,
@@ -132,12 +133,45 @@ def _finish_split(data: InteractionData, parts: Parts, info: dict[str, Any]) -> 
             "train_interactions": int(train.nnz),
             "test_interactions": int(test.nnz),
             "train_fingerprint": train_data.fingerprint,
+            "tag_assignments_held_out": held_out_tags,
         }
     )
     skipped = info.get("not_evaluated", {})
     if skipped:
         log.info("split %s: users not evaluated: %s", info["protocol"], skipped)
     return Split(train_data, test, info)
+
+
+def _training_side(
+    data: InteractionData, train: sp.csr_matrix, test: sp.csr_matrix
+) -> tuple[InteractionData, int]:
+    """The data a model may learn from: the train matrix, and item tags without the tags that
+    test users gave to their own held-out items (side information must not leak the test).
+
+    Returns the training data and how many tag assignments were left out.
+    """
+    side = dataclasses.replace(data, user_items=train, events=None)
+    if data.tag_events is None or data.tag_weights is None or not len(data.tag_events):
+        return side, 0
+    events = data.tag_events
+    test_pairs = test.tocoo()
+    held = np.isin(
+        events["user"].to_numpy(np.int64) * data.n_items + events["item"].to_numpy(np.int64),
+        test_pairs.row.astype(np.int64) * data.n_items + test_pairs.col.astype(np.int64),
+    )
+    if not held.any():
+        return side, 0
+    leaked = events[held].groupby(["item", "tag"]).size().rename("leaked")
+    weights = data.tag_weights.join(leaked, on=["item", "tag"])
+    weights["weight"] = weights["weight"] - weights["leaked"].fillna(0.0)
+    weights = weights[weights["weight"] > 0].drop(columns="leaked").reset_index(drop=True)
+    top = top_values(weights["item"], weights["tag"], weights["weight"], TOP_TAGS)
+    meta = data.item_meta.copy()
+    meta["tags"] = [top.get(i, []) for i in range(data.n_items)]
+    side = dataclasses.replace(
+        side, item_meta=meta, tag_weights=weights, tag_events=events[~held].reset_index(drop=True)
+    )
+    return side, int(held.sum())
 
 
 def split_user_holdout(data: InteractionData, test_fraction: float = 0.2, seed: int = 0) -> Split:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 from collections.abc import Iterable, Sequence
@@ -128,6 +129,12 @@ class InteractionData:
     events
         Optional per-interaction rows ``user, item, weight, timestamp`` (indices), kept for
         temporal splits; ``None`` when the source has no timestamps.
+    tag_weights
+        Optional ``item, tag, weight`` rows (item indices): every tag of every item, from which
+        ``item_meta["tags"]`` holds the top ones.
+    tag_events
+        Optional ``user, item, tag`` rows (indices): who gave which tag to which item; an
+        experiment removes the held-out pairs' share of ``tag_weights`` (no leak into the test).
     """
 
     dataset: str
@@ -136,6 +143,8 @@ class InteractionData:
     user_items: sp.csr_matrix
     item_meta: pd.DataFrame
     events: pd.DataFrame | None = None
+    tag_weights: pd.DataFrame | None = None
+    tag_events: pd.DataFrame | None = None
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -273,6 +282,25 @@ class InteractionData:
                 }
             )
         return cls(dataset, users, item_vocab, matrix, meta, events)
+
+    def with_tags(self, weights: pd.DataFrame, assignments: pd.DataFrame) -> InteractionData:
+        """This data set with its tag data (``Store.load_tags``): ``tag_weights`` and
+        ``tag_events`` in indices; rows naming users or items outside the data set are left
+        out."""
+        item = self.items.indices(weights["item_key"].astype(str))
+        tag_weights = pd.DataFrame(
+            {
+                "item": item,
+                "tag": weights["tag"].astype(str).to_numpy(),
+                "weight": weights["weight"],
+            }
+        )[item >= 0].reset_index(drop=True)
+        user = self.users.indices(assignments["user_key"].astype(str))
+        item = self.items.indices(assignments["item_key"].astype(str))
+        tag_events = pd.DataFrame(
+            {"user": user, "item": item, "tag": assignments["tag"].astype(str).to_numpy()}
+        )[(user >= 0) & (item >= 0)].reset_index(drop=True)
+        return dataclasses.replace(self, tag_weights=tag_weights, tag_events=tag_events)
 
 
 def _lookup(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,11 +36,39 @@ ITEM_COLUMNS = ("key", "kind", "name", "artist", "link_key")
 USER_COLUMNS = ("key", "name")
 INTERACTION_COLUMNS = ("user_key", "item_key", "event", "weight", "timestamp")
 TAG_COLUMNS = ("item_key", "kind", "tag", "weight")
+USER_TAG_COLUMNS = ("user_key", "item_key", "tag", "timestamp")
 FEATURE_COLUMNS = ("item_key", *AUDIO_FEATURES, "popularity")
 FRIEND_COLUMNS = ("user_key", "friend_key")
 
 _FEAT = re.compile(r"\s*[\(\[]?\s*\b(feat\.?|ft\.?|featuring|with)\s+.*$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+#: How many tags an item keeps in its metadata (the strongest, by how many users gave them).
+TOP_TAGS = 20
+
+
+def top_values(
+    keys: pd.Series, values: pd.Series, weights: pd.Series, limit: int
+) -> dict[Hashable, list[str]]:
+    """Per key, up to ``limit`` values by descending weight (ties by value): an item's top tags.
+
+    Examples
+    --------
+    >>> top_values(pd.Series([1, 1, 1, 2]), pd.Series(["b", "a", "c", "x"]),
+    ...            pd.Series([2.0, 2.0, 5.0, 1.0]), 2)
+    {1: ['c', 'a'], 2: ['x']}
+    """
+    frame = pd.DataFrame(
+        {"k": keys.to_numpy(), "v": values.astype(str).to_numpy(), "w": weights.to_numpy(float)}
+    )
+    frame = frame.sort_values(["k", "w", "v"], ascending=[True, False, True], kind="stable")
+    out: dict[Hashable, list[str]] = {}
+    for key, value in zip(frame["k"].tolist(), frame["v"].tolist(), strict=True):
+        bucket = out.setdefault(key, [])
+        if len(bucket) < limit:
+            bucket.append(value)
+    return out
 
 
 def name_key(text: str | None) -> str:
@@ -178,6 +207,9 @@ class ImportBatch:
         ``NaT`` (aggregated counts). The natural key is (dataset, user, item, event, timestamp).
     tags
         ``item_key, kind, tag, weight`` (Last.fm tags, catalogue genres and sub-genres).
+    user_tags
+        ``user_key, item_key, tag, timestamp``: who gave an item which tag, and when (HetRec's
+        ``user_taggedartists``), so an experiment can leave out the tags of held-out pairs.
     features
         ``item_key`` + the 12 audio features + ``popularity``.
     friends
@@ -193,6 +225,7 @@ class ImportBatch:
     users: pd.DataFrame = field(default_factory=lambda: _empty(USER_COLUMNS))
     interactions: pd.DataFrame = field(default_factory=lambda: _empty(INTERACTION_COLUMNS))
     tags: pd.DataFrame = field(default_factory=lambda: _empty(TAG_COLUMNS))
+    user_tags: pd.DataFrame = field(default_factory=lambda: _empty(USER_TAG_COLUMNS))
     features: pd.DataFrame = field(default_factory=lambda: _empty(FEATURE_COLUMNS))
     friends: pd.DataFrame = field(default_factory=lambda: _empty(FRIEND_COLUMNS))
     is_catalog: bool = False

@@ -12,4 +12,5 @@ def load_data(store: Store, dataset: str | None = None) -> InteractionData:
     weight); ``None`` means the default data set (the demo's, or the only one)."""
     name = dataset or default_dataset(store)
     interactions, items = store.load_dataset(name)
-    return InteractionData.from_frames(interactions, items, name)
+    data = InteractionData.from_frames(interactions, items, name)
+    return data.with_tags(*store.load_tags(name))

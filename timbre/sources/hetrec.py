@@ -37,7 +37,8 @@ def read_hetrec(folder: Path) -> ImportBatch:
     Returns
     -------
     ImportBatch
-        Users, artists, play counts (no times), artist tags and friendships.
+        Users, artists, play counts (no times), artist tags (weighted by how many users gave
+        them, and each user's assignment with its day) and friendships.
 
     Raises
     ------
@@ -52,6 +53,7 @@ def read_hetrec(folder: Path) -> ImportBatch:
     names = _artist_names(folder, report)
     artist_ids = sorted(set(plays["artistID"].astype(int)) | set(names))
     user_ids = sorted(set(plays["userID"].astype(int)))
+    assigned = _tag_assignments(folder, set(artist_ids), report)
     return ImportBatch(
         dataset=HETREC_DATASET,
         source="hetrec",
@@ -72,7 +74,8 @@ def read_hetrec(folder: Path) -> ImportBatch:
                 "timestamp": pd.NaT,
             }
         ),
-        tags=_tags(folder, set(artist_ids), report),
+        tags=_tags(assigned),
+        user_tags=_user_tags(assigned, set(user_ids), report),
         friends=_friends(folder, set(user_ids), report),
     )
 
@@ -170,12 +173,13 @@ def _artist_items(
     )
 
 
-def _tags(folder: Path, artists: set[int], report: ImportReport) -> pd.DataFrame:
-    """Artist tags weighted by how many users gave them (each user's tag once)."""
+def _tag_assignments(folder: Path, artists: set[int], report: ImportReport) -> pd.DataFrame:
+    """Each user's tags on artists: ``userID, artistID, tag, timestamp`` (the day it was given,
+    UTC; NaT without the day columns), each (user, artist, tag) once."""
     tag_path = _find(folder, "user_taggedartists")
     names_path = _find(folder, "tags")
     if tag_path is None or names_path is None:
-        return pd.DataFrame(columns=["item_key", "kind", "tag", "weight"])
+        return pd.DataFrame(columns=["userID", "artistID", "tag", "timestamp"])
     tag_names = _numeric(_table(names_path, "tags", report), ("tagID",), report, "tags")
     tag_value = dict(
         zip(
@@ -198,19 +202,46 @@ def _tags(folder: Path, artists: set[int], report: ImportReport) -> pd.DataFrame
     assigned = assigned.assign(tag=assigned["tagID"].astype(int).map(tag_value))
     known_tag = assigned["tag"].notna() & (assigned["tag"] != "")
     report.drop("user_taggedartists: unknown tag id", int((~known_tag).sum()))
-    counts = (
-        assigned[known_tag]
-        .drop_duplicates(["userID", "artistID", "tag"])
-        .groupby(["artistID", "tag"])
-        .size()
-        .reset_index(name="weight")
-    )
+    assigned = assigned[known_tag].drop_duplicates(["userID", "artistID", "tag"])
+    return assigned.assign(
+        userID=assigned["userID"].astype(int),
+        artistID=assigned["artistID"].astype(int),
+        timestamp=_tag_days(assigned),
+    )[["userID", "artistID", "tag", "timestamp"]]
+
+
+def _tag_days(assigned: pd.DataFrame) -> pd.Series:
+    """The day each tag was given (UTC midnight), NaT where the date columns are missing."""
+    if not {"day", "month", "year"} <= set(assigned.columns):
+        return pd.Series(pd.NaT, index=assigned.index, dtype="datetime64[ns, UTC]")
+    parts = assigned[["year", "month", "day"]].apply(pd.to_numeric, errors="coerce")
+    return pd.to_datetime(parts, errors="coerce", utc=True)
+
+
+def _tags(assigned: pd.DataFrame) -> pd.DataFrame:
+    """Artist tags weighted by how many users gave them (each user's tag once)."""
+    counts = assigned.groupby(["artistID", "tag"]).size().reset_index(name="weight")
     return pd.DataFrame(
         {
             "item_key": _keys("artist", counts["artistID"]),
             "kind": "tag",
             "tag": counts["tag"].astype(str),
             "weight": counts["weight"].astype(float),
+        }
+    )
+
+
+def _user_tags(assigned: pd.DataFrame, users: set[int], report: ImportReport) -> pd.DataFrame:
+    """The assignments of users who have listening data (others dropped and counted)."""
+    known = assigned["userID"].isin(users)
+    report.drop("user_taggedartists: tag by a user without play counts", int((~known).sum()))
+    kept = assigned[known]
+    return pd.DataFrame(
+        {
+            "user_key": _keys("user", kept["userID"]),
+            "item_key": _keys("artist", kept["artistID"]),
+            "tag": kept["tag"].astype(str).to_numpy(),
+            "timestamp": kept["timestamp"].to_numpy(),
         }
     )
 

@@ -25,6 +25,7 @@ from timbre.store.schema import (
     T_PERSONALITY_PROFILES,
     T_SAVED_RECOMMENDATIONS,
     T_USER_FRIENDS,
+    T_USER_ITEM_TAGS,
     T_USERS,
     TABLES,
     Base,
@@ -39,6 +40,7 @@ from timbre.store.schema import (
     SavedRecommendation,
     User,
     UserFriend,
+    UserItemTag,
     _alembic_config,
     head_revision,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "T_SAVED_RECOMMENDATIONS",
     "T_USERS",
     "T_USER_FRIENDS",
+    "T_USER_ITEM_TAGS",
     "Base",
     "Dataset",
     "FetchLog",
@@ -74,6 +77,7 @@ __all__ = [
     "Store",
     "User",
     "UserFriend",
+    "UserItemTag",
     "_alembic_config",
     "head_revision",
 ]

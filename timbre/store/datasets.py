@@ -17,6 +17,7 @@ from timbre.store.schema import (
     T_ITEM_FEATURES,
     T_ITEM_TAGS,
     T_ITEMS,
+    T_USER_ITEM_TAGS,
     T_USERS,
 )
 from timbre.store.sql import dataset_id, ms_to_timestamps, select_frame
@@ -184,6 +185,41 @@ def load_dataset(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFram
     )
     frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(dtype=np.int64), frame.index)
     return frame, item_metadata(meta, item_tags, own, catalog)
+
+
+def load_tags(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tag data of data set ``name``'s items, for experiments that must not leak it.
+
+    Returns
+    -------
+    weights
+        ``item_key, tag, weight``: every tag of kind ``tag`` on the data set's items.
+    assignments
+        ``user_key, item_key, tag, timestamp``: the data set's users' own tags on its items.
+    """
+    inter, items, users, tags, own = T_INTERACTIONS, T_ITEMS, T_USERS, T_ITEM_TAGS, T_USER_ITEM_TAGS
+    ident = dataset_id(conn, name)
+    members = sa.select(inter.c.item_id).where(inter.c.dataset_id == ident)
+    people = sa.select(inter.c.user_id).where(inter.c.dataset_id == ident)
+    weights = select_frame(
+        conn,
+        sa.select(items.c.key, tags.c.tag, tags.c.weight)
+        .select_from(tags.join(items, items.c.id == tags.c.item_id))
+        .where(tags.c.item_id.in_(members), tags.c.kind == "tag"),
+        ["item_key", "tag", "weight"],
+    )
+    assignments = select_frame(
+        conn,
+        sa.select(users.c.key, items.c.key, own.c.tag, own.c.ts)
+        .select_from(
+            own.join(users, users.c.id == own.c.user_id).join(items, items.c.id == own.c.item_id)
+        )
+        .where(own.c.item_id.in_(members), own.c.user_id.in_(people)),
+        ["user_key", "item_key", "tag", "ts"],
+    )
+    stamps = assignments.pop("ts").to_numpy(dtype=np.int64)
+    assignments["timestamp"] = ms_to_timestamps(stamps, assignments.index)
+    return weights, assignments
 
 
 def plays_per_user(conn: Connection, name: str) -> pd.Series:

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
+from timbre.records import TOP_TAGS, top_values
 from timbre.store.schema import FEATURE_COLUMNS, T_ITEM_FEATURES, T_ITEM_TAGS, T_ITEMS
 from timbre.store.sql import select_frame
 
 #: How many Last.fm tags and genres an item's metadata lists at most.
-TOP_TAGS = 20
 TOP_GENRES = 5
 
 
@@ -74,31 +74,11 @@ def item_metadata(
     return out.drop(columns=["id"]).sort_values("key", ignore_index=True)
 
 
-def _top_lists(
-    keys: pd.Series, values: pd.Series, weights: pd.Series, limit: int
-) -> dict[Hashable, list[str]]:
-    """Per key, up to ``limit`` values by descending weight (ties by value)."""
-    frame = pd.DataFrame(
-        {
-            "k": keys.to_numpy(),
-            "v": values.astype(str).to_numpy(),
-            "w": weights.to_numpy(dtype=float),
-        }
-    )
-    frame = frame.sort_values(["k", "w", "v"], ascending=[True, False, True], kind="stable")
-    out: dict[Hashable, list[str]] = {}
-    for key, value in zip(frame["k"].tolist(), frame["v"].tolist(), strict=True):
-        bucket = out.setdefault(key, [])
-        if len(bucket) < limit:
-            bucket.append(value)
-    return out
-
-
 def _catalog_genres(catalog: pd.DataFrame, by: str) -> dict[Hashable, list[str]]:
     """The most frequent catalogue genres per ``by`` (``link_key`` or ``artist_key``)."""
     rows = catalog.dropna(subset=["genre"])
     per = rows.groupby([by, "genre"]).size().reset_index(name="n")
-    return _top_lists(per[by], per["genre"], per["n"], TOP_GENRES)
+    return top_values(per[by], per["genre"], per["n"], TOP_GENRES)
 
 
 def _matches(items: pd.DataFrame) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
@@ -113,8 +93,8 @@ def _labels(
     is_artist, matched = _matches(out)
     tag_rows = tags[tags["kind"] == "tag"]
     genre_own = tags[tags["kind"] == "genre"]
-    tag_lists = _top_lists(tag_rows["item_id"], tag_rows["tag"], tag_rows["weight"], TOP_TAGS)
-    own_genres = _top_lists(genre_own["item_id"], genre_own["tag"], genre_own["weight"], TOP_GENRES)
+    tag_lists = top_values(tag_rows["item_id"], tag_rows["tag"], tag_rows["weight"], TOP_TAGS)
+    own_genres = top_values(genre_own["item_id"], genre_own["tag"], genre_own["weight"], TOP_GENRES)
     track_genres = _catalog_genres(catalog, "link_key")
     artist_genres = _catalog_genres(catalog, "artist_key")
     tags_col: list[list[str]] = []

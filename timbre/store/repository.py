@@ -206,6 +206,12 @@ class Store:
         with self._connection() as conn:
             return datasets.load_dataset(conn, name)
 
+    def load_tags(self, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """A data set's tag weights (``item_key, tag, weight``) and its users' own tag
+        assignments (``user_key, item_key, tag, timestamp``); see ``datasets.load_tags``."""
+        with self._connection() as conn:
+            return datasets.load_tags(conn, name)
+
     def plays_per_user(self, name: str) -> pd.Series:
         """Total weight per user in a data set (index: user key)."""
         with self._connection() as conn:

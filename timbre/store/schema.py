@@ -123,6 +123,21 @@ class ItemTag(Base):
     weight: Mapped[float] = mapped_column(Float)
 
 
+class UserItemTag(Base):
+    """One user's tag on one item, with its time (``NO_TIMESTAMP`` when unknown)."""
+
+    __tablename__ = "user_item_tags"
+    __table_args__ = (
+        UniqueConstraint("user_id", "item_id", "tag", name="uq_user_item_tags"),
+        sa.Index("ix_user_item_tags_item", "item_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(300))
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
 class ItemFeatures(Base):
     """An item's audio features and popularity (one row per item)."""
 
@@ -221,6 +236,7 @@ T_USERS: sa.Table = Base.metadata.tables["users"]
 T_ITEMS: sa.Table = Base.metadata.tables["items"]
 T_INTERACTIONS: sa.Table = Base.metadata.tables["interactions"]
 T_ITEM_TAGS: sa.Table = Base.metadata.tables["item_tags"]
+T_USER_ITEM_TAGS: sa.Table = Base.metadata.tables["user_item_tags"]
 T_ITEM_FEATURES: sa.Table = Base.metadata.tables["item_features"]
 T_USER_FRIENDS: sa.Table = Base.metadata.tables["user_friends"]
 T_FETCH_LOGS: sa.Table = Base.metadata.tables["fetch_logs"]

@@ -19,6 +19,7 @@ from timbre.store.schema import (
     T_PERSONALITY_PROFILES,
     T_SAVED_RECOMMENDATIONS,
     T_USER_FRIENDS,
+    T_USER_ITEM_TAGS,
     T_USERS,
 )
 from timbre.store.sql import IN_CHUNK, chunks, dataset_id, select_frame
@@ -85,6 +86,9 @@ def remove_user(conn: Connection, key: str) -> dict[str, int]:
             friends.delete().where(
                 sa.or_(friends.c.user_id == user_id, friends.c.friend_id == user_id)
             )
+        ).rowcount,
+        "user_item_tags": conn.execute(
+            T_USER_ITEM_TAGS.delete().where(T_USER_ITEM_TAGS.c.user_id == user_id)
         ).rowcount,
     }
     for table in KEYED_BY_USER:

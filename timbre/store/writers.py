@@ -25,6 +25,7 @@ from timbre.store.schema import (
     T_ITEM_TAGS,
     T_ITEMS,
     T_USER_FRIENDS,
+    T_USER_ITEM_TAGS,
     T_USERS,
 )
 from timbre.store.sql import IN_CHUNK, chunks, clean, ids_by_key, now, timestamps_to_ms, upsert
@@ -112,6 +113,7 @@ def write_batch(conn: Connection, batch: ImportBatch) -> None:
     write_features(conn, batch, ids)
     write_friends(conn, batch, ids)
     write_interactions(conn, batch, ids)
+    write_user_tags(conn, batch, ids)
     link_catalog(conn, batch, ids)
 
 
@@ -193,6 +195,7 @@ def resolve_ids(conn: Connection, batch: ImportBatch, dataset: int | None) -> Ba
         set(batch.interactions["item_key"])
         | set(batch.tags["item_key"])
         | set(batch.features["item_key"])
+        | set(batch.user_tags["item_key"])
         | set(batch.items["key"])
     )
     items = _resolve(conn, T_ITEMS, item_keys, "interaction/tag rows name items")
@@ -200,6 +203,7 @@ def resolve_ids(conn: Connection, batch: ImportBatch, dataset: int | None) -> Ba
         set(batch.interactions["user_key"])
         | set(batch.friends["user_key"])
         | set(batch.friends["friend_key"])
+        | set(batch.user_tags["user_key"])
     )
     users = _resolve(conn, T_USERS, user_keys, "rows name users")
     return BatchIds(dataset=dataset, users=users, items=items)
@@ -230,6 +234,20 @@ def write_tags(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
         )
     ]
     upsert(conn, T_ITEM_TAGS, rows, keys=["item_id", "kind", "tag"], update=["weight"])
+
+
+def write_user_tags(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+    """Upsert users' tags on items by (user, item, tag); the first time kept (a re-import of
+    the same file changes nothing)."""
+    if not len(batch.user_tags):
+        return
+    tags = batch.user_tags.drop_duplicates(["user_key", "item_key", "tag"], keep="first")
+    stamps = timestamps_to_ms(tags["timestamp"])
+    rows = [
+        {"user_id": ids.users[u], "item_id": ids.items[i], "tag": str(t)[:300], "ts": int(ts)}
+        for u, i, t, ts in zip(tags["user_key"], tags["item_key"], tags["tag"], stamps, strict=True)
+    ]
+    upsert(conn, T_USER_ITEM_TAGS, rows, keys=["user_id", "item_id", "tag"], update=[])
 
 
 def write_features(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:

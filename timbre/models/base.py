@@ -70,6 +70,8 @@ class Param:
     choices: tuple[str, ...] = ()
     low: float | None = None
     high: float | None = None
+    #: The values a tuning sweep tries by default (empty: the parameter is not tuned).
+    search: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     low: float | None = None
     high: float | None = None
+    search: tuple[Any, ...] = ()
 
     def parse(self, text: str) -> Any:
         """Convert a command-line string to this parameter's type, then validate it."""
@@ -270,9 +273,16 @@ class Recommender(ABC):
                     choices=param.choices,
                     low=param.low,
                     high=param.high,
+                    search=param.search,
                 )
             )
         return tuple(specs)
+
+    @classmethod
+    def search_space(cls) -> dict[str, tuple[Any, ...]]:
+        """The default tuning grid: each tuned parameter and the values to try (declared with
+        the parameter, so every family is tuned from the same kind of declaration)."""
+        return {spec.name: spec.search for spec in cls.param_specs() if spec.search}
 
     def get_params(self) -> dict[str, Any]:
         """The hyper-parameters as given to ``__init__``, in :attr:`PARAMS` order."""

@@ -35,9 +35,14 @@ class Content(Recommender):
             "space",
             "auto: audio where known, tags otherwise; or audio / tags only.",
             choices=("auto", "audio", "tags"),
+            search=("auto", "tags"),
         ),
         Param(
-            "audio_weight", "In auto space, the audio share for items with both.", low=0.0, high=1.0
+            "audio_weight",
+            "In auto space, the audio share for items with both.",
+            low=0.0,
+            high=1.0,
+            search=(0.2, 0.5, 0.8),
         ),
         Param("weighting", "How play counts weigh items in the profile.", choices=WEIGHTINGS),
         Param("min_tag_items", "Ignore tags used by fewer items than this.", low=1),

@@ -123,8 +123,18 @@ class ALS(FactorModel):
 
     name: ClassVar[str] = "als"
     PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("factors", "Latent dimensions. More fit finer taste but need more data.", low=1),
-        Param("regularization", "L2 penalty on the factors (lambda).", low=0.0),
+        Param(
+            "factors",
+            "Latent dimensions. More fit finer taste but need more data.",
+            low=1,
+            search=(32, 64, 128, 192),
+        ),
+        Param(
+            "regularization",
+            "L2 penalty on the factors (lambda).",
+            low=0.0,
+            search=(0.05, 1.0, 10.0, 30.0, 60.0),
+        ),
         Param("iterations", "ALS sweeps over users and items.", low=1, high=1000),
         Param(
             "weighting",
@@ -132,7 +142,12 @@ class ALS(FactorModel):
             "log (alpha x log(1+count)) or bm25 (saturated and length-normalised).",
             choices=WEIGHTINGS,
         ),
-        Param("alpha", "Scale of the confidence for the confidence and log weightings.", low=0.0),
+        Param(
+            "alpha",
+            "Scale of the confidence for the confidence and log weightings.",
+            low=0.0,
+            search=(0.5, 1.0, 2.0),
+        ),
         Param("K1", "BM25 saturation: how fast extra plays stop adding confidence.", low=0.0),
         Param("B", "BM25 length normalisation (0 = none, 1 = full).", low=0.0, high=1.0),
         Param("random_state", "Seed of the factor initialisation.", low=0),
@@ -196,10 +211,22 @@ class BPR(FactorModel):
     #: Its iterations are many and short.
     progress_every: ClassVar[int] = 5
     PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("factors", "Latent dimensions (one more is added for the item bias).", low=1),
-        Param("learning_rate", "Step size of stochastic gradient descent.", low=0.0),
-        Param("regularization", "L2 penalty on the factors.", low=0.0),
-        Param("iterations", "Passes over the interactions.", low=1, high=10000),
+        Param(
+            "factors",
+            "Latent dimensions (one more is added for the item bias).",
+            low=1,
+            search=(32, 64, 128),
+        ),
+        Param(
+            "learning_rate",
+            "Step size of stochastic gradient descent.",
+            low=0.0,
+            search=(0.005, 0.01, 0.05, 0.1),
+        ),
+        Param(
+            "regularization", "L2 penalty on the factors.", low=0.0, search=(0.0001, 0.001, 0.01)
+        ),
+        Param("iterations", "Passes over the interactions.", low=1, high=10000, search=(100, 300)),
         Param("random_state", "Seed of initialisation and negative sampling.", low=0),
         SIMILAR_SHRINKAGE,
     )

@@ -31,6 +31,7 @@ class Popularity(Recommender):
             "measure",
             "users: distinct listeners; plays: summed play counts.",
             choices=("users", "plays"),
+            search=("users", "plays"),
         ),
     )
 
@@ -73,7 +74,12 @@ class EASE(Recommender):
 
     name: ClassVar[str] = "ease"
     PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("l2", "Ridge penalty lambda; larger values favour popular items less.", low=0.0),
+        Param(
+            "l2",
+            "Ridge penalty lambda; larger values favour popular items less.",
+            low=0.0,
+            search=(10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0),
+        ),
         Param("min_support", "Model only items with at least this many listeners.", low=1),
         Param(
             "max_items",

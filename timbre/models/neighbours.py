@@ -45,11 +45,12 @@ class ItemKNN(Recommender):
 
     name: ClassVar[str] = "item-knn"
     PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("K", "Neighbours kept per item.", low=1),
+        Param("K", "Neighbours kept per item.", low=1, search=(20, 50, 100, 200, 400)),
         Param(
             "similarity",
             "cosine, or bm25 (down-weights very heavy listeners).",
             choices=("cosine", "bm25"),
+            search=("cosine", "bm25"),
         ),
         Param(
             "weighting",
@@ -119,12 +120,13 @@ class UserKNN(Recommender):
 
     name: ClassVar[str] = "user-knn"
     PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("k", "Neighbouring users who vote.", low=1),
+        Param("k", "Neighbouring users who vote.", low=1, search=(20, 50, 100, 200, 400)),
         Param("weighting", "How play counts are weighted before the cosine.", choices=WEIGHTINGS),
         Param(
             "shrinkage",
             "Exponent applied to similarities (1 = plain; >1 favours the closest neighbours).",
             low=0.0,
+            search=(1.0, 1.5, 2.0),
         ),
     )
 

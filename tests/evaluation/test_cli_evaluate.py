@@ -49,6 +49,7 @@ def _recompute(
     listeners: dict[str, set[str]] = defaultdict(set)
     for row in train_rows:
         listeners[row["item_id"]].add(row["user_id"])
+    trained = set(listeners)  # items with at least one train listener: coverage's catalogue
     lists: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for row in sorted(rec_rows, key=lambda r: (r["model"], r["user_id"], int(r["rank"]))):
         lists[row["model"]][row["user_id"]].append(row["item_id"])
@@ -87,7 +88,7 @@ def _recompute(
         n = len(by_user)
         out[model] = {name: value / n for name, value in sums.items()}
         out[model].update(
-            coverage=len(items_seen) / n_items,
+            coverage=len(items_seen & trained) / len(trained),
             novelty=sum(novelty) / len(novelty),
             arp=sum(arp) / len(arp),
             diversity=sum(ild) / len(ild),
@@ -123,8 +124,20 @@ def test_evaluate_json_contract_and_saved_files_reproduce_the_metrics(
     )
     assert code == 0, err
     payload = json.loads(out)
-    assert set(payload) == {"split", "k", "ild_space", "models"} and payload["k"] == 10
+    assert set(payload) == {
+        "split", "k", "ild_space", "models", "comparisons", "definitions", "record",
+    } and payload["k"] == 10  # fmt: skip
     assert payload["ild_space"] == "binary"
+    assert "train listener" in payload["definitions"]["coverage"]
+    (pair,) = payload["comparisons"]
+    assert (pair["a"], pair["b"]) == ("popularity", "item-knn") and pair["mean_difference"] < 0
+    assert pair["ci95_low"] < pair["mean_difference"] < pair["ci95_high"] < 0
+    assert pair["wilcoxon_p_holm"] < 1e-6  # one pair: Holm changes nothing
+    record = payload["record"]
+    assert record["split"] == {"protocol": "user-holdout", "test_fraction": 0.2, "seed": 1,
+                               "k_out": 1}  # fmt: skip
+    assert record["fingerprint"] and record["environment"]["libraries"]["implicit"]
+    assert record["rankers"]["item-knn"]["params"]["K"] == 30  # the --param given
     assert set(payload["models"]) == {"popularity", "item-knn"}
     for metrics in payload["models"].values():
         assert set(metrics) == METRIC_KEYS
@@ -187,7 +200,8 @@ def test_sweep_prints_early_results_and_records_the_best(
         capsys, "--home", str(home), "sweep", "--model", "item-knn", "--grid", "K=5,100"
     )
     assert code == 0, err
-    assert "[1/2] K=5" in out and "[2/2] K=100" in out and "best ndcg" in out
+    assert "[1/2] K=5: validation ndcg" in out and "[2/2] K=100" in out
+    assert "chosen on validation: K=100" in out and "test ndcg" in out
     code, out, err = _run(capsys, "--home", str(home), "runs", "--json")
     assert len(json.loads(out)) == 1
 

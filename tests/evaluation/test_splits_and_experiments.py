@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from implicit.evaluation import ndcg_at_k
 
 from timbre.errors import TimbreError
 from timbre.evaluation import (
+    ModelRanker,
     Split,
     SplitSpec,
     SweepSpec,
@@ -187,6 +189,55 @@ def test_split_specs_are_checked_when_made() -> None:
 def test_sweep_reports_each_result_and_sorts_best_first(demo_data: InteractionData) -> None:
     seen: list[tuple[int, int]] = []
     spec = SweepSpec("item-knn", {"K": [5, 200]})
-    frame = sweep(demo_data, spec, on_result=lambda d, t, _r: seen.append((d, t)))
+    result = sweep(demo_data, spec, on_result=lambda d, t, _r: seen.append((d, t)))
     assert seen == [(1, 2), (2, 2)]
+    frame = result.validation
     assert frame["ndcg"].is_monotonic_decreasing and sorted(frame["K"]) == [5, 200]
+    assert result.best == {"K": int(frame["K"].iloc[0])}
+    assert result.test.params["K"] == result.best["K"]
+
+
+class _Spy:
+    """A ranker that remembers what it was fitted on and whom it ranked (popularity inside)."""
+
+    log: ClassVar[list[tuple[str, InteractionData, np.ndarray]]] = []
+
+    def __init__(self, params: dict) -> None:  # type: ignore[type-arg]
+        self.inner = ModelRanker(create_model("popularity", params))
+        self.name = "popularity"
+
+    def fit(self, train: InteractionData, progress: object = None) -> object:
+        self.log.append(("fit", train, np.zeros(0)))
+        return self.inner.fit(train)
+
+    def get_params(self) -> dict:  # type: ignore[type-arg]
+        return self.inner.get_params()
+
+    def lists(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        self.log.append(("rank", self.inner.model.user_items_, users))  # type: ignore[attr-defined]
+        return self.inner.lists(users, k)
+
+
+def test_a_sweep_never_sees_the_test_split_while_choosing(demo_data: InteractionData) -> None:
+    """Regression (issue 13): the sweep chose its configuration on the test split itself (and
+    the benchmark's "validation split" was another random split of the full data)."""
+    _Spy.log.clear()
+    spec = SweepSpec("popularity", {"measure": ["users", "plays"]}, split=SplitSpec(seed=0))
+    result = sweep(demo_data, spec, make=_Spy)
+    outer = spec.split.make(demo_data)
+    test_pairs = _pairs(outer.test)
+    fits = [entry[1] for entry in _Spy.log if entry[0] == "fit"]
+    assert len(fits) == 3  # two configurations on validation, then the chosen one refitted
+    for train in fits[:2]:  # while choosing: fitted on part of the training part only
+        assert not _pairs(train.user_items) & test_pairs
+        assert _pairs(train.user_items) < _pairs(outer.train.user_items)
+    assert _pairs(fits[2].user_items) == _pairs(outer.train.user_items)  # refit on all of it
+    ranked = [entry[2] for entry in _Spy.log if entry[0] == "rank"]
+    inner = spec.split.validation().make(outer.train)
+    assert all(np.array_equal(users, inner.test_users) for users in ranked[:2])
+    assert np.array_equal(ranked[2], outer.test_users)  # the test split: once, at the end
+    assert not _pairs(inner.test) & test_pairs and _pairs(inner.test) <= _pairs(
+        outer.train.user_items
+    )
+    assert result.chosen_on == "validation"
+    assert result.best_validation["ndcg"] != result.test.summary["ndcg"]

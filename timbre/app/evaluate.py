@@ -9,7 +9,7 @@ import streamlit as st
 
 from timbre import plots
 from timbre.app.models import form_params, summary_table
-from timbre.app.state import guard
+from timbre.app.state import guard, shared
 from timbre.app.widgets import progress_bar
 from timbre.evaluation import (
     LIST_METRICS,
@@ -17,18 +17,21 @@ from timbre.evaluation import (
     RANKING_METRICS,
     Experiment,
     Protocol,
+    Ranker,
     SplitSpec,
     SweepMode,
     SweepSpec,
+    as_rankers,
     paired_test,
     parse_grid,
-    run_experiment,
 )
+from timbre.hybrid import HybridRanker
 from timbre.interactions import InteractionData
 from timbre.models import MODELS
-from timbre.services.experiments import SweepOutcome, record_results, sweep_and_record
+from timbre.services.experiments import HYBRID, SweepOutcome, evaluate_rankers, sweep_and_record
 from timbre.store import Store
 
+HYBRID_TITLE = "Hybrid (the Recommend page's weights)"
 DEFAULT_GRID = "factors=16,32,64\nregularization=0.05,1,10"
 
 
@@ -38,14 +41,15 @@ def render_evaluation(store: Store, data: InteractionData) -> None:
     st.caption(
         "Each model is fitted on the train part of one split and ranks items for every test "
         "user (their train items excluded). Models use the hyper-parameters set in the form "
-        "above, or their defaults."
+        "above, or their defaults; the hybrid ranks through the same engine as the Recommend "
+        "page, with its weights."
     )
     with st.form("train_eval_form"):
         models = st.multiselect(
             "Models",
-            list(MODELS),
+            [*MODELS, HYBRID],
             default=["popularity", "item-knn", "als"],
-            format_func=lambda n: MODELS[n].title,
+            format_func=lambda n: MODELS[n].title if n in MODELS else HYBRID_TITLE,
             key="train_eval_models",
         )
         left, middle, right, last = st.columns(4)
@@ -67,16 +71,29 @@ def render_evaluation(store: Store, data: InteractionData) -> None:
             st.warning("Choose at least one model.")
         else:
             progress = progress_bar("Evaluating...")
-            specs = {name: form_params(name) for name in models}
             split = SplitSpec(cast(Protocol, protocol), fraction, seed)
             with guard():
-                experiment = run_experiment(data, specs, split, k, progress=progress)
-                record_results(store, data.dataset, experiment)
+                experiment, _ = evaluate_rankers(
+                    store, data, _rankers(models), split, k, progress=progress
+                )
             st.session_state["train_experiment"] = experiment
     shown = st.session_state.get("train_experiment")
     if isinstance(shown, Experiment) and shown.split.train.items == data.items:
         _show_experiment(shown)
     _render_sweep(store, data)
+
+
+def _rankers(names: list[str]) -> dict[str, Ranker]:
+    """The chosen models with the form's parameters; the hybrid with the Recommend page's
+    weights, normalisation and space (its CF part: ALS with the form's ALS parameters)."""
+    state = shared()
+    out = as_rankers({name: form_params(name) for name in names if name in MODELS})
+    if HYBRID in names:
+        out[HYBRID] = HybridRanker(
+            state.weights, "als", form_params("als"), state.normalization, state.space,
+            state.schedule,
+        )  # fmt: skip
+    return out
 
 
 def _show_experiment(experiment: Experiment) -> None:
@@ -87,7 +104,9 @@ def _show_experiment(experiment: Experiment) -> None:
         f"{info['test_interactions']:,} held-out interactions, K = {experiment.k}; "
         f"diversity is ILD in the {experiment.ild_space} space. "
         + (f"Not evaluated: {skipped}." if skipped else "")
-        + " Per-user metrics show the mean ± 95% interval."
+        + " Per-user metrics show the mean ± 95% interval. "
+        + f"{info['test_pairs_without_train_share']:.1%} of the test pairs name an item nobody "
+        "played in train (no collaborative model can recommend those)."
     )
     table = experiment.table()
     st.dataframe(
@@ -107,9 +126,14 @@ def _show_experiment(experiment: Experiment) -> None:
         )
         test = paired_test(rb, ra)
         st.caption(
-            f"NDCG@{experiment.k}: {b} - {a} = {test['mean_difference']:+.4f} on "
+            f"NDCG@{experiment.k}: {b} - {a} = {test['mean_difference']:+.4f} "
+            f"(95% interval {test['ci95_low']:+.4f} to {test['ci95_high']:+.4f}) on "
             f"{test['users']:,} users; Wilcoxon p = {test['wilcoxon_p']:.2g}, "
             f"paired t p = {test['t_p']:.2g}."
+        )
+        st.caption("Every pair, NDCG: p-values Holm-adjusted over all pairs.")
+        st.dataframe(
+            experiment.comparisons().round(5), hide_index=True, key="train_eval_comparisons"
         )
 
 
@@ -156,15 +180,33 @@ def _render_sweep(store: Store, data: InteractionData) -> None:
         done: SweepOutcome | None = st.session_state.get("train_sweep")
         if done is None:
             return
-        st.success(
-            "Best: "
-            + ", ".join(f"{k}={done.best[k]}" for k in done.swept)
-            + f" (recorded with its metrics as run {done.run_id})"
-        )
-        metric_column = st.session_state.get("train_sweep_metric", "ndcg")
-        parameter = st.selectbox("Plot against", done.swept, key="train_sweep_param")
-        st.plotly_chart(
-            plots.sweep_plot(done.results, parameter, done.swept, metric_column),
-            key="train_sweep_plot",
-        )
-        st.dataframe(done.results, hide_index=True, key="train_sweep_table")
+        _show_sweep(done)
+
+
+def _show_sweep(done: SweepOutcome) -> None:
+    """The chosen configuration with its validation and test metrics, the plot and the table."""
+    result = done.result
+    st.success(
+        "Chosen on the validation split: "
+        + ", ".join(f"{k}={done.best[k]}" for k in done.swept)
+        + f" (recorded with both metrics as run {done.run_id})"
+    )
+    both = pd.DataFrame(
+        [
+            {"split": "validation (chose it)", **result.best_validation},
+            {"split": "test (measured once)", **result.test.summary},
+        ]
+    )
+    st.dataframe(both.round(4), hide_index=True, key="train_sweep_both")
+    st.caption(
+        "The validation split is carved from the training part only (same protocol, seed + 1000); "
+        "the chosen configuration is refitted on the whole training part and measured once on "
+        "the test split."
+    )
+    metric_column = st.session_state.get("train_sweep_metric", "ndcg")
+    parameter = st.selectbox("Plot against", done.swept, key="train_sweep_param")
+    st.plotly_chart(
+        plots.sweep_plot(result.validation, parameter, done.swept, metric_column),
+        key="train_sweep_plot",
+    )
+    st.dataframe(result.validation, hide_index=True, key="train_sweep_table")

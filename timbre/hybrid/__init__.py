@@ -17,6 +17,7 @@ from timbre.hybrid.engine import (
 from timbre.hybrid.mmr import mmr
 from timbre.hybrid.normalization import NORMALIZATIONS, Normalization, normalize, normalize_rows
 from timbre.hybrid.panel import ILD_SPACE, MetricsPanel, ranking_lists
+from timbre.hybrid.ranker import HybridRanker, hybrid_from_params
 from timbre.hybrid.tables import (
     EXPORT_COLUMNS,
     batch_frame,
@@ -52,6 +53,7 @@ __all__ = [
     "Components",
     "Filters",
     "HybridEngine",
+    "HybridRanker",
     "MMRSpace",
     "MetricsPanel",
     "Normalization",
@@ -61,6 +63,7 @@ __all__ = [
     "Weights",
     "batch_frame",
     "fuse",
+    "hybrid_from_params",
     "items_frame",
     "mmr",
     "normalize",

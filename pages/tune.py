@@ -60,18 +60,28 @@ p_right.button("Apply preset", on_click=apply_preset, key="tune_apply_preset")
 
 
 def show_metrics(metrics: dict[str, Any]) -> None:
-    st.caption(f"Offline metrics, {len(panel.users)} held-out users")
+    def shown(name: str, digits: int) -> str:
+        return f"{metrics[name]:.{digits}f} ± {metrics[name + '_ci95']:.{digits}f}"
+
+    st.caption(
+        f"Offline metrics, {len(panel.users)} held-out users (mean ± half-width of its 95% "
+        "interval)"
+    )
     a, b = st.columns(2)
-    a.metric("NDCG@10", f"{metrics['ndcg']:.4f}")
-    b.metric("Recall@10", f"{metrics['recall']:.4f}")
+    a.metric("NDCG@10", shown("ndcg", 4))
+    b.metric("Recall@10", shown("recall", 4))
     a.metric(
         metric_label("diversity"),
-        f"{metrics['diversity']:.3f}",
+        shown("diversity", 3),
         help=f"Intra-list diversity: mean 1 - similarity within a list, {SPACE_TITLES[ILD_SPACE]}"
         " (0..1).",
     )
-    b.metric("Novelty", f"{metrics['novelty']:.2f}", help="Mean self-information, bits.")
-    a.metric("Coverage", f"{metrics['coverage']:.2%}", help="Share of the catalogue in any list.")
+    b.metric("Novelty", shown("novelty", 2), help="Mean self-information, bits.")
+    a.metric(
+        "Coverage",
+        f"{metrics['coverage']:.2%}",
+        help="Share of the items with at least one train listener that are in any list.",
+    )
 
 
 def show_tradeoff(weights: hybrid.Weights, metrics: dict[str, Any]) -> None:

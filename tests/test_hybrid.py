@@ -219,7 +219,19 @@ def test_metrics_panel_moves_with_the_weights(demo_data: InteractionData) -> Non
     panel = hybrid.MetricsPanel(HybridEngine(split.train, model), split, sample=100)
     plain = panel.measure(Weights(diversity=0.0))
     diverse = panel.measure(Weights(diversity=1.0))
-    assert set(plain) == {"ndcg", "recall", "diversity", "novelty", "coverage", "arp"}
+    assert set(plain) == {
+        "ndcg", "recall", "diversity", "novelty", "coverage", "arp",
+        "ndcg_ci95", "recall_ci95", "diversity_ci95", "novelty_ci95",
+    }  # fmt: skip
+    # the panel's 100 users give intervals: narrower than the values, wider than nothing
+    for name in ("ndcg", "recall", "diversity", "novelty"):
+        assert 0 < plain[f"{name}_ci95"] < plain[name], name
+    # the interval of NDCG is 1.96 sd / sqrt(n) of the sampled users' NDCG
+    from timbre.evaluation import ranking_metrics
+
+    ndcg = ranking_metrics(panel.lists(Weights(diversity=0.0)), split.test, panel.users, 10)["ndcg"]
+    expected = 1.96 * ndcg.std(ddof=1) / np.sqrt(len(ndcg))
+    assert plain["ndcg_ci95"] == pytest.approx(expected, rel=1e-9)
     assert diverse["diversity"] > plain["diversity"]
     assert 0 < plain["ndcg"] < 1
     curve = panel.tradeoff(Weights(), values=(0.0, 0.5))

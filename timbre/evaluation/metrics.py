@@ -104,6 +104,26 @@ def novelty(recommended: NDArray[np.int64], popularity: NDArray[np.float64], n_u
     return float(np.mean(-np.log2(share)))
 
 
+def novelty_per_list(
+    recommended: NDArray[np.int64], popularity: NDArray[np.float64], n_users: int
+) -> NDArray[np.float64]:
+    """Each non-empty list's mean self-information (see :func:`novelty`)."""
+    out = []
+    for row in np.asarray(recommended):
+        items = row[row >= 0]
+        if len(items):
+            out.append(float(np.mean(-np.log2(np.maximum(popularity[items], 1.0) / n_users))))
+    return np.asarray(out, dtype=np.float64)
+
+
+def interval95(values: NDArray[np.floating]) -> float:
+    """Half-width of the normal 95% interval of a mean: ``1.96 sd / sqrt(n)`` (NaN below 2)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return float("nan")
+    return float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
+
+
 def average_popularity(recommended: NDArray[np.int64], popularity: NDArray[np.float64]) -> float:
     """ARP: mean over lists of the mean training popularity (users) of their items."""
     values = []
@@ -148,12 +168,18 @@ def intra_list_diversity(recommended: NDArray[np.int64], space: spaces.VectorSpa
     >>> round(intra_list_diversity(np.array([[0, 1, 2], [0, 1, -1]]), space), 4)
     0.3333
     """
+    values = ild_per_list(recommended, space)
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def ild_per_list(recommended: NDArray[np.int64], space: spaces.VectorSpace) -> NDArray[np.float64]:
+    """The ILD of each list of at least two items (see :func:`intra_list_diversity`)."""
     lists = [row[row >= 0] for row in np.asarray(recommended)]
     lists = [items for items in lists if len(items) >= 2]
     if not lists:
-        return float("nan")
+        return np.zeros(0, dtype=np.float64)
     if space.measure != "cosine":
-        return float(np.mean([_pairwise_dissimilarity(items, space) for items in lists]))
+        return np.array([_pairwise_dissimilarity(items, space) for items in lists])
     sizes = np.array([len(items) for items in lists], dtype=np.float64)
     members = sp.csr_matrix(
         (np.ones(int(sizes.sum())), np.concatenate(lists), np.concatenate([[0], np.cumsum(sizes)])),
@@ -167,7 +193,7 @@ def intra_list_diversity(recommended: NDArray[np.int64], space: spaces.VectorSpa
     )
     own = members @ np.where(space.known, 1.0, 0.0)  # |v|^2 is 1 for a known row, else 0
     mean_similarity = (squared - own) / (sizes * (sizes - 1))
-    return float(np.mean(1.0 - mean_similarity))
+    return np.asarray(1.0 - mean_similarity, dtype=np.float64)
 
 
 def _pairwise_dissimilarity(items: NDArray[np.int64], space: spaces.VectorSpace) -> float:

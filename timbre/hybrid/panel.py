@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from timbre import spaces
 from timbre.evaluation import ILD_SPACE, Split, list_metrics, ranking_metrics
+from timbre.evaluation.metrics import ild_per_list, interval95, novelty_per_list
 from timbre.hybrid.engine import HybridEngine, Prepared, Ranking
 from timbre.hybrid.weights import DEFAULT_SCHEDULE, ScheduleRule, Weights
 from timbre.spaces import SpaceName
@@ -73,13 +74,20 @@ class MetricsPanel:
         self, weights: Weights, schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE
     ) -> dict[str, float]:
         """NDCG@k and recall@k (means over the users), intra-list diversity, novelty and
-        coverage of the lists ``weights`` give."""
+        coverage of the lists ``weights`` give, with the half-width of each mean's 95% interval
+        (``<metric>_ci95``: 1.96 sd / sqrt(n) over the sampled users' values)."""
         lists = self.lists(weights, schedule)
         per_user = ranking_metrics(lists, self.split.test, self.users, self.k)
+        train = self.split.train
+        users = int((train.items_per_user > 0).sum())
         return {
             "ndcg": float(per_user["ndcg"].mean()),
             "recall": float(per_user["recall"].mean()),
-            **list_metrics(lists, self.split.train, self.space),
+            **list_metrics(lists, train, self.space),
+            "ndcg_ci95": interval95(per_user["ndcg"].to_numpy()),
+            "recall_ci95": interval95(per_user["recall"].to_numpy()),
+            "diversity_ci95": interval95(ild_per_list(lists, self.space)),
+            "novelty_ci95": interval95(novelty_per_list(lists, train.listeners, users)),
         }
 
     def tradeoff(

@@ -135,7 +135,9 @@ def test_sweep_shows_results_plot_and_records_the_best(demo_app_home: Path) -> N
     at.button(key="train_sweep_submit").click()
     at = at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any(s.value.startswith("Best: K=") for s in at.success)
+    assert any(s.value.startswith("Chosen on the validation split: K=") for s in at.success)
+    both = next(d.value for d in at.dataframe if "split" in d.value.columns)
+    assert list(both["split"]) == ["validation (chose it)", "test (measured once)"]
     plot = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "ndcg by K")
     assert sorted(plotly_values(plot["data"][0]["x"])) == [5, 100]
     assert len(_runs()) == 1

@@ -214,7 +214,9 @@ def load_tags(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         .select_from(
             own.join(users, users.c.id == own.c.user_id).join(items, items.c.id == own.c.item_id)
         )
-        .where(own.c.item_id.in_(members), own.c.user_id.in_(people)),
+        # ``item_id + 0`` keeps SQLite from probing the (user, item) index once per user and
+        # item of the data set (33M probes on HetRec, 20 s); it scans each user's tags instead.
+        .where(own.c.user_id.in_(people), (own.c.item_id + 0).in_(members)),
         ["user_key", "item_key", "tag", "ts"],
     )
     stamps = assignments.pop("ts").to_numpy(dtype=np.int64)

@@ -147,8 +147,12 @@ def dataset_id(conn: Connection, name: str) -> int:
 
 
 def select_frame(conn: Connection, query: sa.Executable, columns: list[str]) -> pd.DataFrame:
-    """The rows of ``query`` as a frame with the given column names."""
-    return pd.DataFrame(conn.execute(query).all(), columns=columns)
+    """The rows of ``query`` as a frame with the given column names.
+
+    The rows become plain tuples first: pandas probes every SQLAlchemy ``Row`` for array
+    attributes, which costs more than the query itself on large tables."""
+    rows = [tuple(row) for row in conn.execute(query).all()]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def read_frame(conn: Connection, query: sa.Selectable) -> pd.DataFrame:

@@ -133,8 +133,9 @@ class InteractionData:
         Optional ``item, tag, weight`` rows (item indices): every tag of every item, from which
         ``item_meta["tags"]`` holds the top ones.
     tag_events
-        Optional ``user, item, tag`` rows (indices): who gave which tag to which item; an
-        experiment removes the held-out pairs' share of ``tag_weights`` (no leak into the test).
+        Optional ``user, item, tag`` rows (indices), with ``timestamp`` where known: who gave
+        which tag to which item (and when); an experiment removes the held-out pairs' share of
+        ``tag_weights`` (no leak into the test), and a global time cut the later ones' share.
     """
 
     dataset: str
@@ -297,9 +298,10 @@ class InteractionData:
         )[item >= 0].reset_index(drop=True)
         user = self.users.indices(assignments["user_key"].astype(str))
         item = self.items.indices(assignments["item_key"].astype(str))
-        tag_events = pd.DataFrame(
-            {"user": user, "item": item, "tag": assignments["tag"].astype(str).to_numpy()}
-        )[(user >= 0) & (item >= 0)].reset_index(drop=True)
+        columns = {"user": user, "item": item, "tag": assignments["tag"].astype(str).to_numpy()}
+        if "timestamp" in assignments.columns:
+            columns["timestamp"] = pd.to_datetime(assignments["timestamp"], utc=True).to_numpy()
+        tag_events = pd.DataFrame(columns)[(user >= 0) & (item >= 0)].reset_index(drop=True)
         return dataclasses.replace(self, tag_weights=tag_weights, tag_events=tag_events)
 
 

@@ -135,7 +135,7 @@ def test_evaluate_json_contract_and_saved_files_reproduce_the_metrics(
     assert pair["wilcoxon_p_holm"] < 1e-6  # one pair: Holm changes nothing
     record = payload["record"]
     assert record["split"] == {"protocol": "user-holdout", "test_fraction": 0.2, "seed": 1,
-                               "k_out": 1}  # fmt: skip
+                               "k_out": 1, "cut": None}  # fmt: skip
     assert record["fingerprint"] and record["environment"]["libraries"]["implicit"]
     assert record["rankers"]["item-knn"]["params"]["K"] == 30  # the --param given
     assert set(payload["models"]) == {"popularity", "item-knn"}

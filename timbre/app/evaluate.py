@@ -61,18 +61,28 @@ def render_evaluation(store: Store, data: InteractionData) -> None:
             0.2,
             0.05,
             key="train_eval_fraction",
-            help="Share of each user's items held out (user-holdout, temporal).",
+            help="Share of each user's items held out (user-holdout, temporal); with "
+            "global-time and no cut, the share of all events after the cut.",
         )
         k = int(right.number_input("K", 1, 100, 10, key="train_eval_k"))
         seed = int(last.number_input("Seed", 0, 10_000, 0, key="train_eval_seed"))
+        cut = st.text_input(
+            "Cut (global-time)",
+            key="train_eval_cut",
+            placeholder="2009-01-01",
+            help="global-time only: train before this moment (UTC), test after. Empty: where "
+            "the latest test fraction of all events begins. Needs timestamped listening "
+            "(Last.fm scrobbles, Spotify history); HetRec's play counts have none.",
+        )
         submitted = st.form_submit_button("Evaluate", key="train_eval_submit")
     if submitted:
         if not models:
             st.warning("Choose at least one model.")
         else:
             progress = progress_bar("Evaluating...")
-            split = SplitSpec(cast(Protocol, protocol), fraction, seed)
             with guard():
+                moment = cut.strip() if protocol == "global-time" and cut.strip() else None
+                split = SplitSpec(cast(Protocol, protocol), fraction, seed, cut=moment)
                 experiment, _ = evaluate_rankers(
                     store, data, _rankers(models), split, k, progress=progress
                 )
@@ -100,7 +110,9 @@ def _show_experiment(experiment: Experiment) -> None:
     info = experiment.split.info
     skipped = "; ".join(f"{n:,} {reason}" for reason, n in info["not_evaluated"].items())
     st.caption(
-        f"{info['protocol']} split, {info['test_users']:,} test users, "
+        f"{info['protocol']} split"
+        + (f" at {info['cut']}" if "cut" in info else "")
+        + f", {info['test_users']:,} test users, "
         f"{info['test_interactions']:,} held-out interactions, K = {experiment.k}; "
         f"diversity is ILD in the {experiment.ild_space} space. "
         + (f"Not evaluated: {skipped}." if skipped else "")

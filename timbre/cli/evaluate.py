@@ -30,7 +30,7 @@ COLUMNS = (
 
 def split_spec(args: argparse.Namespace) -> SplitSpec:
     """The split the options describe (one frozen spec for the whole command)."""
-    return SplitSpec(args.split, args.test_fraction, args.seed, args.k_out)
+    return SplitSpec(args.split, args.test_fraction, args.seed, args.k_out, args.cut)
 
 
 def _save_files(args: argparse.Namespace, experiment: Any) -> None:
@@ -53,6 +53,12 @@ def _print_table(dataset: str, args: argparse.Namespace, payload: dict[str, Any]
         f"{split['test_users']:,} test users, K = {args.k}; "
         f"diversity = ILD in the {args.ild_space} space"
     )
+    if "cut" in split:
+        print(
+            f"  train before {split['cut']}, test after; "
+            f"{split['events_after_cut_unused']:,} later events used for neither "
+            "(replays, or users with no history before the cut)"
+        )
     for reason, count in split["not_evaluated"].items():
         print(f"  not evaluated: {count:,} users ({reason})")
     print(
@@ -148,6 +154,7 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
                 "metric": args.metric,
                 "split": asdict(spec.split),
                 "validation_split": asdict(spec.split.validation()),
+                "splits": result.splits,
                 "chosen_on": result.chosen_on,
                 "best": outcome.best,
                 "best_run_id": outcome.run_id,
@@ -187,6 +194,12 @@ def add_split_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="user-holdout", choices=PROTOCOLS)
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held out per user")
     parser.add_argument("--k-out", type=int, default=1, help="leave-k-out: items held out")
+    parser.add_argument(
+        "--cut",
+        metavar="WHEN",
+        help="global-time: train before this moment (ISO 8601, UTC), test after; default: "
+        "where the latest --test-fraction of the events begins",
+    )
     parser.add_argument("--k", type=int, default=10, help="list length K (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
 

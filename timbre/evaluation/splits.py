@@ -1,4 +1,5 @@
-"""Train / test splits of one data set by a frozen spec: per-user hold-out, leave-k-out, time."""
+"""Train / test splits of one data set by a frozen spec: per-user hold-out, leave-k-out, per-user
+time, and one global time cut."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from timbre.records import TOP_TAGS, top_values
 
 log = logging.getLogger(__name__)
 
-Protocol = Literal["user-holdout", "leave-k-out", "temporal"]
+Protocol = Literal["user-holdout", "leave-k-out", "temporal", "global-time"]
 PROTOCOLS: tuple[str, ...] = get_args(Protocol)
 #: The validation split of a split with seed ``s`` uses seed ``s + 1000`` on its training part.
 VALIDATION_SEED_OFFSET = 1000
@@ -59,16 +60,21 @@ class SplitSpec:
     ----------
     protocol
         ``user-holdout`` (a random ``test_fraction`` of each user's items), ``leave-k-out``
-        (``k_out`` random items per user) or ``temporal`` (each user's latest
-        ``test_fraction`` of events).
+        (``k_out`` random items per user), ``temporal`` (each user's latest
+        ``test_fraction`` of events) or ``global-time`` (train before one moment, test after).
     test_fraction, k_out, seed
-        The protocol's parameters (``seed`` does not apply to ``temporal``).
+        The protocol's parameters (``seed`` does not apply to the two time protocols).
+    cut
+        ``global-time`` only: the moment (ISO 8601, UTC unless it says otherwise) that
+        separates train from test; ``None`` puts it where the latest ``test_fraction`` of all
+        timed events begins.
     """
 
     protocol: Protocol = "user-holdout"
     test_fraction: float = 0.2
     seed: int = 0
     k_out: int = 1
+    cut: str | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -79,11 +85,16 @@ class SplitSpec:
             raise ParameterError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         if self.k_out < 1:
             raise ParameterError(f"k_out must be at least 1, got {self.k_out}")
+        if self.cut is not None:
+            if self.protocol != "global-time":
+                raise ParameterError("a cut moment applies to the global-time split only")
+            parse_moment(self.cut)
 
     def validation(self) -> SplitSpec:
         """The spec of the validation split, carved from a split's training part: the same
-        protocol and parameters, seed ``seed + VALIDATION_SEED_OFFSET``."""
-        return dataclasses.replace(self, seed=self.seed + VALIDATION_SEED_OFFSET)
+        protocol and parameters, seed ``seed + VALIDATION_SEED_OFFSET``; a global time cut
+        moves to where the training part's latest ``test_fraction`` begins."""
+        return dataclasses.replace(self, seed=self.seed + VALIDATION_SEED_OFFSET, cut=None)
 
     def make(self, data: InteractionData) -> Split:
         """Split ``data`` by this spec."""
@@ -91,7 +102,22 @@ class SplitSpec:
             return split_user_holdout(data, self.test_fraction, self.seed)
         if self.protocol == "leave-k-out":
             return split_leave_k_out(data, self.k_out, self.seed)
+        if self.protocol == "global-time":
+            return split_global_time(data, self.test_fraction, self.cut)
         return split_temporal(data, self.test_fraction)
+
+
+def parse_moment(text: str) -> pd.Timestamp:
+    """An ISO 8601 moment as a UTC timestamp (text without a zone counts as UTC)."""
+    try:
+        moment = pd.Timestamp(text)
+    except (ValueError, TypeError) as error:
+        raise ParameterError(
+            f"cut must be a date or time such as 2009-01-01; got {text!r}"
+        ) from error
+    if moment is pd.NaT:
+        raise ParameterError(f"cut must be a date or time such as 2009-01-01; got {text!r}")
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
 #: Growing lists of arrays: train rows, columns, weights, then test rows, columns, weights.
@@ -102,7 +128,11 @@ def _new_parts() -> Parts:
     return ([], [], [], [], [], [])
 
 
-def _finish_split(data: InteractionData, parts: Parts, info: dict[str, Any]) -> Split:
+def _finish_split(
+    data: InteractionData, parts: Parts, info: dict[str, Any], before: pd.Timestamp | None = None
+) -> Split:
+    """The split of ``parts``; ``before`` (a global time cut) also keeps every event and tag
+    assignment at or after it out of the training side."""
     shape = (data.n_users, data.n_items)
     train_rows, train_cols, train_weights, test_rows, test_cols, test_weights = parts
 
@@ -115,7 +145,7 @@ def _finish_split(data: InteractionData, parts: Parts, info: dict[str, Any]) -> 
     test = build_matrix(
         cat(test_rows, np.int64), cat(test_cols, np.int64), cat(test_weights, np.float64), shape
     )
-    train_data, held_out_tags = _training_side(data, train, test)
+    train_data, held_out_tags = _training_side(data, train, test, before)
     info.update(
         {
             "users": data.n_users,
@@ -143,10 +173,14 @@ def _cold_test_pairs(train: sp.csr_matrix, test: sp.csr_matrix) -> dict[str, flo
     return {"test_pairs_without_train_listener": cold, "test_pairs_without_train_share": share}
 
 
-def _train_events(data: InteractionData, test: sp.csr_matrix) -> pd.DataFrame | None:
+def _train_events(
+    data: InteractionData, test: sp.csr_matrix, before: pd.Timestamp | None
+) -> pd.DataFrame | None:
     """The timed events of the training part (a nested temporal split needs them)."""
     if data.events is None:
         return None
+    if before is not None:
+        return data.events[data.events["timestamp"] < before].reset_index(drop=True)
     pairs = test.tocoo()
     codes = pairs.row.astype(np.int64) * data.n_items + pairs.col.astype(np.int64)
     events = data.events
@@ -155,14 +189,19 @@ def _train_events(data: InteractionData, test: sp.csr_matrix) -> pd.DataFrame | 
 
 
 def _training_side(
-    data: InteractionData, train: sp.csr_matrix, test: sp.csr_matrix
+    data: InteractionData,
+    train: sp.csr_matrix,
+    test: sp.csr_matrix,
+    before: pd.Timestamp | None = None,
 ) -> tuple[InteractionData, int]:
     """The data a model may learn from: the train matrix, and item tags without the tags that
-    test users gave to their own held-out items (side information must not leak the test).
+    test users gave to their own held-out items (side information must not leak the test) and,
+    after a global time cut, without the tags given at or after it (assignments without a
+    date are kept).
 
     Returns the training data and how many tag assignments were left out.
     """
-    side = dataclasses.replace(data, user_items=train, events=_train_events(data, test))
+    side = dataclasses.replace(data, user_items=train, events=_train_events(data, test, before))
     if data.tag_events is None or data.tag_weights is None or not len(data.tag_events):
         return side, 0
     events = data.tag_events
@@ -171,6 +210,8 @@ def _training_side(
         events["user"].to_numpy(np.int64) * data.n_items + events["item"].to_numpy(np.int64),
         test_pairs.row.astype(np.int64) * data.n_items + test_pairs.col.astype(np.int64),
     )
+    if before is not None and "timestamp" in events.columns:
+        held |= (events["timestamp"] >= before).to_numpy(dtype=bool, na_value=False)
     if not held.any():
         return side, 0
     leaked = events[held].groupby(["item", "tag"]).size().rename("leaked")
@@ -249,11 +290,7 @@ def split_temporal(data: InteractionData, test_fraction: float = 0.2) -> Split:
     """
     if not 0.0 < test_fraction < 1.0:
         raise ParameterError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    if data.events is None or data.events.empty:
-        raise TimbreError(
-            f"data set {data.dataset!r} has no timestamps: use user-holdout or leave-k-out"
-        )
-    events = data.events.sort_values(["user", "timestamp", "item"], kind="stable")
+    events = _timed_events(data).sort_values(["user", "timestamp", "item"], kind="stable")
     parts = _new_parts()
     skipped: Counter[str] = Counter()
     for _user, group in events.groupby("user", sort=True):
@@ -278,6 +315,91 @@ def split_temporal(data: InteractionData, test_fraction: float = 0.2) -> Split:
         parts[5].append(weights[test_mask])
     info = {"protocol": "temporal", "test_fraction": test_fraction, "not_evaluated": dict(skipped)}
     return _finish_split(data, parts, info)
+
+
+def _timed_events(data: InteractionData) -> pd.DataFrame:
+    if data.events is None or data.events.empty:
+        raise TimbreError(
+            f"data set {data.dataset!r} has no timestamps: use user-holdout or leave-k-out"
+        )
+    return data.events
+
+
+def _cut_moment(stamps: pd.Series, test_fraction: float, cut: str | None) -> pd.Timestamp:
+    """The given moment, or the start of the latest ``test_fraction`` of the events; either
+    way at least one event must fall on each side."""
+    first, last = stamps.min(), stamps.max()
+    if cut is None:
+        ordered = stamps.sort_values(kind="stable").reset_index(drop=True)
+        moment = ordered.iloc[min(int(len(ordered) * (1.0 - test_fraction)), len(ordered) - 1)]
+    else:
+        moment = parse_moment(cut)
+    if not first < moment <= last:
+        raise TimbreError(
+            f"the cut {moment.isoformat()} leaves no events on one side: this data set's "
+            f"events run from {first.isoformat()} to {last.isoformat()}"
+        )
+    return pd.Timestamp(moment)
+
+
+def split_global_time(
+    data: InteractionData, test_fraction: float = 0.2, cut: str | None = None
+) -> Split:
+    """One moment for everyone: train on the events before it, test on what came after.
+
+    The moment is ``cut`` or, without one, where the latest ``test_fraction`` of all timed
+    events begins. A user's test items are the items they first played after the moment;
+    replays of earlier items and everything from users with no history before it are
+    used for neither side and counted, and so are events without a timestamp.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ParameterError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    events = _timed_events(data)
+    timed = events[events["timestamp"].notna()]
+    moment = _cut_moment(timed["timestamp"], test_fraction, cut)
+    before = timed[timed["timestamp"] < moment]
+    after = timed[timed["timestamp"] >= moment]
+    train = build_matrix(
+        before["user"].to_numpy(np.int64),
+        before["item"].to_numpy(np.int64),
+        before["weight"].to_numpy(np.float64),
+        (data.n_users, data.n_items),
+    )
+    has_history = np.diff(train.indptr) > 0
+    users, items = after["user"].to_numpy(np.int64), after["item"].to_numpy(np.int64)
+    played = np.asarray(train[users, items]).ravel() > 0 if len(after) else np.zeros(0, bool)
+    new = has_history[users] & ~played
+    parts = _new_parts()
+    for target, chosen in ((0, before), (3, after[new])):
+        parts[target].append(chosen["user"].to_numpy(np.int64))
+        parts[target + 1].append(chosen["item"].to_numpy(np.int64))
+        parts[target + 2].append(chosen["weight"].to_numpy(np.float64))
+    info = {
+        "protocol": "global-time",
+        "cut": moment.isoformat(),
+        "test_fraction": test_fraction,
+        "events_without_timestamp": int(len(events) - len(timed)),
+        "events_after_cut_unused": int((~new).sum()),
+        "not_evaluated": _global_time_skipped(users, new, has_history),
+    }
+    return _finish_split(data, parts, info, before=moment)
+
+
+def _global_time_skipped(
+    users: NDArray[np.int64], new: NDArray[np.bool_], has_history: NDArray[np.bool_]
+) -> dict[str, int]:
+    """Users who are not evaluated, by reason."""
+    active = np.unique(users)
+    evaluated = np.unique(users[new])
+    newcomers = active[~has_history[active]]
+    replayers = np.setdiff1d(active[has_history[active]], evaluated)
+    quiet = int(has_history.sum()) - int(has_history[active].sum())
+    skipped = {
+        "no events after the cut": quiet,
+        "no events before the cut": len(newcomers),
+        "after the cut only items already played before": len(replayers),
+    }
+    return {reason: int(n) for reason, n in skipped.items() if n}
 
 
 def _append(

@@ -126,6 +126,8 @@ class SweepResult:
     test
         The chosen configuration refitted on the whole training part and measured once on the
         test split: the number to report.
+    splits
+        The ``info`` of the ``validation`` and the ``test`` split (counts, cut, seed).
     """
 
     spec: SweepSpec
@@ -133,6 +135,7 @@ class SweepResult:
     best: dict[str, Any]
     test: ModelResult
     chosen_on: str = "validation"
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def best_validation(self) -> dict[str, float]:
@@ -175,7 +178,9 @@ def sweep(
     frame = frame.reset_index(drop=True)
     best = {**dict(spec.base_params), **best_config(frame, list(spec.grid))}
     test = evaluate_ranker(make(best), outer, spec.k, spec.model)
-    return SweepResult(spec, frame, best, test)
+    return SweepResult(
+        spec, frame, best, test, splits={"validation": inner.info, "test": outer.info}
+    )
 
 
 def best_config(results: pd.DataFrame, swept: Sequence[str]) -> dict[str, Any]:

@@ -195,7 +195,7 @@ def record_results(store: Store, dataset: str, experiment: Experiment) -> list[i
     """Attach each model's metrics to a model run in the registry (no artifact: an evaluation
     run is fitted on the split's train part, not on the whole data set). Returns the run ids;
     the first is the experiment's id (``timbre evaluate --rerun ID``)."""
-    split_info = {k: v for k, v in experiment.split.info.items() if k != "train_fingerprint"}
+    split_info = _without_fingerprint(experiment.split.info)
     record = experiment.record
     ids: list[int] = []
     for label, result in experiment.results.items():
@@ -247,6 +247,11 @@ def evaluate_rankers(
     experiment.record = experiment_record(data, experiment)
     ids = record_results(store, data.dataset, experiment) if record else []
     return experiment, ids
+
+
+def _without_fingerprint(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A split's counts as recorded with a run (the train fingerprint is the run's own column)."""
+    return {k: v for k, v in info.items() if k != "train_fingerprint"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -379,9 +384,14 @@ def sweep_and_record(
         "k": spec.k,
         "label": f"{spec.model} (swept)",
         "chosen_on": result.chosen_on,
+        "split": _without_fingerprint(result.splits.get("test", {})),
         "validation": result.best_validation,
         "test": test.as_dict(),
-        "sweep": {"grid": {k: list(v) for k, v in spec.grid.items()}, "split": asdict(spec.split)},
+        "sweep": {
+            "grid": {k: list(v) for k, v in spec.grid.items()},
+            "split": asdict(spec.split),
+            "splits": result.splits,
+        },
     }
     run_id = store.add_model_run(
         model=spec.model,

@@ -120,13 +120,18 @@ def test_cli_sweeps_fusion_weights_on_validation(
     demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = _home(demo_home, tmp_path)
+    # ``novelty`` is a weight and a metric: the chosen weight must be the one tried
     argv = ["--home", home, "sweep", "--model", "hybrid", "--grid", "content=0,0.2"]
-    code, out, err = run_cli(capsys, *argv, "--param", "cf.factors=16", "--json")
+    argv += ["--grid", "novelty=0.05", "--param", "cf.factors=16"]
+    code, out, err = run_cli(capsys, *argv, "--json")
     assert code == 0, err
     payload = json.loads(out)
     assert len(payload["results"]) == 2 and payload["chosen_on"] == "validation"
     assert payload["splits"]["validation"]["seed"] == 1000
     assert payload["best"]["content"] in (0.0, 0.2) and 0 < payload["test"]["ndcg"] < 1
+    assert payload["best"]["novelty"] == 0.05
+    assert {row["param:novelty"] for row in payload["results"]} == {0.05}
+    assert all(row["novelty"] > 1 for row in payload["results"])  # the metric, in bits
 
 
 @dataclass

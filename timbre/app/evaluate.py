@@ -23,6 +23,7 @@ from timbre.evaluation import (
     SweepSpec,
     as_rankers,
     paired_test,
+    param_column,
     parse_grid,
 )
 from timbre.hybrid import HybridRanker
@@ -181,7 +182,8 @@ def _render_sweep(store: Store, data: InteractionData) -> None:
             def on_result(done: int, total: int, row: dict[str, Any]) -> None:
                 rows.append(row)
                 bar.progress(done / total, text=f"{done} of {total} configurations")
-                early.dataframe(pd.DataFrame(rows)[[*grid, metric]], hide_index=True)
+                columns = [*map(param_column, grid), metric]
+                early.dataframe(pd.DataFrame(rows)[columns], hide_index=True)
 
             base = {k: v for k, v in form_params(model).items() if k not in grid}
             with guard():
@@ -218,7 +220,12 @@ def _show_sweep(done: SweepOutcome) -> None:
     metric_column = st.session_state.get("train_sweep_metric", "ndcg")
     parameter = st.selectbox("Plot against", done.swept, key="train_sweep_param")
     st.plotly_chart(
-        plots.sweep_plot(result.validation, parameter, done.swept, metric_column),
+        plots.sweep_plot(
+            result.validation,
+            param_column(parameter),
+            [param_column(name) for name in done.swept],
+            metric_column,
+        ),
         key="train_sweep_plot",
     )
     st.dataframe(result.validation, hide_index=True, key="train_sweep_table")

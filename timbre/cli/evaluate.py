@@ -127,7 +127,7 @@ def _rerun(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     """Tune one model's (or the hybrid's) parameters on validation; report the chosen one on
     test; record it with both."""
-    from timbre.evaluation import SweepSpec
+    from timbre.evaluation import SweepSpec, param_column
     from timbre.services.experiments import sweep_and_record
 
     grid, base = _sweep_grid(args)
@@ -137,7 +137,7 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
 
     def show(done: int, total: int, row: dict[str, Any]) -> None:
         if not args.json:
-            config = ", ".join(f"{k}={row[k]}" for k in grid)
+            config = ", ".join(f"{k}={row[param_column(k)]}" for k in grid)
             print(
                 f"[{done}/{total}] {config}: validation {args.metric} {row[args.metric]:.4f}",
                 flush=True,

@@ -53,6 +53,7 @@ from timbre.evaluation.sweeps import (
     SweepSpec,
     best_config,
     model_factory,
+    param_column,
     parse_grid,
     sweep,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "model_factory",
     "novelty",
     "paired_test",
+    "param_column",
     "parse_grid",
     "parse_model_specs",
     "ranking_metrics",

@@ -19,6 +19,18 @@ from timbre.models import create_model
 
 SweepMode = Literal["grid", "random"]
 SWEEP_MODES: tuple[str, ...] = get_args(SweepMode)
+#: Columns of a sweep's results that hold measurements, not parameters.
+RESULT_COLUMNS = frozenset((*RANKING_METRICS, *LIST_METRICS, "fit_seconds"))
+
+
+def param_column(name: str) -> str:
+    """The results column of swept parameter ``name``: the name itself, or ``param:<name>``
+    where a measurement has that name (the hybrid's ``novelty`` and ``diversity`` weights).
+
+    >>> param_column("factors"), param_column("novelty")
+    ('factors', 'param:novelty')
+    """
+    return f"param:{name}" if name in RESULT_COLUMNS else name
 
 
 def parse_grid(model: str, assignments: Sequence[str]) -> dict[str, list[Any]]:
@@ -120,7 +132,8 @@ class SweepResult:
         What was swept.
     validation
         Every configuration's metrics on the validation split (carved from the training part
-        of ``spec.split`` only), best first: what chose the configuration.
+        of ``spec.split`` only), best first: what chose the configuration. A parameter's
+        column is :func:`param_column` of its name.
     best
         The chosen configuration (with the fixed parameters).
     test
@@ -168,7 +181,11 @@ def sweep(
     for done, config in enumerate(configs, start=1):
         params = {**dict(spec.base_params), **config}
         result = evaluate_ranker(make(params), inner, spec.k, spec.model)
-        row = {**config, **result.summary, "fit_seconds": result.fit_seconds}
+        row = {
+            **{param_column(k): v for k, v in config.items()},
+            **result.summary,
+            "fit_seconds": result.fit_seconds,
+        }
         rows.append(row)
         if on_result:
             on_result(done, len(configs), row)
@@ -187,5 +204,5 @@ def best_config(results: pd.DataFrame, swept: Sequence[str]) -> dict[str, Any]:
     """The swept parameters of the first (best) row of :func:`sweep`, as plain Python values."""
     if results.empty:
         raise DataError("the sweep has no results")
-    best = {name: results[name].iloc[0] for name in swept}
+    best = {name: results[param_column(name)].iloc[0] for name in swept}
     return {name: value.item() if hasattr(value, "item") else value for name, value in best.items()}

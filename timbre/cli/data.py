@@ -1,4 +1,5 @@
-"""``timbre demo``, ``import`` and ``stats``: what goes into the store and what it holds."""
+"""``timbre demo``, ``import``, ``stats`` and ``forget``: what goes into the store, what it holds,
+and taking a person out of it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from timbre.cli.common import Commands, add_json, add_repeated, open_store, print_json
 from timbre.config import Settings
-from timbre.errors import ParameterError
+from timbre.errors import DataError, ParameterError, TimbreError
+
+if TYPE_CHECKING:
+    from timbre.store import Store
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -82,8 +87,83 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def person_key(store: Store, text: str) -> str:
+    """The key ``--user`` names: ``text`` itself when any row names it, else the one user whose
+    key ends in ``:text`` (``rj`` for ``lastfm:rj``).
+
+    Raises
+    ------
+    ParameterError
+        An empty ``text``, or several users' keys end in ``:text``.
+    DataError
+        Nothing names ``text`` nor a key ending in ``:text``.
+    """
+    text = text.strip()
+    if not text:
+        raise ParameterError("--user needs a user key (e.g. lastfm:rj or me)")
+    try:
+        store.forget_user(text, dry_run=True)
+        return text
+    except DataError:
+        matches = sorted(k for k in store.list_users("")["key"] if k.rsplit(":", 1)[-1] == text)
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5])
+            raise ParameterError(
+                f"--user {text!r} is ambiguous ({shown}); give the full key"
+            ) from None
+        if not matches:
+            raise
+        return str(matches[0])
+
+
+def forget_payload(key: str, counts: dict[str, int]) -> dict[str, Any]:
+    """What ``forget`` prints as JSON: the key, rows deleted per table, and what was kept."""
+    from timbre.store.users import DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER
+
+    notes = (DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER)
+    return {
+        "user": key,
+        "deleted": {t: n for t, n in counts.items() if t not in notes},
+        **{note: counts[note] for note in notes},
+    }
+
+
+def forget_line(payload: dict[str, Any], keep: str = "kept") -> str:
+    """The rows deleted (non-zero tables) and what was ``keep`` (kept), as one line's text."""
+    from timbre.store.users import DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER
+
+    said = ", ".join(f"{n:,} {t}" for t, n in payload["deleted"].items() if n) or "no rows"
+    kept = []
+    if payload[DATASETS_LEFT_EMPTY]:
+        kept.append(f"{payload[DATASETS_LEFT_EMPTY]} data set(s) left without interactions")
+    if payload[RUNS_TRAINED_WITH_USER]:
+        kept.append(
+            f"{payload[RUNS_TRAINED_WITH_USER]} model run(s) that may have been trained with "
+            "them (runs and artifacts are not touched)"
+        )
+    return said + (f"; {keep} {' and '.join(kept)}" if kept else "")
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete a person and every row that names them (refuses without ``--yes``)."""
+    with open_store(settings) as store:
+        key = person_key(store, args.user)
+        if not args.yes:
+            counts = store.forget_user(key, dry_run=True)
+            would = forget_line(forget_payload(key, counts), keep="would keep")
+            raise TimbreError(
+                f"forget {key} would delete {would}; nothing was deleted: pass --yes to delete"
+            )
+        payload = forget_payload(key, store.forget_user(key))
+    if args.json:
+        print_json(payload)
+    else:
+        print(f"forgot {key}: deleted {forget_line(payload)}")
+    return 0
+
+
 def add_commands(sub: Commands) -> None:
-    """``demo``, ``import``, ``stats``."""
+    """``demo``, ``import``, ``stats``, ``forget``."""
     demo = sub.add_parser("demo", help="load the bundled demo data (HetRec 2K + Spotify catalogue)")
     add_json(demo, "print the import reports as JSON")
     demo.set_defaults(handler=cmd_demo)
@@ -111,3 +191,13 @@ def add_commands(sub: Commands) -> None:
     stats = sub.add_parser("stats", help="what the store holds")
     add_json(stats)
     stats.set_defaults(handler=cmd_stats)
+
+    forget = sub.add_parser(
+        "forget", help="delete a person and every row that names them (needs --yes)"
+    )
+    forget.add_argument(
+        "--user", required=True, help="the person's key (lastfm:rj, me) or its last part"
+    )
+    forget.add_argument("--yes", action="store_true", help="really delete (without: only counts)")
+    add_json(forget, "print what was deleted as JSON")
+    forget.set_defaults(handler=cmd_forget)

@@ -287,6 +287,39 @@ class Store:
         with self._connection(transaction=True) as conn:
             return users.remove_user(conn, key)
 
+    def forget_user(self, key: str, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete a person and every row of any table that names them, in one transaction.
+
+        Deleted: the ``users`` row and the rows of every table with a foreign key to it or a
+        ``user_key`` column (found in the schema: interactions, user tags, both sides of
+        friendships, fetch logs, personality profiles, saved lists, any later table). Kept:
+        items, data sets (also those left empty) and model runs with their artifacts. Unlike
+        ``remove_user``, a person known only by a profile, log or saved list is forgotten too.
+        See ``timbre.store.users.forget_user`` for the counts.
+
+        Parameters
+        ----------
+        key
+            The person's full key (``lastfm:rj``, ``me``).
+        dry_run
+            Count what would be deleted, then roll back (nothing changes).
+
+        Returns
+        -------
+        dict
+            Rows deleted per table, ``datasets_left_empty`` and ``model_runs_trained_with_user``.
+
+        Raises
+        ------
+        DataError
+            Nothing names ``key``; nothing is deleted.
+        """
+        with self._connection(transaction=not dry_run) as conn:
+            forgotten = users.forget_user(conn, key)
+            if dry_run:
+                conn.rollback()
+            return forgotten
+
     def latest_event_ms(self, dataset: str, user_key: str, event: str) -> int | None:
         """The newest timestamp (epoch ms) of a user's ``event`` rows in a data set, or ``None``.
 

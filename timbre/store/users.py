@@ -1,8 +1,11 @@
-"""What is asked about users: who is stored, their friends, where a history resumes, removal."""
+"""What is asked about users: who is stored, their friends, where a history resumes, removal,
+forgetting a person."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -16,11 +19,13 @@ from timbre.store.schema import (
     T_INTERACTIONS,
     T_ITEM_TAGS,
     T_ITEMS,
+    T_MODEL_RUNS,
     T_PERSONALITY_PROFILES,
     T_SAVED_RECOMMENDATIONS,
     T_USER_FRIENDS,
     T_USER_ITEM_TAGS,
     T_USERS,
+    Base,
 )
 from timbre.store.sql import IN_CHUNK, chunks, dataset_id, select_frame
 
@@ -104,6 +109,136 @@ def remove_user(conn: Connection, key: str) -> dict[str, int]:
     )
     removed["users"] = conn.execute(users.delete().where(users.c.id == user_id)).rowcount
     return {table: int(n or 0) for table, n in removed.items()}
+
+
+#: Column names that hold a user's key as text: a table with such a column names a person by key
+#: (fetch logs, personality profiles, saved lists), even a person without a ``users`` row.
+USER_KEY_COLUMNS = ("user_key",)
+#: What ``forget_user`` reports besides the rows deleted per table (these rows are kept): data
+#: sets the person's interactions were in that now hold none, and model runs that may have been
+#: trained on data including the person.
+DATASETS_LEFT_EMPTY = "datasets_left_empty"
+RUNS_TRAINED_WITH_USER = "model_runs_trained_with_user"
+
+
+@dataclass(frozen=True)
+class UserReference:
+    """The columns of one table that name a user.
+
+    Attributes
+    ----------
+    table
+        The table.
+    columns
+        ``(column, users column)`` pairs: the column holds that value of the user's row
+        (``id`` for a foreign key to ``users.id``, ``key`` for a text ``user_key``).
+    """
+
+    table: sa.Table
+    columns: tuple[tuple[sa.Column[Any], str], ...]
+
+    def condition(self, user: Mapping[str, object]) -> sa.ColumnElement[bool] | None:
+        """Rows naming the user whose ``users`` values are ``user`` (``None``: none can)."""
+        terms = [column == user[target] for column, target in self.columns if target in user]
+        return sa.or_(*terms) if terms else None
+
+
+def user_references(metadata: sa.MetaData = Base.metadata) -> list[UserReference]:
+    """Every table of the schema that names a user, dependents first (the order to delete in).
+
+    A table names a user through any foreign key to ``users`` (each side of ``user_friends``)
+    or a column called one of ``USER_KEY_COLUMNS``; read from the metadata, so a new table is
+    covered without changing this code.
+    """
+    users = metadata.tables["users"]
+    found: list[UserReference] = []
+    for table in reversed(metadata.sorted_tables):
+        if table is users:
+            continue
+        pairs = [
+            (fk.parent, fk.column.name) for fk in table.foreign_keys if fk.column.table is users
+        ]
+        pairs += [
+            (column, "key")
+            for column in table.columns
+            if column.name in USER_KEY_COLUMNS and not column.foreign_keys
+        ]
+        if pairs:
+            found.append(UserReference(table, tuple(sorted(pairs, key=lambda p: p[0].name))))
+    return found
+
+
+def forget_user(conn: Connection, key: str) -> dict[str, int]:
+    """Delete a person: their ``users`` row and every row of any table that names them.
+
+    Runs on the caller's connection (one transaction: all of it or nothing). The person is known
+    by a ``users`` row or by any row keyed by ``key`` (a questionnaire profile without listening
+    is a person too). Items, data sets and model runs are shared and stay: data sets left
+    without interactions are kept and counted under ``DATASETS_LEFT_EMPTY``; runs on a data set
+    the person had interactions in, recorded since the person was first stored, are counted under
+    ``RUNS_TRAINED_WITH_USER`` (an upper bound; their artifacts are not touched).
+
+    Returns
+    -------
+    dict
+        Rows deleted per table (every table that can name a user, and ``users``, zeros
+        included), plus the two counts above.
+
+    Raises
+    ------
+    DataError
+        Nothing in the store names ``key`` (nothing is deleted).
+    """
+    users, inter = T_USERS, T_INTERACTIONS
+    row = conn.execute(sa.select(users).where(users.c.key == key)).mappings().first()
+    person: dict[str, object] = {"key": key} if row is None else dict(row)
+    targets = [(ref.table, ref.condition(person)) for ref in user_references()]
+    named = [(table, where) for table, where in targets if where is not None]
+    if row is None and not any(
+        conn.execute(sa.select(sa.literal(1)).select_from(t).where(w).limit(1)).first()
+        for t, w in named
+    ):
+        raise DataError(
+            f"no user {key!r}; no user, profile, fetch log or saved list has this key "
+            "(give the full key, e.g. lastfm:rj); nothing was deleted"
+        )
+    touched: list[int] = []
+    runs = 0
+    if row is not None:
+        touched = list(
+            conn.execute(
+                sa.select(inter.c.dataset_id).distinct().where(inter.c.user_id == row["id"])
+            ).scalars()
+        )
+        runs = _runs_trained_with(conn, touched, row["created_at"])
+    deleted = {table.name: 0 for table, _ in targets}
+    for table, where in named:
+        deleted[table.name] = int(conn.execute(table.delete().where(where)).rowcount or 0)
+    deleted["users"] = (
+        0
+        if row is None
+        else int(conn.execute(users.delete().where(users.c.id == row["id"])).rowcount)
+    )
+    deleted[DATASETS_LEFT_EMPTY] = sum(
+        conn.execute(sa.select(inter.c.id).where(inter.c.dataset_id == d).limit(1)).first() is None
+        for d in touched
+    )
+    deleted[RUNS_TRAINED_WITH_USER] = runs
+    return deleted
+
+
+def _runs_trained_with(conn: Connection, dataset_ids: list[int], since: object) -> int:
+    """Model runs on one of the data sets ``dataset_ids`` recorded at or after ``since``."""
+    if not dataset_ids:
+        return 0
+    names = sa.select(T_DATASETS.c.name).where(T_DATASETS.c.id.in_(dataset_ids))
+    runs = T_MODEL_RUNS
+    query = (
+        sa.select(sa.func.count())
+        .select_from(runs)
+        .where(runs.c.dataset.in_(names), runs.c.created_at >= since)
+    )
+    return int(conn.execute(query).scalar() or 0)
 
 
 def friend_pairs(conn: Connection, name: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from timbre import plots
 from timbre.app.connectors import lastfm_section, spotify_section
 from timbre.app.imports import import_uploads, parse_column_map
 from timbre.app.state import bump_data_version, dataset_charts, get_store, guard, stats
-from timbre.app.widgets import metric_row, progress_bar, rate_text
+from timbre.app.widgets import escape_markdown, metric_row, progress_bar, rate_text
 from timbre.sources.demo import load_demo
 from timbre.sources.files import FORMATS, Format
 
@@ -19,8 +19,27 @@ st.title("Data")
 store = get_store()
 
 
-def show_report(report_dict: dict[str, Any]) -> None:
-    """Render one import report: counts, drops per reason, catalogue match."""
+def show_files(files: list[dict[str, Any]], key: str) -> None:
+    """What each file of an upload gave (Spotify exports): a table, names shown as text."""
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "file": [f["name"] for f in files],
+                "history": [f["shape"] or "-" for f in files],
+                "rows": [f["rows"] for f in files],
+                "plays imported": [f["plays"] for f in files],
+                "duplicates": [f["duplicates"] for f in files],
+                "other rows dropped": [f["dropped"] for f in files],
+                "note": [f["skipped"] or "" for f in files],
+            }
+        ),
+        hide_index=True,
+        key=key,
+    )
+
+
+def show_report(report_dict: dict[str, Any], key: str = "data_report") -> None:
+    """Render one import report: counts, drops per reason, catalogue match, files."""
     metric_row(
         [
             ("Rows read", f"{report_dict['rows_read']:,}"),
@@ -33,7 +52,11 @@ def show_report(report_dict: dict[str, Any]) -> None:
     if dropped:
         st.text("\n".join(f"dropped {n:,}: {reason}" for reason, n in dropped.items()))
     for warning in report_dict.get("warnings") or []:
-        st.warning(str(warning))
+        st.warning(escape_markdown(warning))  # names files: shown as written
+    files = report_dict.get("files")
+    if files:
+        show_files(files, f"{key}_files")  # names every skipped file with the reason
+        return
     for name in report_dict.get("skipped_files") or []:
         st.text(f"Skipped file: {name}")
 
@@ -139,16 +162,18 @@ if submitted:
         )
     bump_data_version()
     st.session_state["data_last_report"] = [report.as_dict()]
-    st.session_state["data_flash"] = f"Imported into data set {report.dataset!r}."
+    st.session_state["data_flash"] = (
+        f"Imported into data set {escape_markdown(repr(report.dataset))}."
+    )
     st.rerun()  # so the statistics above include what was just imported
 
 if st.session_state.get("data_flash"):
     st.success(st.session_state.pop("data_flash"))
 
-for report_dict in st.session_state.get("data_last_report") or []:
+for number, report_dict in enumerate(st.session_state.get("data_last_report") or []):
     with st.container(border=True):
         st.text(f"Import report · {report_dict['source']} -> {report_dict['dataset']}")
-        show_report(report_dict)
+        show_report(report_dict, f"data_report_{number}")
 
 
 # --- Live connectors -------------------------------------------------------------------------

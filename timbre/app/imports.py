@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,25 +35,47 @@ def import_uploads(
     """Write uploaded files to a private temp folder and import them in one transaction.
 
     One file is imported as that file (a CSV, a JSON, a zip); several files as a folder (e.g. the
-    HetRec ``.dat`` files, or several ``StreamingHistory`` JSON files).
+    HetRec ``.dat`` files, several ``StreamingHistory`` JSON files, or a basic and an extended
+    Spotify export together, as JSON files or as each export's zip). The same file uploaded twice
+    is read once; two different files of the same name are both kept (in subfolders).
     """
     if not uploads:
         raise DataError("choose at least one file to import")
     with tempfile.TemporaryDirectory(prefix="timbre-upload-") as tmp:
         folder = Path(tmp)
-        paths = []
-        for upload in uploads:
-            name = Path(upload.name).name  # never trust a client-side path
-            if not name or name in {".", ".."}:
-                raise DataError(f"upload has no usable file name: {upload.name!r}")
-            path = folder / name
-            path.write_bytes(upload.getvalue())
-            paths.append(path)
+        paths, repeated = _write_uploads(folder, uploads)
         target = paths[0] if len(paths) == 1 else folder
         batch = read_path(
             target, fmt, dataset=dataset, user=user, min_play_ms=min_play_ms, columns=columns
         )
+        batch.report.warnings += [
+            f"{name} was uploaded more than once; read once" for name in repeated
+        ]
         return store.write_batch(batch)
+
+
+def _write_uploads(folder: Path, uploads: Sequence[Upload]) -> tuple[list[Path], list[str]]:
+    """Write the uploads into ``folder``; the paths written and the names uploaded twice."""
+    paths: list[Path] = []
+    digests: dict[str, set[str]] = {}
+    repeated: list[str] = []
+    for upload in uploads:
+        name = Path(upload.name).name  # never trust a client-side path
+        if not name or name in {".", ".."}:
+            raise DataError(f"upload has no usable file name: {upload.name!r}")
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        seen = digests.setdefault(name, set())
+        if digest in seen:
+            repeated.append(name)
+            continue
+        # a second, different file of the same name (two exports' my_spotify_data.zip)
+        path = folder / name if not seen else folder / f"upload-{len(paths) + 1}" / name
+        seen.add(digest)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        paths.append(path)
+    return paths, repeated
 
 
 def parse_column_map(text: str) -> dict[str, str] | None:

@@ -2,8 +2,9 @@
 
 Every reader returns an ``ImportBatch`` whose report counts rows read, accepted and dropped per
 reason: HetRec 2K (``timbre/sources/hetrec.py``), the catalogue (``catalog.py``), the generic
-interactions CSV (``interactions_csv.py``) and personal exports, Spotify's and Last.fm's
-(``exports.py``). Their public names are importable from here too.
+interactions CSV (``interactions_csv.py``) and personal exports, Spotify's
+(``spotify_export.py``) and Last.fm's (``exports.py``). Their public names are importable
+from here too.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from typing import Literal, get_args
 from timbre.errors import DataError
 from timbre.records import ImportBatch
 from timbre.sources.catalog import read_catalog, read_catalog_playlists
-from timbre.sources.exports import (
-    DEFAULT_MIN_PLAY_MS,
-    is_spotify_history,
-    lastfm_layout,
-    read_lastfm_csv,
-    read_spotify_export,
-)
+from timbre.sources.exports import lastfm_layout, read_lastfm_csv
 from timbre.sources.hetrec import HETREC_DATASET, read_hetrec
 from timbre.sources.interactions_csv import read_interactions_csv
+from timbre.sources.spotify_export import (
+    DEFAULT_MIN_PLAY_MS,
+    is_spotify_history,
+    read_spotify_export,
+)
 from timbre.sources.textio import decode_text, first_row, read_bytes
 
 __all__ = [
@@ -71,6 +71,8 @@ def detect_format(path: Path) -> Format:
             return "hetrec"
         if any(is_spotify_history(p.name) for p in path.rglob("*.json")):
             return "spotify-export"
+        if any(p.suffix.lower() == ".zip" for p in path.rglob("*")):
+            return "spotify-export"  # each export's download, e.g. the basic and the extended
         shown = ", ".join(sorted(names)[:6]) or "nothing"
         raise DataError(
             f"{path} holds no recognisable files (found: {shown}); expected the "

@@ -284,6 +284,31 @@ class InteractionData:
             )
         return cls(dataset, users, item_vocab, matrix, meta, events)
 
+    def as_trained(
+        self,
+        user_ids: Sequence[str] | NDArray[np.object_],
+        item_ids: Sequence[str] | NDArray[np.object_],
+        user_items: sp.csr_matrix,
+    ) -> InteractionData:
+        """The data a model was trained on (its vocabularies and matrix, from its artifact),
+        with this data set's current metadata and tags for those items.
+
+        What a run serves from after new interactions arrived: its fingerprint is the run's,
+        so the run keeps scoring; items it knows that this data set has lost keep a
+        placeholder row (name = id).
+        """
+        users, items = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
+        meta = self.item_meta.set_index("key").reindex(items.ids)
+        meta.index.name = "key"
+        meta = meta.reset_index()
+        meta["name"] = meta["name"].fillna(meta["key"])
+        tag_weights = None
+        if self.tag_weights is not None:
+            moved = items.indices(self.items.ids[self.tag_weights["item"].to_numpy()])
+            tag_weights = self.tag_weights.assign(item=moved)[moved >= 0].reset_index(drop=True)
+        matrix = sp.csr_matrix(user_items, dtype=np.float32)
+        return InteractionData(self.dataset, users, items, matrix, meta, None, tag_weights)
+
     def with_tags(self, weights: pd.DataFrame, assignments: pd.DataFrame) -> InteractionData:
         """This data set with its tag data (``Store.load_tags``): ``tag_weights`` and
         ``tag_events`` in indices; rows naming users or items outside the data set are left

@@ -44,7 +44,8 @@ def require_engine(prefix: str) -> tuple[InteractionData, Run, hybrid.HybridEngi
             run,
             data,
         )
-    return data, run, engine
+    # the engine serves from the data the run was trained on (the same when it is not stale)
+    return engine.data, run, engine
 
 
 def _profiles_key() -> str:

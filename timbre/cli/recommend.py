@@ -23,7 +23,9 @@ def _weights(args: argparse.Namespace) -> Any:
     return hybrid.preset(args.preset) if args.preset else hybrid.Weights()
 
 
-def _rank(args: argparse.Namespace, engine: Any, weights: Any) -> tuple[pd.DataFrame, dict]:
+def _rank(
+    args: argparse.Namespace, engine: Any, weights: Any, store: Any
+) -> tuple[pd.DataFrame, dict]:
     """The table of the one mode asked for, and what to say about it in ``--json``."""
     from timbre import hybrid
 
@@ -43,10 +45,33 @@ def _rank(args: argparse.Namespace, engine: Any, weights: Any) -> tuple[pd.DataF
         ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
         ids = [data.users.id(u) for u in members]
         return hybrid.ranking_frame(data, ranking, "group:" + ",".join(ids)), {"group": ids}
-    user = data.find_user(args.user)
-    ranking = engine.rank(engine.components_for_user(user), weights, args.n, filters)
-    extra = {"rule": ranking.rule, "notes": list(ranking.notes)}
-    return hybrid.ranking_frame(data, ranking, data.users.id(user)), extra
+    components, mapped, user_id = _person(args.user, engine, store)
+    ranking = engine.rank(components, weights, args.n, filters)
+    extra: dict[str, Any] = {"rule": ranking.rule, "notes": list(ranking.notes)}
+    if mapped is not None:
+        extra["mapped"] = mapped.as_dict()
+        extra["mapped_text"] = mapped.text()
+    return hybrid.ranking_frame(data, ranking, user_id), extra
+
+
+def _person(query: str, engine: Any, store: Any) -> tuple[Any, Any, str]:
+    """A user the run was trained on (their training row), else a person whose own plays
+    are mapped onto the run's items and folded in (no retraining)."""
+    from timbre.errors import TimbreError
+    from timbre.services.people import person_components
+
+    data = engine.data
+    try:
+        user = data.find_user(query)
+    except TimbreError as unknown:
+        components, mapped = person_components(store, engine, query)
+        if not mapped.accounts and not components.raw["personality"].any():
+            raise TimbreError(
+                f"{unknown}; no account or questionnaire profile is linked to {query!r} "
+                "either (import their listening with --user, or save a profile)"
+            ) from None
+        return components, mapped, query
+    return engine.components_for_user(user), None, data.users.id(user)
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,7 +79,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     from timbre.export import provenance, write_table
     from timbre.services.engines import engine_for_run
     from timbre.services.recommendations import save_list
-    from timbre.services.runs import choose_run
+    from timbre.services.runs import choose_run, staleness
 
     weights = _weights(args)
     if sum(bool(getattr(args, mode)) for mode in MODES) != 1:
@@ -65,7 +90,8 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         data, _ = load_data(store, args.dataset)
         run = choose_run(store, data.dataset, args.run, args.model)
         engine = engine_for_run(store, data, run, args.normalization, args.space)
-        frame, extra = _rank(args, engine, weights)
+        frame, extra = _rank(args, engine, weights, store)
+        stale = staleness(engine.data, data)
         if args.save:
             extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
     comments = provenance(data.dataset, weights.as_dict(), args.normalization, args.space, run)
@@ -73,10 +99,20 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         write_table(frame, args.out, comments)
     if args.json:
         payload = {"run_id": run["id"], "model": run["model"], "weights": weights.as_dict()}
+        payload["run_stale"] = {
+            "stale": stale.stale,
+            "arrived": stale.arrived,
+            "text": stale.text(),
+        }
+        extra.pop("mapped_text", None)
         print_json({**payload, **extra, "recommendations": frame.to_dict("records")})
     elif args.out:
         print(f"{len(frame):,} rows written to {args.out}")
     else:
+        if stale.stale:
+            print(f"run {run['id']}: {stale.text()}")
+        if "mapped_text" in extra:
+            print(extra["mapped_text"])
         for row in frame.to_dict("records"):
             because = f"  because: {row['because']}" if row["because"] else ""
             print(f"{row['rank']:>4}. {row['item_name']}  ({row['score']:.3f}){because}")

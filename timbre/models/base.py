@@ -248,6 +248,10 @@ class Recommender(ABC):
     fingerprint_: str
     user_items_: sp.csr_matrix
     item_popularity_: NDArray[np.float32]
+    #: The training data's user and item ids (row and column order); ``None`` for artifacts
+    #: saved before they were kept.
+    user_ids_: NDArray[np.object_] | None = None
+    item_ids_: NDArray[np.object_] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Described once, in the docstring, as click describes a command by its docstring.
@@ -302,6 +306,7 @@ class Recommender(ABC):
             raise DataError(f"data set {data.dataset!r} has no interactions to train on")
         self.n_users_, self.n_items_ = user_items.shape
         self.fingerprint_ = data.fingerprint
+        self.user_ids_, self.item_ids_ = data.users.ids, data.items.ids
         self.user_items_ = sp.csr_matrix(user_items, dtype=np.float32)
         self.item_popularity_ = data.listeners.astype(np.float32)
         self._fit(data, report)
@@ -516,6 +521,9 @@ class Recommender(ABC):
             "user_items.data": self.user_items_.data,
             "item_popularity": self.item_popularity_,
         }
+        if self.user_ids_ is not None and self.item_ids_ is not None:
+            arrays["users.ids"] = _encode_ids(self.user_ids_)
+            arrays["items.ids"] = _encode_ids(self.item_ids_)
         for key, value in self._arrays().items():
             arrays[f"state.{key}"] = value
         meta = {
@@ -580,11 +588,32 @@ class Recommender(ABC):
                 shape=(model.n_users_, model.n_items_),
             )
             model.item_popularity_ = arrays["item_popularity"]
+            if "users.ids" in arrays and "items.ids" in arrays:
+                model.user_ids_ = _decode_ids(arrays["users.ids"], model.n_users_)
+                model.item_ids_ = _decode_ids(arrays["items.ids"], model.n_items_)
             state = {k[len("state.") :]: v for k, v in arrays.items() if k.startswith("state.")}
             model._restore(state, meta)
         except (KeyError, TypeError, ValueError) as exc:
             raise StorageError(f"model artifact {target} is incomplete or damaged: {exc}") from None
         return model
+
+
+_ID_SEPARATOR = "\x1f"
+
+
+def _encode_ids(ids: NDArray[np.object_]) -> NDArray[np.uint8]:
+    """Ids as one UTF-8 byte array (unit-separated): saved without pickle, compactly."""
+    text = _ID_SEPARATOR.join(str(i) for i in ids)
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _decode_ids(encoded: NDArray[np.uint8], count: int) -> NDArray[np.object_]:
+    """The ids :func:`_encode_ids` wrote; ``ValueError`` when there are not ``count`` of them."""
+    text = encoded.tobytes().decode("utf-8")
+    ids = np.asarray(text.split(_ID_SEPARATOR) if count else [], dtype=object)
+    if len(ids) != count:
+        raise ValueError(f"{len(ids)} ids saved for {count} rows or columns")
+    return ids
 
 
 def sidecar_path(path: str | Path) -> Path:

@@ -12,7 +12,7 @@ from timbre.evaluation import SplitSpec
 from timbre.hybrid import HybridEngine, MetricsPanel, MMRSpace, Normalization
 from timbre.interactions import InteractionData
 from timbre.models import create_model
-from timbre.services.runs import Run, load_run
+from timbre.services.runs import Run, serve_run
 from timbre.store import Store
 
 #: The split behind every live metrics panel (the Tune page's "300 held-out users").
@@ -34,9 +34,13 @@ def engine_for_run(
     space: MMRSpace = "svd",
     coefficients: pd.DataFrame | None = None,
 ) -> HybridEngine:
-    """The engine for a registry run's model on ``data``, with every stored profile."""
-    model = load_run(run, data)
-    return HybridEngine(data, model, stored_profiles(store), coefficients, normalization, space)
+    """The engine for a registry run's model, with every stored profile.
+
+    It serves from the data the run was trained on (:func:`serve_run`): interactions that
+    arrived since do not stop it; a person's newer plays reach it by fold-in
+    (:mod:`timbre.services.people`)."""
+    model, trained = serve_run(run, data)
+    return HybridEngine(trained, model, stored_profiles(store), coefficients, normalization, space)
 
 
 def metrics_panel(

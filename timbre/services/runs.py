@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import scipy.sparse as sp
+
 from timbre.config import Settings
 from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
@@ -115,11 +117,18 @@ def runs_on(store: Store, data: InteractionData, model: str | None = None) -> li
 
 
 def usable_run(store: Store, data: InteractionData) -> Run | None:
-    """The data set's active run (else its newest) trained on this exact data, or ``None``."""
-    runs = runs_on(store, data)
-    active = [r for r in runs if r["active"]]
-    chosen = active or runs
-    return chosen[0] if chosen else None
+    """The run that serves ``data``'s data set: its active run, else its newest, preferring
+    runs trained on exactly this data; a stale run serves too (:func:`serve_run`).
+    ``None`` when the data set has no run with an artifact."""
+    exact = runs_on(store, data)
+    any_run = [
+        r for r in store.list_model_runs() if r["dataset"] == data.dataset and r["artifact_path"]
+    ]
+    for runs in (exact, any_run):
+        active = [r for r in runs if r["active"]]
+        if active or runs:
+            return (active or runs)[0]
+    return None
 
 
 def factor_run(store: Store, data: InteractionData, model: str) -> Run | None:
@@ -129,16 +138,100 @@ def factor_run(store: Store, data: InteractionData, model: str) -> Run | None:
 
 
 def load_run(run: dict[str, Any], data: InteractionData) -> Recommender:
-    """Load a run's model, refusing it when it was trained on other data than ``data``."""
-    if run["dataset"] != data.dataset or run["fingerprint"] != data.fingerprint:
+    """Load a run's model, refusing it when it was trained on other data than ``data``
+    (similar items, factor spaces: what needs the current data's own indices)."""
+    model, trained = serve_run(run, data)
+    if trained is not data:
         raise TimbreError(
             f"model run {run['id']} ({run['model']}) was trained on {run['dataset']!r} "
             f"with fingerprint {run['fingerprint']}, but the data is now {data.dataset!r} "
             f"{data.fingerprint}: the data changed since, retrain the model"
         )
+    return model
+
+
+def serve_run(run: dict[str, Any], data: InteractionData) -> tuple[Recommender, InteractionData]:
+    """A run's model and the data it was trained on, for scoring: ``data`` itself when it is
+    unchanged, else the run's own vocabularies and matrix (from its artifact) with ``data``'s
+    current metadata. New interactions never stop a run from scoring; :func:`staleness` says
+    how far behind it is.
+
+    Raises ``TimbreError`` for a run without an artifact, of another data set, or saved before
+    artifacts kept their vocabularies (and trained on other data).
+    """
     if not run.get("artifact_path"):
         raise TimbreError(f"model run {run['id']} has no saved artifact; retrain it")
-    return Recommender.load(run["artifact_path"], data)
+    if run["dataset"] != data.dataset:
+        raise TimbreError(
+            f"model run {run['id']} ({run['model']}) was trained on {run['dataset']!r}, "
+            f"not {data.dataset!r}"
+        )
+    model = Recommender.load(run["artifact_path"])
+    if model.fingerprint_ == data.fingerprint:
+        return model, data
+    if model.user_ids_ is None or model.item_ids_ is None:
+        raise TimbreError(
+            f"model run {run['id']} ({run['model']}) was trained on other data than "
+            f"{data.dataset!r} holds now and its artifact predates saved vocabularies: "
+            "retrain the model"
+        )
+    return model, data.as_trained(model.user_ids_, model.item_ids_, model.user_items_)
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """How the current data differs from what a run was trained on."""
+
+    new_pairs: int
+    changed_pairs: int
+    removed_pairs: int
+    new_users: int
+    new_items: int
+
+    @property
+    def arrived(self) -> int:
+        """User-item pairs that are new or whose weight changed since training."""
+        return self.new_pairs + self.changed_pairs
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.arrived or self.removed_pairs)
+
+    def text(self) -> str:
+        """One line for the UI and the CLI."""
+        if not self.stale:
+            return "trained on the current data"
+        return (
+            f"stale: {self.arrived:,} user-item pairs arrived or changed since training "
+            f"({self.new_users:,} new users, {self.new_items:,} new items"
+            + (f", {self.removed_pairs:,} pairs removed" if self.removed_pairs else "")
+            + "); retrain to include them"
+        )
+
+
+def staleness(trained: InteractionData, current: InteractionData) -> Staleness:
+    """Compare the data a run was trained on with the data set now (by ids)."""
+    if trained is current or trained.fingerprint == current.fingerprint:
+        return Staleness(0, 0, 0, 0, 0)
+    rows = trained.users.indices(current.users.ids)
+    cols = trained.items.indices(current.items.ids)
+    pairs = current.user_items.tocoo()
+    r, c = rows[pairs.row], cols[pairs.col]
+    inside = (r >= 0) & (c >= 0)
+    moved = sp.csr_matrix(
+        (pairs.data[inside], (r[inside], c[inside])), shape=trained.user_items.shape
+    )
+    before = trained.user_items
+    both = moved.multiply(before > 0)
+    new_inside = int(moved.nnz - both.nnz)
+    changed = int((abs(both - before.multiply(moved > 0)) > 1e-6).nnz)
+    return Staleness(
+        new_pairs=int((~inside).sum()) + new_inside,
+        changed_pairs=changed,
+        removed_pairs=int(before.nnz - before.multiply(moved > 0).nnz),
+        new_users=int((rows < 0).sum()),
+        new_items=int((cols < 0).sum()),
+    )
 
 
 def delete_run(store: Store, run_id: int) -> None:

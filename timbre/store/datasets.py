@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -222,6 +223,38 @@ def load_tags(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     stamps = assignments.pop("ts").to_numpy(dtype=np.int64)
     assignments["timestamp"] = ms_to_timestamps(stamps, assignments.index)
     return weights, assignments
+
+
+def interactions_of(conn: Connection, user_keys: Sequence[str]) -> pd.DataFrame:
+    """Every interaction of the given users in any data set, with what is needed to match
+    its item elsewhere: ``user_key, dataset, item_key, kind, name, artist, event, weight,
+    timestamp``."""
+    inter, items, users, sets = T_INTERACTIONS, T_ITEMS, T_USERS, T_DATASETS
+    columns = [
+        users.c.key, sets.c.name, items.c.key, items.c.kind, items.c.name, items.c.artist,
+        inter.c.event, inter.c.weight, inter.c.ts,
+    ]  # fmt: skip
+    frame = select_frame(
+        conn,
+        sa.select(*columns)
+        .select_from(
+            inter.join(users, users.c.id == inter.c.user_id)
+            .join(items, items.c.id == inter.c.item_id)
+            .join(sets, sets.c.id == inter.c.dataset_id)
+        )
+        .where(users.c.key.in_(list(user_keys))),
+        ["user_key", "dataset", "item_key", "kind", "name", "artist", "event", "weight", "ts"],
+    )
+    frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(dtype=np.int64), frame.index)
+    return frame
+
+
+def existing_user_keys(conn: Connection, keys: Sequence[str]) -> list[str]:
+    """Which of ``keys`` name a user in the store (in the order given)."""
+    found = set(
+        conn.execute(sa.select(T_USERS.c.key).where(T_USERS.c.key.in_(list(keys)))).scalars()
+    )
+    return [key for key in keys if key in found]
 
 
 def plays_per_user(conn: Connection, name: str) -> pd.Series:

@@ -212,6 +212,17 @@ class Store:
         with self._connection() as conn:
             return datasets.load_tags(conn, name)
 
+    def interactions_of(self, user_keys: Sequence[str]) -> pd.DataFrame:
+        """Every interaction of these users in any data set, with item kind, name and artist
+        (``user_key, dataset, item_key, kind, name, artist, event, weight, timestamp``)."""
+        with self._connection() as conn:
+            return datasets.interactions_of(conn, user_keys)
+
+    def existing_user_keys(self, keys: Sequence[str]) -> list[str]:
+        """Which of ``keys`` name a user in the store (in the order given)."""
+        with self._connection() as conn:
+            return datasets.existing_user_keys(conn, keys)
+
     def plays_per_user(self, name: str) -> pd.Series:
         """Total weight per user in a data set (index: user key)."""
         with self._connection() as conn:

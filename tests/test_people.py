@@ -1,0 +1,205 @@
+"""A person's own listening onto a run's items, without retraining; runs that outlive new data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from tests.cli_helpers import run_cli
+from timbre.config import Settings
+from timbre.errors import TimbreError
+from timbre.interactions import InteractionData, Vocabulary
+from timbre.models import Recommender
+from timbre.services.data import load_data
+from timbre.services.engines import engine_for_run
+from timbre.services.people import map_plays
+from timbre.services.runs import choose_run, load_run, serve_run, staleness
+from timbre.sources.demo import DEMO_DATASET
+from timbre.store import Store
+
+METAL = {
+    "Metallica": ["One", "Battery", "Fade to Black"],
+    "Slayer": ["Angel of Death", "Raining Blood"],
+    "Iron Maiden": ["The Trooper", "Aces High"],
+    "Megadeth": ["Symphony of Destruction"],
+    "Opeth": ["Ghost of Perdition"],
+    "Pantera": ["Walk"],
+    "Some Unknown Band": ["Nothing"],
+}
+
+
+def _scrobbles(path: Path) -> Path:
+    """A Last.fm CSV export (uts layout) of a metal listener: 5 plays of each track."""
+    lines = ["uts,utc_time,artist,artist_mbid,album,album_mbid,track,track_mbid"]
+    moment = 1_647_971_700
+    for artist, tracks in METAL.items():
+        for track in tracks:
+            for _ in range(5):
+                moment += 300
+                lines.append(f"{moment},x,{artist},,Album,,{track},")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def home(demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """The demo with an ALS run (16 factors) active."""
+    folder = tmp_path / "home"
+    shutil.copytree(demo_home, folder)
+    code, _, err = run_cli(
+        capsys, "--home", str(folder), "train", "--model", "als", "--param", "factors=16"
+    )
+    assert code == 0, err
+    return str(folder)
+
+
+@pytest.mark.slow
+def test_imported_listening_is_recommended_from_without_retraining(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = _scrobbles(tmp_path / "scrobbles.csv")
+    code, _, err = run_cli(capsys, "--home", home, "import", str(csv), "--user", "me")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "--home", home, "recommend", "--user", "me", "-n", "20")
+    assert code == 0, err
+    assert out.splitlines()[0] == (
+        "me: 50 of 55 plays mapped onto 6 items of the model (1 account: lastfm:me)"
+    )
+    code, out, err = run_cli(
+        capsys, "--home", home, "recommend", "--user", "me", "-n", "20", "--json"
+    )
+    payload = json.loads(out)
+    mapped = payload["mapped"]
+    assert (mapped["plays"], mapped["mapped_plays"], mapped["items"]) == (55, 50, 6)
+    assert mapped["unmatched"] == [{"name": "Some Unknown Band - Nothing", "plays": 5.0}]
+    with Store.open(Settings(home=Path(home))) as store:
+        data = load_data(store, DEMO_DATASET)
+    tags = dict(zip(data.item_meta["key"], data.item_meta["tags"], strict=True))
+    listed = [row["item_id"] for row in payload["recommendations"]]
+    metal = [key for key in listed if any("metal" in str(t) for t in tags[key] or [])]
+    assert len(listed) == 20 and len(metal) >= 10, (len(metal), listed)
+    names = dict(zip(data.item_meta["key"], data.item_meta["name"], strict=True))
+    assert not {names[key] for key in listed} & set(METAL)  # what they played is not listed
+
+
+def test_an_unknown_person_without_accounts_is_one_clear_line(
+    home: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(capsys, "--home", home, "recommend", "--user", "nobody")
+    assert code == 1 and out == ""
+    assert "no account or questionnaire profile is linked to 'nobody'" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_a_run_keeps_serving_after_new_interactions_and_knows_it_is_stale(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = _scrobbles(tmp_path / "scrobbles.csv")
+    argv = ["--home", home, "import", str(csv), "--user", "me", "--dataset", DEMO_DATASET]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    with Store.open(Settings(home=Path(home))) as store:
+        data = load_data(store, DEMO_DATASET)
+        run = choose_run(store, DEMO_DATASET)
+        assert run["fingerprint"] != data.fingerprint  # the data changed since training
+        _, trained = serve_run(run, data)
+        assert trained.fingerprint == run["fingerprint"] and trained.n_users == data.n_users - 1
+        stale = staleness(trained, data)
+        assert (stale.new_users, stale.new_items, stale.new_pairs, stale.changed_pairs) == (
+            1, 11, 11, 0,
+        )  # fmt: skip
+        assert stale.text().startswith("stale: 11 user-item pairs arrived or changed")
+        engine = engine_for_run(store, data, run)  # refused before: "the data changed since"
+        assert engine.data.fingerprint == run["fingerprint"]
+        with pytest.raises(TimbreError, match="the data changed since"):
+            load_run(run, data)  # what needs the current indices still says so
+    code, out, err = run_cli(capsys, "--home", home, "recommend", "--user", "me", "-n", "5")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("run 1: stale: 11 user-item pairs arrived")
+    assert lines[1].startswith("me: 50 of 55 plays mapped onto 6 items")
+    code, out, err = run_cli(capsys, "--home", home, "recommend", "--user", "2", "--json")
+    assert code == 0 and json.loads(out)["run_stale"]["arrived"] == 11
+
+
+def test_artifacts_keep_their_vocabularies(tmp_path: Path) -> None:
+    data = _tracks()
+    model = Recommender.load(_fit("item-knn", data).save(tmp_path / "m.npz"))
+    assert model.user_ids_ is not None and model.item_ids_ is not None
+    assert list(model.user_ids_) == list(data.users.ids)
+    assert list(model.item_ids_) == list(data.items.ids)
+    rebuilt = data.as_trained(model.user_ids_, model.item_ids_, model.user_items_)
+    assert rebuilt.fingerprint == data.fingerprint
+
+
+def test_track_plays_match_a_track_level_run_by_name_and_artist() -> None:
+    data = _tracks()
+    plays = pd.DataFrame(
+        {
+            "item_key": ["spotify:track:x", "lastfm:track:y", "lastfm:track:z", "t:a1"],
+            "kind": ["track", "track", "track", "track"],
+            "name": ["Airbag", "PARANOID ANDROID", "Airbag", "whatever"],
+            "artist": ["Radiohead", "radiohead", "Someone Else", "x"],
+            "weight": [2.0, 3.0, 4.0, 1.0],
+        }
+    )
+    mapped = map_plays("me", ["lastfm:me"], plays, data)
+    row = mapped.row.toarray()[0]
+    assert row[data.items.index("t:a1")] == 1.0  # the same id
+    assert row[data.items.index("t:r1")] == 2.0  # Airbag by Radiohead
+    assert row[data.items.index("t:r2")] == 3.0  # case and accents ignored
+    assert (mapped.plays, mapped.mapped_plays, mapped.items) == (4, 3, 3)
+    assert mapped.unmatched.to_dict("records") == [{"name": "Someone Else - Airbag", "plays": 4.0}]
+
+
+def test_artist_level_runs_count_track_plays_for_their_artist() -> None:
+    items = pd.DataFrame(
+        {"key": ["a:1", "a:2"], "name": ["Motörhead", "Opeth"], "kind": "artist", "artist": None}
+    )
+    data = InteractionData(
+        "d", Vocabulary(["u"], "user"), Vocabulary(["a:1", "a:2"]),
+        sp.csr_matrix(np.ones((1, 2), dtype=np.float32)), items,
+    )  # fmt: skip
+    plays = pd.DataFrame(
+        {
+            "item_key": ["x:1", "x:2", "x:3"],
+            "kind": ["track", "track", "artist"],
+            "name": ["Ace of Spades", "Overkill", "opeth"],
+            "artist": ["Motorhead", "MOTÖRHEAD", None],
+            "weight": [1.0, 1.0, 5.0],
+        }
+    )
+    row = map_plays("me", [], plays, data).row.toarray()[0]
+    assert row.tolist() == [2.0, 5.0]
+
+
+def _tracks() -> InteractionData:
+    items = pd.DataFrame(
+        {
+            "key": ["t:a1", "t:r1", "t:r2", "t:r3"],
+            "name": ["Song", "Airbag", "Paranoid Android", "Airbag"],
+            "kind": "track",
+            "artist": ["A", "Radiohead", "Radiohéad", "Cover Band"],
+        }
+    )
+    frame = pd.DataFrame(
+        {
+            "user_key": ["u1", "u1", "u2", "u2", "u3", "u3"],
+            "item_key": ["t:a1", "t:r1", "t:r1", "t:r2", "t:r2", "t:r3"],
+            "weight": [1.0, 2.0, 1.0, 3.0, 1.0, 1.0],
+        }
+    )
+    return InteractionData.from_frames(frame, items, "tracks")
+
+
+def _fit(family: str, data: InteractionData) -> Recommender:
+    from timbre.models import create_model
+
+    return create_model(family).fit(data)

@@ -1,0 +1,190 @@
+"""A person's own listening mapped onto a run's items, and scored there without retraining.
+
+A person is named by an id (``me``, ``rj``, ``hetrec:user:2`` or its last part ``2``). Their
+accounts are the store's users with that key or the keys the personal sources give the same
+name (``lastfm:<name>`` for Last.fm fetches and CSV exports, ``spotify:user:<name>`` for
+Spotify); questionnaire profiles are saved under the person's id. Their plays from every
+account and data set are mapped onto the run's item vocabulary: the same item id, else by
+normalised name (track plays count for their artist when the run's items are artists; tracks
+match by name and artist when they are tracks). The row that results is scored by the run's
+own fold-in (:meth:`HybridEngine.components_for_row`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from timbre.errors import TimbreError
+from timbre.hybrid import Components, HybridEngine
+from timbre.interactions import InteractionData
+from timbre.records import name_key
+from timbre.store import Store
+
+#: Key prefixes the personal sources give an account named ``<name>``.
+ACCOUNT_PREFIXES = ("", "lastfm:", "spotify:user:")
+#: Events that are listening (feedback kinds are not plays).
+LISTENING = ("play", "top", "love")
+#: Unmatched names listed in a report.
+UNMATCHED_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class MappedRow:
+    """A person's plays over a run's items, and what could not be mapped.
+
+    Attributes
+    ----------
+    person
+        The id asked for.
+    accounts
+        The user keys whose plays were read.
+    row
+        One row over the run's items (summed weights of the mapped plays).
+    plays, mapped_plays
+        Interaction rows read, and how many of them reached one of the run's items.
+    unmatched
+        ``name, plays``: the most played names that match no item of the run.
+    """
+
+    person: str
+    accounts: tuple[str, ...]
+    row: sp.csr_matrix
+    plays: int
+    mapped_plays: int
+    unmatched: pd.DataFrame = field(repr=False)
+
+    @property
+    def items(self) -> int:
+        """Distinct items of the run the plays reached."""
+        return int(self.row.nnz)
+
+    def text(self) -> str:
+        """One line for the CLI and the pages."""
+        if not self.plays:
+            return f"{self.person}: no listening history found (accounts: none with plays)"
+        return (
+            f"{self.person}: {self.mapped_plays:,} of {self.plays:,} plays mapped onto "
+            f"{self.items:,} items of the model ({len(self.accounts)} account"
+            f"{'s' if len(self.accounts) != 1 else ''}: {', '.join(self.accounts)})"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """The ``mapped`` part of ``recommend --json``."""
+        return {
+            "accounts": list(self.accounts),
+            "plays": self.plays,
+            "mapped_plays": self.mapped_plays,
+            "items": self.items,
+            "unmatched": self.unmatched.head(UNMATCHED_SHOWN).to_dict("records"),
+        }
+
+
+def account_keys(store: Store, person: str) -> list[str]:
+    """The store's user keys that belong to ``person`` (see the module docstring)."""
+    name = person.strip()
+    if not name:
+        raise TimbreError("a person needs an id (e.g. me)")
+    candidates = [f"{prefix}{name}" for prefix in ACCOUNT_PREFIXES]
+    if ":" in name:  # a full key names one account
+        candidates = [name]
+    return store.existing_user_keys(candidates)
+
+
+def plays_of(store: Store, keys: list[str]) -> pd.DataFrame:
+    """The listening rows of these accounts in every data set."""
+    if not keys:
+        return pd.DataFrame(columns=["item_key", "kind", "name", "artist", "weight"])
+    frame = store.interactions_of(keys)
+    return frame[frame["event"].isin(LISTENING)].reset_index(drop=True)
+
+
+def map_plays(
+    person: str, keys: list[str], plays: pd.DataFrame, data: InteractionData
+) -> MappedRow:
+    """Map plays onto ``data``'s items (the run's vocabulary); see the module docstring."""
+    target = _targets(plays, data)
+    weights = plays["weight"].to_numpy(dtype=np.float64)
+    hit = target >= 0
+    row = sp.csr_matrix(
+        (weights[hit], (np.zeros(int(hit.sum()), dtype=np.int64), target[hit])),
+        shape=(1, data.n_items),
+        dtype=np.float32,
+    )
+    row.sum_duplicates()
+    missed = plays[~hit]
+    label = np.where(
+        missed["kind"].to_numpy() == "artist",
+        missed["name"].astype(str).to_numpy(),
+        (missed["artist"].fillna("").astype(str) + " - " + missed["name"].astype(str)).to_numpy(),
+    )
+    unmatched = (
+        pd.DataFrame({"name": label, "plays": missed["weight"].to_numpy(dtype=float)})
+        .groupby("name", as_index=False)
+        .agg(plays=("plays", "sum"))
+        .sort_values(["plays", "name"], ascending=[False, True], kind="stable")
+        .reset_index(drop=True)
+    )
+    return MappedRow(person, tuple(keys), row, len(plays), int(hit.sum()), unmatched)
+
+
+def _targets(plays: pd.DataFrame, data: InteractionData) -> np.ndarray:
+    """The run's item index for each play (-1 where none matches)."""
+    target = data.items.indices(plays["item_key"].astype(str))
+    meta = data.item_meta
+    kinds = meta["kind"].to_numpy(dtype=object)
+    artist_level = bool(len(kinds)) and float(np.mean(kinds == "artist")) > 0.5
+    if artist_level:
+        by_name = _first_by_key([name_key(n) for n in meta["name"]], kinds == "artist", data)
+        wanted = [
+            name_key(name if kind == "artist" else artist)
+            for kind, name, artist in zip(
+                plays["kind"], plays["name"], plays["artist"], strict=True
+            )
+        ]
+    else:
+        keys = [
+            f"{name_key(n)}\x1f{name_key(a)}"
+            for n, a in zip(meta["name"], meta["artist"], strict=True)
+        ]
+        by_name = _first_by_key(keys, kinds == "track", data)
+        wanted = [
+            f"{name_key(n)}\x1f{name_key(a)}"
+            for n, a in zip(plays["name"], plays["artist"], strict=True)
+        ]
+    by_wanted = np.asarray([by_name.get(w, -1) if w.strip("\x1f") else -1 for w in wanted])
+    return np.where(target >= 0, target, by_wanted).astype(np.int64)
+
+
+def _first_by_key(keys: list[str], allowed: np.ndarray, data: InteractionData) -> dict[str, int]:
+    """Normalised name -> item index; where names collide, the item with most listeners."""
+    order = np.argsort(-data.listeners, kind="stable")
+    out: dict[str, int] = {}
+    for index in order:
+        key = keys[int(index)]
+        if allowed[int(index)] and key.strip("\x1f") and key not in out:
+            out[key] = int(index)
+    return out
+
+
+def person_components(
+    store: Store, engine: HybridEngine, person: str, z: Mapping[str, float] | None = None
+) -> tuple[Components, MappedRow]:
+    """The components of ``person`` for ``engine``'s run: their own plays from every account,
+    mapped onto its items and folded in (no retraining); their newest profile unless ``z``."""
+    keys = account_keys(store, person)
+    mapped = map_plays(person, keys, plays_of(store, keys), engine.data)
+    profile = z if z is not None else person_profile(engine, person, keys)
+    return engine.components_for_row(mapped.row, profile), mapped
+
+
+def person_profile(engine: HybridEngine, person: str, keys: list[str]) -> dict[str, float] | None:
+    """Trait z-scores saved under the person's id or one of their accounts."""
+    for key in (person, *keys):
+        if key in engine.profiles:
+            return engine.profiles[key]
+    return None

@@ -10,6 +10,7 @@ from timbre.app.models import (
     interaction_data,
     param_inputs,
     runs_frame,
+    serving_staleness,
     trained_model,
 )
 from timbre.app.state import get_settings, get_store, guard
@@ -69,6 +70,9 @@ all_runs = [r for r in store.list_model_runs() if r["dataset"] == dataset]
 if all_runs:
     st.dataframe(runs_frame(all_runs, data.fingerprint), hide_index=True, key="train_runs_table")
 runs = [r for r in all_runs if r["artifact_path"]]
+serving = serving_staleness(data) if runs else None
+if serving:
+    st.text(serving)  # as text: the data set's name comes from an import
 if not runs:
     st.info("No model trained on this data set yet: train one above.")
     st.stop()

@@ -9,11 +9,12 @@ import streamlit as st
 
 from timbre.app.navigation import page_link
 from timbre.app.state import get_store, guard, keep, shared, stop, store_url
+from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
 from timbre.models import Recommender
 from timbre.models.base import ParamSpec
 from timbre.services.data import load_data
-from timbre.services.runs import Run, load_run
+from timbre.services.runs import Run, load_run, serve_run, staleness, usable_run
 from timbre.sources.demo import DEMO_DATASET
 
 
@@ -58,6 +59,26 @@ def trained_model(run: Run, data: InteractionData) -> Recommender:
     with guard():
         return _model(int(run["id"]), str(run["artifact_path"]), data.fingerprint, run, data)
     stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _staleness_line(run_id: int, artifact: str, fingerprint: str, _run: Run, _data: Any) -> str:
+    try:
+        _, trained = serve_run(_run, _data)
+    except TimbreError as exc:
+        return f"Run {run_id} ({_run['model']}) cannot serve {_data.dataset}: {exc}"
+    text = staleness(trained, _data).text()
+    return f"Run {run_id} ({_run['model']}) serves {_data.dataset}: {text}"
+
+
+def serving_staleness(data: InteractionData) -> str | None:
+    """One line on the run that serves ``data``'s data set (:func:`usable_run`): whether it
+    is trained on the current data, else how many pairs arrived since; ``None`` without a run.
+    Cached per run, artifact and data fingerprint."""
+    run = usable_run(get_store(), data)
+    if run is None:
+        return None
+    return _staleness_line(int(run["id"]), str(run["artifact_path"]), data.fingerprint, run, data)
 
 
 def param_inputs(specs: tuple[ParamSpec, ...], prefix: str) -> dict[str, Any]:

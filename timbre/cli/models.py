@@ -8,13 +8,21 @@ from typing import Any
 from timbre.cli import common
 from timbre.cli.common import Commands, load_data, open_store, print_json, print_rows
 from timbre.config import Settings
+from timbre.errors import ParameterError
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    """Train a model on a data set, save its artifact and record the run."""
+    """Train a model on a data set, save its artifact and record the run (``--if-stale``: only
+    when enough new interactions arrived, see :func:`cmd_retrain`)."""
     from timbre.models import parse_params
     from timbre.services.runs import train_run
 
+    if args.if_stale:
+        return cmd_retrain(args, settings)
+    if args.min_new is not None or args.tolerance is not None:
+        raise ParameterError("--min-new and --tolerance apply to `timbre train --if-stale` only")
+    if args.model is None:
+        raise ParameterError("train needs --model NAME (or --if-stale to retrain the active run)")
     params = parse_params(args.model, args.param)
     with open_store(settings) as store:
         data, load_seconds = load_data(store, args.dataset)
@@ -49,6 +57,38 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         f"in {result.fit_seconds:.2f} s (data loaded in {load_seconds:.2f} s)"
     )
     print(f"artifact: {result.artifact}")
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
+    """``timbre train --if-stale``: retrain the data set's run when at least ``--min-new``
+    user-item pairs changed; activate the new run only if its validation NDCG is not worse."""
+    from timbre.models import parse_params
+    from timbre.services import retrain
+
+    if args.no_activate:
+        raise ParameterError("--if-stale decides on activation itself; drop --no-activate")
+    min_new = retrain.DEFAULT_MIN_NEW if args.min_new is None else args.min_new
+    tolerance = retrain.TOLERANCE if args.tolerance is None else args.tolerance
+    with open_store(settings) as store:
+        data, _ = load_data(store, args.dataset)
+        old = retrain.baseline_run(store, data)
+        family = args.model or (old["model"] if old else retrain.DEFAULT_MODEL)
+        params = parse_params(family, args.param) if args.param else None
+        outcome = retrain.retrain_if_stale(
+            store,
+            settings,
+            data,
+            min_new,
+            family,
+            params,
+            progress=common.log_progress,
+            tolerance=tolerance,
+        )
+    if args.json:
+        print_json(outcome.as_dict())
+    else:
+        print(outcome.message)
     return 0
 
 
@@ -113,7 +153,9 @@ def add_commands(sub: Commands) -> None:
     from timbre.models import MODELS
 
     train = sub.add_parser("train", help="train a model and record the run")
-    train.add_argument("--model", required=True, choices=list(MODELS), help="model family")
+    train.add_argument(
+        "--model", choices=list(MODELS), help="model family (--if-stale: default the run's)"
+    )
     common.add_dataset(train)
     common.add_repeated(
         train, "--param", "KEY=VALUE", "hyper-parameter (repeatable), e.g. --param factors=128"
@@ -121,7 +163,26 @@ def add_commands(sub: Commands) -> None:
     train.add_argument(
         "--no-activate", action="store_true", help="do not make this run the active model"
     )
-    common.add_json(train, "print the run as JSON")
+    train.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="retrain the active run's family and parameters (--param overrides) only when "
+        "--min-new user-item pairs changed since it was trained; activate the new run only "
+        "if its validation NDCG@10 is not worse; with no run yet, train and activate",
+    )
+    train.add_argument(
+        "--min-new",
+        type=int,
+        metavar="N",
+        help="--if-stale: pairs new, changed or removed needed (default 1: any change)",
+    )
+    train.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="T",
+        help="--if-stale: activate when the new NDCG >= the old minus T (default 1e-9)",
+    )
+    common.add_json(train, "print the run (or the retrain's outcome) as JSON")
     train.set_defaults(handler=cmd_train)
 
     runs = sub.add_parser("runs", help="list, activate or delete model runs")

@@ -242,13 +242,14 @@ def test_every_foreign_key_to_users_and_every_user_key_column_is_found() -> None
         "fetch_logs": {("user_key", "key")},
         "personality_profiles": {("user_key", "key")},
         "saved_recommendations": {("user_key", "key")},
+        "person_links": {("person_key", "key"), ("user_key", "key")},
         "feedback": {("user_id", "id"), ("by_key", "key")},
         "votes": {("user_key", "key")},
     }
 
 
 # --- the command ------------------------------------------------------------------------------
-def test_the_command_refuses_without_yes_then_forgets_by_the_last_part_of_a_key(
+def test_the_command_refuses_without_yes_then_forgets_a_person_by_name(
     store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ("--home", str(tmp_path), "--db", store_url)
@@ -267,7 +268,7 @@ def test_the_command_refuses_without_yes_then_forgets_by_the_last_part_of_a_key(
     code, out, err = run_cli(capsys, *base, "forget", "--user", "rj")
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"forget {rj} would delete" in err and f"{plays:,} interactions" in err
+    assert "forget rj would delete" in err and f"{plays:,} interactions" in err
     assert "--yes" in err
     with Store.open(store_url) as store:
         assert store.content_digest() == digest
@@ -275,7 +276,7 @@ def test_the_command_refuses_without_yes_then_forgets_by_the_last_part_of_a_key(
     code, out, err = run_cli(capsys, *base, "forget", "--user", "rj", "--yes", "--json")
     assert code == 0, err
     payload = json.loads(out)
-    assert payload["user"] == rj
+    assert payload["user"] == "rj" and payload["accounts"] == [rj]  # the person and account
     assert payload["deleted"]["interactions"] == plays
     assert payload["deleted"]["personality_profiles"] == 1 and payload["deleted"]["users"] == 1
     assert payload[DATASETS_LEFT_EMPTY] == 1 and payload[RUNS_TRAINED_WITH_USER] == 0
@@ -302,16 +303,31 @@ def test_the_command_prints_what_it_deleted(
     assert "kept 1 data set(s) left without interactions and 1 model run(s)" in out
 
 
-def test_an_ambiguous_last_part_is_refused(
+def test_a_person_is_forgotten_with_every_account_and_an_ambiguous_name_is_refused(
     sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    base = ("--home", str(tmp_path), "--db", sqlite_url)
     with Store.open(sqlite_url) as store:
         store.write_batch(_batch("toy", [("lastfm:sam", "a:one"), ("spotify:user:sam", "a:one")]))
-        digest = store.content_digest()
-    code, out, err = run_cli(
-        capsys, "--home", str(tmp_path), "--db", sqlite_url, "forget", "--user", "sam", "--yes"
-    )
-    assert code == 1 and out == "" and err.count("\n") == 1
-    assert "ambiguous (lastfm:sam, spotify:user:sam)" in err
+        store.write_batch(_batch("toy", [("csv:kim", "a:one"), ("hetrec:user:kim", "a:one")]))
+        store.link_account("sam", "csv:kim")
+    code, out, err = run_cli(capsys, *base, "forget", "--user", "hetrec:user:kim", "--yes")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, *base, "forget", "--user", "sam", "--yes", "--json")
+    assert code == 0, err
+    assert json.loads(out)["accounts"] == ["lastfm:sam", "spotify:user:sam", "csv:kim"]
     with Store.open(sqlite_url) as store:
+        left = set(store.list_users("")["key"])
+        gone = {"lastfm:sam", "spotify:user:sam", "csv:kim", "hetrec:user:kim"}
+        assert not left & gone and left  # the bystanders stay
+        assert store.linked_accounts("sam") == []
+
+    sqlite_url2 = sqlite_url.replace(".db", "-2.db")
+    with Store.open(sqlite_url2) as store:
+        store.write_batch(_batch("toy", [("csv:kim", "a:one"), ("hetrec:user:kim", "a:one")]))
+        digest = store.content_digest()
+    code, out, err = run_cli(capsys, *base[:2], "--db", sqlite_url2, "forget", "--user", "kim")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "'kim' could be any of csv:kim, hetrec:user:kim" in err
+    with Store.open(sqlite_url2) as store:
         assert store.content_digest() == digest

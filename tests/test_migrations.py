@@ -44,9 +44,46 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_data(
         assert "model_runs" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     with Store.open(url) as store:
-        assert store.schema_revision() == head_revision() == "0003"
+        assert store.schema_revision() == head_revision() == "0004"
         assert store.table_counts()["users"] == 1
         assert store.table_counts()["model_runs"] == 0
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_0004_keeps_interactions_and_allows_feedback_events(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    _upgrade_to(url, "0003")
+    insert = (
+        "INSERT INTO interactions (dataset_id, user_id, item_id, event, weight, ts, source) "
+        "VALUES (1, 1, 1, '{event}', 3.0, {ts}, 'test')"
+    )
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO datasets (name, source, created_at) VALUES "
+                             "('d', 'test', CURRENT_TIMESTAMP)"))  # fmt: skip
+        conn.execute(sa.text("INSERT INTO users (key, name, created_at) VALUES "
+                             "('me', 'me', CURRENT_TIMESTAMP)"))  # fmt: skip
+        conn.execute(sa.text("INSERT INTO items (key, kind, name, source, link_key) VALUES "
+                             "('a:1', 'artist', 'A', 'test', '')"))  # fmt: skip
+        conn.execute(sa.text(insert.format(event="play", ts=1)))
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(insert.format(event="like", ts=2)))  # 0003 refuses it
+    engine.dispose()
+    with Store.open(url) as store, store.engine.begin() as conn:
+        conn.execute(sa.text(insert.format(event="like", ts=2)))
+        conn.execute(sa.text(insert.format(event="block", ts=3)))
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(sa.text(insert.format(event="hate", ts=4)))
+        rows = conn.execute(sa.text("SELECT event, weight FROM interactions ORDER BY ts")).all()
+    assert [tuple(r) for r in rows] == [("play", 3.0), ("like", 3.0), ("block", 3.0)]
 
 
 def test_the_migrated_schema_matches_the_models(sqlite_url: str) -> None:
@@ -64,7 +101,7 @@ def test_a_newer_database_is_refused_and_left_alone(sqlite_url: str) -> None:
     with pytest.raises(
         StorageError,
         match=r"revision 0099, newer than this Timbre \(knows up to "
-        r"0003\)",
+        r"0004\)",
     ):
         Store.open(sqlite_url)
     engine = sa.create_engine(sqlite_url)

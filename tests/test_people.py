@@ -49,12 +49,10 @@ def _scrobbles(path: Path) -> Path:
 
 @pytest.fixture
 def home(demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    """The demo with an ALS run (16 factors) active."""
+    """The demo with the default ALS run active (what a presenter has)."""
     folder = tmp_path / "home"
     shutil.copytree(demo_home, folder)
-    code, _, err = run_cli(
-        capsys, "--home", str(folder), "train", "--model", "als", "--param", "factors=16"
-    )
+    code, _, err = run_cli(capsys, "--home", str(folder), "train", "--model", "als")
     assert code == 0, err
     return str(folder)
 
@@ -203,3 +201,35 @@ def _fit(family: str, data: InteractionData) -> Recommender:
     from timbre.models import create_model
 
     return create_model(family).fit(data)
+
+
+def _answers(tmp_path: Path, value: int) -> Path:
+    from timbre import personality as pers
+
+    path = tmp_path / f"answers-{value}.json"
+    path.write_text(json.dumps({code: value for code in pers.get_instrument("mini-ipip").codes()}))
+    return path
+
+
+@pytest.mark.slow
+def test_a_profile_saved_for_a_user_reaches_their_list_and_a_profile_alone_gets_one(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = str(_answers(tmp_path, 5))
+    score = ["personality", "score", "--instrument", "mini-ipip", "--answers", answers]
+    code, out, err = run_cli(capsys, "--home", home, *score, "--user", "2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["user"] == "hetrec:user:2"  # the key recommend --user 2 reads
+    weights = "cf=0.5,personality=0.5"
+    argv = ["--home", home, "recommend", "--weights", weights, "--json"]
+    code, out, err = run_cli(capsys, *argv, "--user", "2")
+    assert code == 0, err
+    assert any(row["personality"] > 0 for row in json.loads(out)["recommendations"])
+
+    code, out, err = run_cli(capsys, "--home", home, *score, "--user", "me", "--json")
+    assert code == 0 and json.loads(out)["user"] == "me"
+    code, out, err = run_cli(capsys, *argv, "--user", "me")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["mapped"]["plays"] == 0 and len(payload["recommendations"]) == 10
+    assert any(row["personality"] > 0 for row in payload["recommendations"])

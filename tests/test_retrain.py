@@ -164,12 +164,6 @@ def test_a_worse_retrain_stays_inactive_and_is_not_repeated(
     assert [r["active"] for r in _runs(toy_home)] == [True, False, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="usable_run (the run Tune and Recommend serve) prefers a run trained on the current "
-    "data over the active run, so a retrain that was not activated serves in the app anyway "
-    "(timbre/services/runs.py)",
-)
 def test_a_retrain_that_was_not_activated_does_not_serve_in_the_app(
     toy_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

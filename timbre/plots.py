@@ -414,9 +414,14 @@ def contribution_bars(frame: pd.DataFrame, title: str = "Why these items") -> go
     """Stacked horizontal bars: each recommended item's score split into its components.
 
     ``frame`` has ``item_name`` and the columns ``cf, content, personality, novelty,
-    diversity_bonus`` (``timbre.hybrid.ranking_frame``), best first.
+    diversity_bonus`` and, when present, ``feedback`` (``timbre.hybrid.ranking_frame``), best
+    first; a part that is zero for every item is left out of the legend.
     """
-    parts = ("cf", "content", "personality", "novelty", "diversity_bonus")
+    parts = [
+        p
+        for p in ("cf", "content", "personality", "novelty", "diversity_bonus", "feedback")
+        if p in frame.columns and (p != "feedback" or bool(frame[p].abs().sum()))
+    ]
     ordered = frame.iloc[::-1]
     labels = [f"{r}. {n}" for r, n in zip(ordered["rank"], ordered["item_name"], strict=True)]
     fig = go.Figure()

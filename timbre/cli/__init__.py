@@ -10,13 +10,22 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from timbre.cli import data, evaluate, live, models, personality, recommend, similarity
+from timbre.cli import (
+    data,
+    evaluate,
+    live,
+    models,
+    people,
+    personality,
+    recommend,
+    similarity,
+)
 from timbre.cli.common import Handler
 from timbre.config import load_settings
 from timbre.errors import TimbreError
 
 #: The command groups, in the order ``timbre --help`` lists them.
-GROUPS = (data, live, models, similarity, recommend, personality, evaluate)
+GROUPS = (data, live, models, similarity, recommend, people, personality, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from timbre.cli.common import Commands, add_json, add_repeated, open_store, print_json
 from timbre.config import Settings
-from timbre.errors import DataError, ParameterError, TimbreError
+from timbre.errors import ParameterError, TimbreError
 
 if TYPE_CHECKING:
-    from timbre.store import Store
+    pass
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,35 +87,6 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def person_key(store: Store, text: str) -> str:
-    """The key ``--user`` names: ``text`` itself when any row names it, else the one user whose
-    key ends in ``:text`` (``rj`` for ``lastfm:rj``).
-
-    Raises
-    ------
-    ParameterError
-        An empty ``text``, or several users' keys end in ``:text``.
-    DataError
-        Nothing names ``text`` nor a key ending in ``:text``.
-    """
-    text = text.strip()
-    if not text:
-        raise ParameterError("--user needs a user key (e.g. lastfm:rj or me)")
-    try:
-        store.forget_user(text, dry_run=True)
-        return text
-    except DataError:
-        matches = sorted(k for k in store.list_users("")["key"] if k.rsplit(":", 1)[-1] == text)
-        if len(matches) > 1:
-            shown = ", ".join(matches[:5])
-            raise ParameterError(
-                f"--user {text!r} is ambiguous ({shown}); give the full key"
-            ) from None
-        if not matches:
-            raise
-        return str(matches[0])
-
-
 def forget_payload(key: str, counts: dict[str, int]) -> dict[str, Any]:
     """What ``forget`` prints as JSON: the key, rows deleted per table, and what was kept."""
     from timbre.store.users import DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER
@@ -146,15 +117,19 @@ def forget_line(payload: dict[str, Any], keep: str = "kept") -> str:
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     """Delete a person and every row that names them (refuses without ``--yes``)."""
+    from timbre.services.people import account_keys, resolve_person
+
     with open_store(settings) as store:
-        key = person_key(store, args.user)
+        key = resolve_person(store, args.user)
+        keys = list(dict.fromkeys([key, *account_keys(store, key)]))
         if not args.yes:
-            counts = store.forget_user(key, dry_run=True)
+            counts = store.forget_users(keys, dry_run=True)
             would = forget_line(forget_payload(key, counts), keep="would keep")
             raise TimbreError(
                 f"forget {key} would delete {would}; nothing was deleted: pass --yes to delete"
             )
-        payload = forget_payload(key, store.forget_user(key))
+        payload = forget_payload(key, store.forget_users(keys))
+        payload["accounts"] = [k for k in keys if k != key]
     if args.json:
         print_json(payload)
     else:

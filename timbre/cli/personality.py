@@ -22,10 +22,14 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     percentiles = pers.percentiles(scores)
     means: dict[str, Any] = {t: round(m, 4) for t, m in scores.means.items()}
     profile_id = None
+    user = args.user
     if args.user:
+        from timbre.services.people import resolve_person
+
         with open_store(settings) as store:
+            user = resolve_person(store, args.user)  # the key recommend --user reads
             profile_id = store.add_profile(
-                args.user,
+                user,
                 instrument.name,
                 {c: int(v) for c, v in answers.items()},
                 means,
@@ -35,7 +39,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
         print_json(
             {
                 "instrument": instrument.name,
-                "user": args.user,
+                "user": user,
                 "profile_id": profile_id,
                 "scores": means,
                 "percentiles": percentiles,
@@ -45,7 +49,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     for trait in pers.TRAITS:
         print(f"{trait:<18} {scores.means[trait]:.2f} / 5   {percentiles[trait]:5.1f}th percentile")
     if profile_id is not None:
-        print(f"saved as profile {profile_id} of {args.user}")
+        print(f"saved as profile {profile_id} of {user}")
     return 0
 
 
@@ -87,8 +91,10 @@ def _prior(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.user:
         raise ParameterError("personality prior needs --user ID (a user with a saved profile)")
+    from timbre.services.people import resolve_person
+
     with open_store(settings) as store:
-        profile = store.latest_profile(args.user)
+        profile = store.latest_profile(resolve_person(store, args.user))
         if profile is None:
             raise TimbreError(
                 f"no personality profile for {args.user!r}; "

@@ -55,23 +55,23 @@ def _rank(
 
 
 def _person(query: str, engine: Any, store: Any) -> tuple[Any, Any, str]:
-    """A user the run was trained on (their training row), else a person whose own plays
-    are mapped onto the run's items and folded in (no retraining)."""
+    """A user the run was trained on, without feedback: their training row. Anyone else (a
+    person with their own accounts, a profile, feedback): their plays from every account
+    mapped onto the run's items and folded in, their feedback applied (no retraining)."""
     from timbre.errors import TimbreError
-    from timbre.services.people import person_components
+    from timbre.services.people import account_keys, feedback_of, person_components, resolve_person
 
     data = engine.data
-    try:
-        user = data.find_user(query)
-    except TimbreError as unknown:
-        components, mapped = person_components(store, engine, query)
-        if not mapped.accounts and not components.raw["personality"].any():
-            raise TimbreError(
-                f"{unknown}; no account or questionnaire profile is linked to {query!r} "
-                "either (import their listening with --user, or save a profile)"
-            ) from None
-        return components, mapped, query
-    return engine.components_for_user(user), None, data.users.id(user)
+    person = resolve_person(store, query)
+    if person in data.users and not feedback_of(store, account_keys(store, person)):
+        return engine.components_for_user(data.users.index(person)), None, person
+    components, mapped = person_components(store, engine, person)
+    if not mapped.accounts and not components.raw["personality"].any():
+        raise TimbreError(
+            f"unknown user: {query!r}; no account or questionnaire profile is linked to "
+            f"{person!r} either (import their listening with --user, or save a profile)"
+        )
+    return components, mapped, person
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:

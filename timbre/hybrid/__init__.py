@@ -4,6 +4,8 @@ MMR, tables and the live metrics panel."""
 from __future__ import annotations
 
 from timbre.hybrid.engine import (
+    FEEDBACK_NEIGHBOURS,
+    FEEDBACK_WEIGHT,
     MMR_SPACES,
     POOL,
     Components,
@@ -44,6 +46,8 @@ __all__ = [
     "COMPONENTS",
     "DEFAULT_SCHEDULE",
     "EXPORT_COLUMNS",
+    "FEEDBACK_NEIGHBOURS",
+    "FEEDBACK_WEIGHT",
     "ILD_SPACE",
     "KNOBS",
     "MMR_SPACES",

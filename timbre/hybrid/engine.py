@@ -41,6 +41,10 @@ MMR_SPACES: tuple[str, ...] = get_args(MMRSpace)
 Aggregate = Literal["average", "least-misery"]
 #: The space of the "because you listened to" reasons: co-listening, fast.
 REASON_SPACE: spaces.SpaceName = "svd"
+#: How much one like or skip moves an item's nearest neighbours (fused-score units; the first
+#: design's +-5% per reaction), and how many neighbours it moves.
+FEEDBACK_WEIGHT = 0.05
+FEEDBACK_NEIGHBOURS = 5
 #: MMR re-ranks the best ``POOL`` items by fused score (at least 2 x n).
 POOL = 100
 NO_HISTORY = "no history: the cf component is item popularity"
@@ -55,6 +59,12 @@ class Components:
     row: sp.csr_matrix
     history: int
     notes: list[str] = field(default_factory=list)
+    #: Added to the fused score after fusion (the listener's feedback: see
+    #: :meth:`HybridEngine.with_feedback`); its share of a listed item is the ``feedback``
+    #: contribution.
+    adjust: NDArray[np.float32] | None = None
+    #: Items never recommended to this listener (blocked or skipped), whatever the filters.
+    barred: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -265,9 +275,10 @@ class HybridEngine:
 
     def _masks(self, members: Sequence[Components], filters: Filters) -> NDArray[np.bool_]:
         masks = np.tile(self.item_mask(filters), (len(members), 1))
-        if filters.exclude_seen:
-            for row, components in enumerate(members):
+        for row, components in enumerate(members):
+            if filters.exclude_seen:
                 masks[row, components.seen] = False
+            masks[row, components.barred] = False
         return masks
 
     # ----- normalisation ------------------------------------------------------------------
@@ -344,6 +355,9 @@ class HybridEngine:
             for group in groups:
                 rows = [r for r, w in enumerate(chosen) if w == group]
                 fused[rows] = fuse({c: prepared.parts[c][rows] for c in COMPONENTS}, group)
+        for row, components in enumerate(prepared.members):
+            if components.adjust is not None:
+                fused[row] += components.adjust
         np.copyto(fused, np.float32(-np.inf), where=~prepared.masks)
         return fused
 
@@ -409,6 +423,8 @@ class HybridEngine:
             name: np.float32(getattr(chosen, name)) * parts[name][picked] for name in COMPONENTS
         }
         contributions["diversity_bonus"] = np.float32(chosen.diversity) * bonus
+        if components.adjust is not None:
+            contributions["feedback"] = components.adjust[picked].astype(np.float32)
         scores = np.asarray(np.sum(list(contributions.values()), axis=0), dtype=np.float32)
         because = self.because(components.row, picked, reasons) if reasons else []
         return Ranking(
@@ -429,6 +445,31 @@ class HybridEngine:
         chosen = listened[order]
         keep = np.take_along_axis(strength, order, axis=1) > 0
         return [items[ok].tolist() for items, ok in zip(chosen, keep, strict=True)]
+
+    def with_feedback(
+        self,
+        components: Components,
+        liked: Sequence[int],
+        skipped: Sequence[int],
+        blocked: Sequence[int],
+        strength: float = FEEDBACK_WEIGHT,
+        neighbours: int = FEEDBACK_NEIGHBOURS,
+    ) -> Components:
+        """A listener's components after their feedback: skipped and blocked items are never
+        listed again; each like raises and each skip lowers the item's ``neighbours`` nearest
+        items (co-listening space) by ``strength`` x their similarity, in fused-score units
+        (the original design's +-5% per reaction). Likes also join the row (fold-in) before
+        this is called."""
+        if strength < 0:
+            raise ParameterError(f"the feedback weight must be >= 0, got {strength}")
+        adjust = np.zeros(self.data.n_items, dtype=np.float32)
+        for sign, items in ((1.0, liked), (-1.0, skipped)):
+            for item in items:
+                near, sims = self.reason_space.nearest(int(item), neighbours)
+                keep = np.isfinite(sims) & (sims > 0)
+                adjust[near[keep]] += np.float32(sign * strength) * sims[keep]
+        barred = np.unique(np.asarray([*skipped, *blocked], dtype=np.int64))
+        return replace(components, adjust=adjust, barred=barred)
 
     # ----- more modes ---------------------------------------------------------------------
     def seed_row(self, seeds: Sequence[int]) -> sp.csr_matrix:

@@ -26,10 +26,12 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "personality",
     "novelty",
     "diversity_bonus",
+    "feedback",
     "because",
 )
-#: The columns that add up to ``score``.
-PARTS: tuple[str, ...] = (*COMPONENTS, "diversity_bonus")
+#: The columns that add up to ``score`` (``feedback``: the listener's likes and skips moving
+#: an item, see :meth:`HybridEngine.with_feedback`; 0 without feedback).
+PARTS: tuple[str, ...] = (*COMPONENTS, "diversity_bonus", "feedback")
 
 
 def _artists(data: InteractionData) -> NDArray[Any]:

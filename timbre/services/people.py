@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from timbre.errors import TimbreError
-from timbre.hybrid import Components, HybridEngine
+from timbre.errors import ParameterError
+from timbre.hybrid import FEEDBACK_WEIGHT, Components, HybridEngine
 from timbre.interactions import InteractionData
 from timbre.records import name_key
 from timbre.store import Store
@@ -84,14 +84,37 @@ class MappedRow:
         }
 
 
+def resolve_person(store: Store, text: str) -> str:
+    """The person ``--user`` (or a page's person box) names, the same way everywhere.
+
+    The person an account is linked to (``lastfm:rj`` -> ``me``); else ``text`` itself when a
+    user, a profile or an account named after it exists (``me``, ``lastfm:me``); else the one
+    user whose key ends in ``:text`` (``2`` -> ``hetrec:user:2``); else ``text`` as a new
+    person. ``ParameterError`` when it is empty or several keys end in ``:text``.
+    """
+    name = text.strip()
+    if not name:
+        raise ParameterError("a person needs an id (e.g. me)")
+    linked = store.person_of(name)
+    if linked is not None:
+        return linked
+    if account_keys(store, name) or store.latest_profile(name) is not None:
+        return name
+    ending = store.user_keys_ending(name)
+    if len(ending) > 1:
+        shown = ", ".join(ending[:5])
+        raise ParameterError(f"{name!r} could be any of {shown}; give the full id")
+    return ending[0] if ending else name
+
+
 def account_keys(store: Store, person: str) -> list[str]:
-    """The store's user keys that belong to ``person`` (see the module docstring)."""
+    """The store's user keys that belong to ``person``: their own key, the keys the personal
+    sources give the same name (see the module docstring) and every linked account."""
     name = person.strip()
     if not name:
-        raise TimbreError("a person needs an id (e.g. me)")
-    candidates = [f"{prefix}{name}" for prefix in ACCOUNT_PREFIXES]
-    if ":" in name:  # a full key names one account
-        candidates = [name]
+        raise ParameterError("a person needs an id (e.g. me)")
+    candidates = [name] if ":" in name else [f"{prefix}{name}" for prefix in ACCOUNT_PREFIXES]
+    candidates += [k for k in store.linked_accounts(name) if k not in candidates]
     return store.existing_user_keys(candidates)
 
 
@@ -171,15 +194,78 @@ def _first_by_key(keys: list[str], allowed: np.ndarray, data: InteractionData) -
     return out
 
 
+@dataclass(frozen=True)
+class Feedback:
+    """A person's standing reactions, as item keys (an undo removes a reaction)."""
+
+    liked: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.liked or self.skipped or self.blocked)
+
+
+def feedback_of(store: Store, keys: list[str]) -> Feedback:
+    """The feedback recorded under these keys (each item once per kind, oldest first)."""
+    frame = store.feedback_of(keys) if keys else pd.DataFrame(columns=["item_key", "event"])
+    kinds = {
+        kind: tuple(dict.fromkeys(frame.loc[frame["event"] == kind, "item_key"].astype(str)))
+        for kind in ("like", "skip", "block")
+    }
+    return Feedback(kinds["like"], kinds["skip"], kinds["block"])
+
+
 def person_components(
-    store: Store, engine: HybridEngine, person: str, z: Mapping[str, float] | None = None
+    store: Store,
+    engine: HybridEngine,
+    person: str,
+    z: Mapping[str, float] | None = None,
+    strength: float = FEEDBACK_WEIGHT,
 ) -> tuple[Components, MappedRow]:
-    """The components of ``person`` for ``engine``'s run: their own plays from every account,
-    mapped onto its items and folded in (no retraining); their newest profile unless ``z``."""
+    """The components of ``person`` for ``engine``'s run: their own plays from every account
+    mapped onto its items, their likes added, folded in (no retraining), then their feedback
+    applied (:meth:`HybridEngine.with_feedback`); their newest profile unless ``z``."""
     keys = account_keys(store, person)
     mapped = map_plays(person, keys, plays_of(store, keys), engine.data)
+    reactions = feedback_of(store, keys)
+    data = engine.data
+    liked, skipped, blocked = (
+        [int(i) for i in data.items.indices(list(keys_)) if i >= 0]
+        for keys_ in (reactions.liked, reactions.skipped, reactions.blocked)
+    )
+    row = _with_likes(mapped.row, liked)
     profile = z if z is not None else person_profile(engine, person, keys)
-    return engine.components_for_row(mapped.row, profile), mapped
+    components = engine.components_for_row(row, profile)
+    if reactions:
+        components = engine.with_feedback(components, liked, skipped, blocked, strength)
+        components.notes.append(feedback_note(data, liked, skipped, blocked))
+    return components, mapped
+
+
+def _with_likes(row: sp.csr_matrix, liked: list[int]) -> sp.csr_matrix:
+    """The row with each liked item at the median weight of the person's plays (1 without)."""
+    if not liked:
+        return row
+    weight = float(np.median(row.data)) if row.nnz else 1.0
+    likes = sp.csr_matrix(
+        (np.full(len(liked), weight, dtype=np.float32), (np.zeros(len(liked)), liked)),
+        shape=row.shape,
+    )
+    return sp.csr_matrix(row.maximum(likes), dtype=np.float32)
+
+
+def feedback_note(
+    data: InteractionData, liked: list[int], skipped: list[int], blocked: list[int]
+) -> str:
+    """The list's explanation of the feedback it reflects ("you liked Slayer; ...")."""
+    parts = []
+    for verb, items in (("liked", liked), ("skipped", skipped), ("blocked", blocked)):
+        if items:
+            names = ", ".join(data.item_name(i) for i in items[:5])
+            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+            parts.append(f"you {verb} {names}{more}")
+    return "; ".join(parts)
 
 
 def person_profile(engine: HybridEngine, person: str, keys: list[str]) -> dict[str, float] | None:

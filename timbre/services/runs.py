@@ -117,18 +117,16 @@ def runs_on(store: Store, data: InteractionData, model: str | None = None) -> li
 
 
 def usable_run(store: Store, data: InteractionData) -> Run | None:
-    """The run that serves ``data``'s data set: its active run, else its newest, preferring
-    runs trained on exactly this data; a stale run serves too (:func:`serve_run`).
-    ``None`` when the data set has no run with an artifact."""
-    exact = runs_on(store, data)
-    any_run = [
+    """The run that serves ``data``'s data set: its active run, else its newest run trained on
+    exactly this data, else its newest; a stale run serves too (:func:`serve_run`). ``None``
+    when the data set has no run with an artifact."""
+    runs = [
         r for r in store.list_model_runs() if r["dataset"] == data.dataset and r["artifact_path"]
     ]
-    for runs in (exact, any_run):
-        active = [r for r in runs if r["active"]]
-        if active or runs:
-            return (active or runs)[0]
-    return None
+    active = [r for r in runs if r["active"]]
+    exact = [r for r in runs if r["fingerprint"] == data.fingerprint]
+    chosen = active or exact or runs
+    return chosen[0] if chosen else None
 
 
 def factor_run(store: Store, data: InteractionData, model: str) -> Run | None:

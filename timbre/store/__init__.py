@@ -8,10 +8,12 @@ migrations), ``sql`` (shared building blocks), ``writers`` (one writer per table
 
 from __future__ import annotations
 
+from timbre.store.people import FEEDBACK_DATASET
 from timbre.store.repository import Store
 from timbre.store.schema import (
     EVENTS,
     FEATURE_COLUMNS,
+    FEEDBACK_EVENTS,
     KINDS,
     MIGRATIONS_DIR,
     NO_TIMESTAMP,
@@ -48,6 +50,8 @@ from timbre.store.schema import (
 __all__ = [
     "EVENTS",
     "FEATURE_COLUMNS",
+    "FEEDBACK_DATASET",
+    "FEEDBACK_EVENTS",
     "KINDS",
     "MIGRATIONS_DIR",
     "NO_TIMESTAMP",

@@ -249,6 +249,18 @@ def interactions_of(conn: Connection, user_keys: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+def user_keys_ending(conn: Connection, suffix: str, limit: int = 6) -> list[str]:
+    """Up to ``limit`` user keys that end in ``:suffix`` (``2`` -> ``hetrec:user:2``)."""
+    escaped = suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        sa.select(T_USERS.c.key)
+        .where(T_USERS.c.key.like(f"%:{escaped}", escape="\\"))
+        .order_by(T_USERS.c.key)
+        .limit(limit)
+    )
+    return [str(k) for k in conn.execute(query).scalars()]
+
+
 def existing_user_keys(conn: Connection, keys: Sequence[str]) -> list[str]:
     """Which of ``keys`` name a user in the store (in the order given)."""
     found = set(

@@ -19,9 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from timbre.config import Settings
-from timbre.errors import ParameterError, StorageError
+from timbre.errors import DataError, ParameterError, StorageError
 from timbre.records import ImportBatch, ImportReport
-from timbre.store import datasets, registry, users, writers
+from timbre.store import datasets, people, registry, users, writers
 from timbre.store.schema import EVENTS, current_revision, migrate
 from timbre.store.sql import content_digest, failure_reason, table_counts
 
@@ -218,10 +218,52 @@ class Store:
         with self._connection() as conn:
             return datasets.interactions_of(conn, user_keys)
 
+    def user_keys_ending(self, suffix: str, limit: int = 6) -> list[str]:
+        """Up to ``limit`` user keys ending in ``:suffix`` (``2`` -> ``hetrec:user:2``)."""
+        with self._connection() as conn:
+            return datasets.user_keys_ending(conn, suffix, limit)
+
     def existing_user_keys(self, keys: Sequence[str]) -> list[str]:
         """Which of ``keys`` name a user in the store (in the order given)."""
         with self._connection() as conn:
             return datasets.existing_user_keys(conn, keys)
+
+    # -- people: linked accounts and feedback ---------------------------------------------
+    def link_account(self, person_key: str, user_key: str) -> None:
+        """Link an account (``lastfm:rj``) to a person (``me``); it replaces an older link."""
+        with self._connection(transaction=True) as conn:
+            people.link_account(conn, person_key, user_key)
+
+    def unlink_account(self, user_key: str) -> int:
+        """Remove an account's link to its person (the number of links removed)."""
+        with self._connection(transaction=True) as conn:
+            return people.unlink_account(conn, user_key)
+
+    def linked_accounts(self, person_key: str) -> list[str]:
+        """The accounts linked to a person."""
+        with self._connection() as conn:
+            return people.linked_accounts(conn, person_key)
+
+    def person_of(self, user_key: str) -> str | None:
+        """The person an account is linked to, or ``None``."""
+        with self._connection() as conn:
+            return people.person_of(conn, user_key)
+
+    def add_feedback(self, person_key: str, item_keys: Sequence[str], event: str, ms: int) -> int:
+        """Record a person's ``like`` / ``skip`` / ``block`` of items (one transaction); the
+        rows written. Unknown items: ``DataError``, nothing written."""
+        with self._connection(transaction=True) as conn:
+            return people.add_feedback(conn, person_key, item_keys, event, ms)
+
+    def remove_feedback(self, person_key: str, item_keys: Sequence[str], event: str) -> int:
+        """Undo a person's ``event`` on these items; the rows deleted."""
+        with self._connection(transaction=True) as conn:
+            return people.remove_feedback(conn, person_key, item_keys, event)
+
+    def feedback_of(self, person_keys: Sequence[str]) -> pd.DataFrame:
+        """The feedback of these keys, oldest first (``user_key, item_key, event, timestamp``)."""
+        with self._connection() as conn:
+            return people.feedback_of(conn, person_keys)
 
     def plays_per_user(self, name: str) -> pd.Series:
         """Total weight per user in a data set (index: user key)."""
@@ -325,11 +367,28 @@ class Store:
         DataError
             Nothing names ``key``; nothing is deleted.
         """
+        return self.forget_users([key], dry_run=dry_run)
+
+    def forget_users(self, keys: Sequence[str], *, dry_run: bool = False) -> dict[str, int]:
+        """:meth:`forget_user` for a person's every key (their id and linked accounts) in one
+        transaction, counts summed; keys that name nothing are passed over, but when none
+        names anything it is a ``DataError`` and nothing changes."""
+        total: dict[str, int] = {}
         with self._connection(transaction=not dry_run) as conn:
-            forgotten = users.forget_user(conn, key)
+            errors = []
+            for key in dict.fromkeys(keys):
+                try:
+                    counts = users.forget_user(conn, key)
+                except DataError as exc:
+                    errors.append(exc)
+                    continue
+                for table, n in counts.items():
+                    total[table] = total.get(table, 0) + n
             if dry_run:
                 conn.rollback()
-            return forgotten
+        if not total:
+            raise errors[0] if errors else DataError("nobody to forget")
+        return total
 
     def latest_event_ms(self, dataset: str, user_key: str, event: str) -> int | None:
         """The newest timestamp (epoch ms) of a user's ``event`` rows in a data set, or ``None``.

@@ -37,7 +37,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 #: ``interactions.ts`` for rows without a timestamp (aggregated counts): NULLs are distinct in
 #: SQL unique indexes, so "no time" is a real value to keep the natural key upsertable.
 NO_TIMESTAMP = -1
-EVENTS = ("play", "top", "love", "skip")
+EVENTS = ("play", "top", "love", "skip", "like", "block")
+#: Events that are a person's reaction to a list, not listening.
+FEEDBACK_EVENTS = ("like", "skip", "block")
 KINDS = ("track", "artist", "album")
 FEATURE_COLUMNS = (*AUDIO_FEATURES, "popularity")
 
@@ -96,7 +98,8 @@ class Interaction(Base):
             "dataset_id", "user_id", "item_id", "event", "ts", name="uq_interactions_natural"
         ),
         sa.CheckConstraint(
-            "event IN ('play', 'top', 'love', 'skip')", name="ck_interactions_event"
+            "event IN ('play', 'top', 'love', 'skip', 'like', 'block')",
+            name="ck_interactions_event",
         ),
         sa.Index("ix_interactions_item", "item_id"),
         sa.Index("ix_interactions_user", "user_id"),
@@ -230,6 +233,20 @@ class SavedRecommendation(Base):
     components: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class PersonLink(Base):
+    """An account (a user key) linked to the person who owns it (``lastfm:rj`` -> ``me``)."""
+
+    __tablename__ = "person_links"
+    __table_args__ = (
+        UniqueConstraint("user_key", name="uq_person_links_user"),
+        sa.Index("ix_person_links_person", "person_key"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(300))
+    user_key: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 TABLES: tuple[sa.Table, ...] = tuple(Base.metadata.sorted_tables)
 T_DATASETS: sa.Table = Base.metadata.tables["datasets"]
 T_USERS: sa.Table = Base.metadata.tables["users"]
@@ -243,6 +260,7 @@ T_FETCH_LOGS: sa.Table = Base.metadata.tables["fetch_logs"]
 T_PERSONALITY_PROFILES: sa.Table = Base.metadata.tables["personality_profiles"]
 T_MODEL_RUNS: sa.Table = Base.metadata.tables["model_runs"]
 T_SAVED_RECOMMENDATIONS: sa.Table = Base.metadata.tables["saved_recommendations"]
+T_PERSON_LINKS: sa.Table = Base.metadata.tables["person_links"]
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:

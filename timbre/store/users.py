@@ -113,7 +113,7 @@ def remove_user(conn: Connection, key: str) -> dict[str, int]:
 
 #: Column names that hold a user's key as text: a table with such a column names a person by key
 #: (fetch logs, personality profiles, saved lists), even a person without a ``users`` row.
-USER_KEY_COLUMNS = ("user_key",)
+USER_KEY_COLUMNS = ("user_key", "person_key")
 #: What ``forget_user`` reports besides the rows deleted per table (these rows are kept): data
 #: sets the person's interactions were in that now hold none, and model runs that may have been
 #: trained on data including the person.

@@ -1,0 +1,137 @@
+"""People: accounts linked to a person, and a person's feedback on lists (like / skip / block).
+
+Feedback rows are interactions of their own kind (events ``like``, ``skip``, ``block``) in the
+data set :data:`FEEDBACK_DATASET`, so they never join a data set models train on; the person
+is a ``users`` row keyed by their id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from timbre.errors import DataError, ParameterError
+from timbre.store.schema import (
+    FEEDBACK_EVENTS,
+    T_DATASETS,
+    T_INTERACTIONS,
+    T_ITEMS,
+    T_PERSON_LINKS,
+    T_USERS,
+)
+from timbre.store.sql import ids_by_key, ms_to_timestamps, now, select_frame
+
+#: The data set feedback rows live in (never trained on).
+FEEDBACK_DATASET = "feedback"
+
+
+def link_account(conn: Connection, person_key: str, user_key: str) -> None:
+    """Link an account to a person (an account has one person: a new link replaces the old)."""
+    if not person_key.strip() or not user_key.strip():
+        raise ParameterError("a link needs a person id and an account key")
+    links = T_PERSON_LINKS
+    conn.execute(links.delete().where(links.c.user_key == user_key))
+    conn.execute(links.insert().values(person_key=person_key, user_key=user_key, created_at=now()))
+
+
+def unlink_account(conn: Connection, user_key: str) -> int:
+    """Remove an account's link; the number of links removed (0 or 1)."""
+    links = T_PERSON_LINKS
+    return int(conn.execute(links.delete().where(links.c.user_key == user_key)).rowcount or 0)
+
+
+def linked_accounts(conn: Connection, person_key: str) -> list[str]:
+    """The account keys linked to a person, in key order."""
+    links = T_PERSON_LINKS
+    query = sa.select(links.c.user_key).where(links.c.person_key == person_key)
+    return sorted(str(k) for k in conn.execute(query).scalars())
+
+
+def person_of(conn: Connection, user_key: str) -> str | None:
+    """The person an account is linked to, or ``None``."""
+    links = T_PERSON_LINKS
+    query = sa.select(links.c.person_key).where(links.c.user_key == user_key)
+    found = conn.execute(query).scalar()
+    return None if found is None else str(found)
+
+
+def _check_event(event: str) -> None:
+    if event not in FEEDBACK_EVENTS:
+        raise ParameterError(f"feedback is one of {', '.join(FEEDBACK_EVENTS)}; got {event!r}")
+
+
+def _feedback_ids(conn: Connection, person_key: str) -> tuple[int, int]:
+    """The feedback data set's id and the person's user id (both created when missing)."""
+    sets, users = T_DATASETS, T_USERS
+    ident = conn.execute(sa.select(sets.c.id).where(sets.c.name == FEEDBACK_DATASET)).scalar()
+    if ident is None:
+        values = {"name": FEEDBACK_DATASET, "source": "feedback", "created_at": now()}
+        ident = conn.execute(sets.insert().values(**values).returning(sets.c.id)).scalar_one()
+    user = conn.execute(sa.select(users.c.id).where(users.c.key == person_key)).scalar()
+    if user is None:
+        values = {"key": person_key, "name": person_key, "created_at": now()}
+        user = conn.execute(users.insert().values(**values).returning(users.c.id)).scalar_one()
+    return int(ident), int(user)
+
+
+def add_feedback(
+    conn: Connection, person_key: str, item_keys: Sequence[str], event: str, ms: int
+) -> int:
+    """Record ``event`` on each item at time ``ms`` (epoch ms); the rows written.
+
+    Raises ``DataError`` naming the items the store does not hold (nothing is written).
+    """
+    _check_event(event)
+    items = ids_by_key(conn, T_ITEMS, item_keys)
+    unknown = [k for k in item_keys if k not in items]
+    if unknown:
+        raise DataError(f"no item {', '.join(map(repr, unknown[:5]))} in the store")
+    dataset, user = _feedback_ids(conn, person_key)
+    rows = [
+        {"dataset_id": dataset, "user_id": user, "item_id": items[key], "event": event,
+         "weight": 1.0, "ts": ms, "source": "feedback"}
+        for key in dict.fromkeys(item_keys)
+    ]  # fmt: skip
+    if rows:
+        conn.execute(T_INTERACTIONS.insert(), rows)
+    return len(rows)
+
+
+def remove_feedback(conn: Connection, person_key: str, item_keys: Sequence[str], event: str) -> int:
+    """Undo: delete the person's ``event`` rows on these items; the rows deleted."""
+    _check_event(event)
+    inter, users, items = T_INTERACTIONS, T_USERS, T_ITEMS
+    user = conn.execute(sa.select(users.c.id).where(users.c.key == person_key)).scalar()
+    ids = list(ids_by_key(conn, items, item_keys).values())
+    if user is None or not ids:
+        return 0
+    dataset = sa.select(T_DATASETS.c.id).where(T_DATASETS.c.name == FEEDBACK_DATASET)
+    where = sa.and_(
+        inter.c.user_id == user,
+        inter.c.event == event,
+        inter.c.item_id.in_(ids),
+        inter.c.dataset_id.in_(dataset.scalar_subquery()),
+    )
+    return int(conn.execute(inter.delete().where(where)).rowcount or 0)
+
+
+def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:
+    """The feedback of these keys, oldest first: ``user_key, item_key, event, timestamp``."""
+    inter, users, items, sets = T_INTERACTIONS, T_USERS, T_ITEMS, T_DATASETS
+    frame = select_frame(
+        conn,
+        sa.select(users.c.key, items.c.key, inter.c.event, inter.c.ts)
+        .select_from(
+            inter.join(users, users.c.id == inter.c.user_id)
+            .join(items, items.c.id == inter.c.item_id)
+            .join(sets, sets.c.id == inter.c.dataset_id)
+        )
+        .where(sets.c.name == FEEDBACK_DATASET, users.c.key.in_(list(person_keys)))
+        .order_by(inter.c.ts, inter.c.id),
+        ["user_key", "item_key", "event", "ts"],
+    )
+    frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(), frame.index)
+    return frame

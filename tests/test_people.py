@@ -233,3 +233,28 @@ def test_a_profile_saved_for_a_user_reaches_their_list_and_a_profile_alone_gets_
     payload = json.loads(out)
     assert payload["mapped"]["plays"] == 0 and len(payload["recommendations"]) == 10
     assert any(row["personality"] > 0 for row in payload["recommendations"])
+
+
+@pytest.mark.slow
+def test_open_and_closed_personas_get_lists_of_different_depth(home: str) -> None:
+    from timbre import personality as pers
+    from timbre.hybrid import Weights
+    from timbre.services.people import person_components
+
+    ipip = pers.get_instrument("ipip50")
+    zs = [pers.trait_z(pers.score(ipip, pers.persona_answers(i, ipip))) for i in range(5)]
+    open_z = max(zs, key=lambda z: z["openness"])
+    closed_z = min(zs, key=lambda z: z["openness"])
+    assert open_z["openness"] - closed_z["openness"] > 1  # real responses, clearly apart
+    with Store.open(Settings(home=Path(home))) as store:
+        data = load_data(store, DEMO_DATASET)
+        engine = engine_for_run(store, data, choose_run(store, DEMO_DATASET))
+        depth = engine.attribute_matrix[:, list(pers.ATTRIBUTES).index("depth")]
+        means = []
+        for z in (open_z, closed_z):
+            components, mapped = person_components(store, engine, "a-new-person", z)
+            assert mapped.plays == 0  # a profile and no history
+            ranking = engine.rank(components, Weights(), 20)
+            assert ranking.rule == "no history: personality + popularity"
+            means.append(float(depth[ranking.items].mean()))
+    assert means[0] > means[1], means  # Greenberg et al. (2016): openness and depth, r = .13

@@ -90,7 +90,9 @@ class EASE(Recommender):
         Param("weighting", "Interaction values fed to the regression.", choices=WEIGHTINGS),
     )
 
-    l2: float = 500.0
+    #: Tuned: the accuracy benchmark's nested validation chose 100 on every seed of HetRec 2K
+    #: (searched 10..1000); 500 before, 6% lower test NDCG@10 there.
+    l2: float = 100.0
     min_support: int = 2
     max_items: int = 8000
     weighting: Weighting = "binary"

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -31,10 +29,10 @@ from timbre.services.runs import (
     Run,
     Staleness,
     TrainResult,
-    remove_artifact,
     runs_on,
     serve_run,
     staleness,
+    train_run,
     usable_run,
 )
 from timbre.store import Store
@@ -295,30 +293,5 @@ def _train_recorded(
     progress: ProgressCallback | None = None,
     activate: bool = True,
 ) -> TrainResult:
-    """:func:`~timbre.services.runs.train_run` with ``metrics`` recorded in the run's row
-    (``train_run`` records none): the same artifact name, the artifact written before the row
-    and removed again if recording fails."""
-    fitted = create_model(family, params)
-    started = time.perf_counter()
-    fitted.fit(data, progress)
-    fit_seconds = time.perf_counter() - started
-    target = settings.artifacts_dir.resolve() / (
-        f"{fitted.name}-{data.fingerprint}-{uuid.uuid4().hex[:8]}.npz"
-    )
-    fitted.save(target)
-    try:
-        run_id = store.add_model_run(
-            model=fitted.name,
-            params=fitted.get_params(),
-            dataset=data.dataset,
-            fingerprint=data.fingerprint,
-            metrics=metrics,
-            duration_s=round(fit_seconds, 4),
-            artifact_path=str(target),
-        )
-        if activate:
-            store.set_active_run(run_id)
-    except BaseException:
-        remove_artifact(target)
-        raise
-    return TrainResult(run_id, fitted, fit_seconds, target)
+    """:func:`~timbre.services.runs.train_run` with ``metrics`` recorded in the run's row."""
+    return train_run(store, settings, data, family, params, progress, activate, metrics)

@@ -43,8 +43,10 @@ def train_run(
     params: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     activate: bool = True,
+    metrics: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Fit ``model_name`` on ``data``, save it under the artifacts folder and record the run.
+    """Fit ``model_name`` on ``data``, save it under the artifacts folder and record the run
+    (with ``metrics`` in its row when given).
 
     The artifact is written (atomically) before the registry row; if recording fails the
     artifact is removed again, so the registry never points at a missing file.
@@ -62,6 +64,7 @@ def train_run(
             params=model.get_params(),
             dataset=data.dataset,
             fingerprint=data.fingerprint,
+            metrics=metrics,
             duration_s=round(fit_seconds, 4),
             artifact_path=str(target),
         )

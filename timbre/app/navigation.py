@@ -23,6 +23,13 @@ class PageEntry:
 PAGES: tuple[PageEntry, ...] = (
     PageEntry("pages/home.py", "Home", "", "what is loaded, what to do next", ":material/home:"),
     PageEntry(
+        "pages/you.py",
+        "You",
+        "Data & people",
+        "your own list: bring your listening, take the questionnaire, like / skip, export",
+        ":material/person:",
+    ),
+    PageEntry(
         "pages/data.py",
         "Data",
         "Data & people",

@@ -1,0 +1,349 @@
+"""The You page's sections: one person's listening, questionnaire, list, feedback and forgetting.
+
+Everything about the person is read from and written to the store on each run; the only
+session state is this browser's widgets (the person box, the answers, a one-shot message).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from timbre import hybrid
+from timbre import personality as pers
+from timbre.app.connectors import _run_lastfm
+from timbre.app.hybrid import require_engine, settings_caption
+from timbre.app.imports import import_uploads
+from timbre.app.state import bump_data_version, get_settings, guard, shared
+from timbre.app.widgets import escape_markdown
+from timbre.cli.data import forget_line, forget_payload
+from timbre.export import csv_text, provenance
+from timbre.interactions import InteractionData
+from timbre.services.people import (
+    Feedback,
+    MappedRow,
+    account_keys,
+    feedback_note,
+    feedback_of,
+    person_components,
+    resolve_person,
+)
+from timbre.sources import lastfm
+from timbre.store import Store
+
+#: Items in the list.
+LIST_SIZE = 10
+#: The list's columns on the page (ids and the person are in the CSV).
+SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
+#: Reaction buttons: event -> label.
+REACTIONS = {"like": "Like", "skip": "Skip", "block": "Block"}
+#: How the "Your feedback" list names each event.
+PAST = {"like": "liked", "skip": "skipped", "block": "blocked"}
+_FLASH = "you_flash"
+_ANSWER_LABELS = {1: "1 disagree", 2: "2", 3: "3 neutral", 4: "4", 5: "5 agree"}
+
+
+@dataclass(frozen=True)
+class YourList:
+    """What the list section made: the table, how it was made, and the data it indexes."""
+
+    frame: pd.DataFrame
+    mapped: MappedRow
+    data: InteractionData
+    comments: list[str]
+
+
+def flash() -> None:
+    """The message an action left for the run after it (shown once)."""
+    message = st.session_state.pop(_FLASH, None)
+    if message:
+        st.success(escape_markdown(message))
+
+
+def _done(message: str) -> None:
+    """After a write: refresh cached reads, say what happened on the next run, rerun."""
+    bump_data_version()
+    st.session_state[_FLASH] = message
+    st.rerun()
+
+
+def person_box(store: Store) -> str:
+    """(1) Who the page is about, resolved the way the CLI's ``--user`` is."""
+    st.subheader("Who are you?")
+    text = st.text_input(
+        "Your id",
+        value="me",
+        key="you_person",
+        help="A new name, a linked account (lastfm:NAME) or a listener id from a data set.",
+    )
+    with guard():
+        person = resolve_person(store, text)
+    st.caption(
+        "Everything below is saved under this id in the shared store (and only there); "
+        "another browser session sees it only by typing the same id."
+    )
+    if person != text.strip():
+        st.text(f"That is {person}.")
+    return person
+
+
+def listening_section(store: Store, person: str) -> Any:
+    """(2) Last.fm connect and an export upload, both optional; the returned container is where
+    the list section writes the mapping line (it needs the run)."""
+    st.subheader("Bring your listening")
+    st.caption(
+        "Adds your own taste: your plays are mapped onto the model's items and folded in, no "
+        "retraining. Without any, your list is popular items (plus the personality prior if "
+        "you take the questionnaire)."
+    )
+    left, right = st.columns(2)
+    with left:
+        _lastfm_connect(store, person)
+    with right:
+        _upload(store, person)
+    return st.container()
+
+
+def _lastfm_connect(store: Store, person: str) -> None:
+    settings = get_settings()
+    api_key = settings.secret("lastfm_api_key")
+    with st.form("you_lastfm_form"):
+        name = st.text_input("Last.fm user name (public data)", key="you_lastfm_name")
+        if not api_key:
+            api_key = (
+                st.text_input(
+                    "Last.fm API key",
+                    type="password",
+                    key="you_lastfm_key",
+                    help="Kept in this browser session only; or set LASTFM_API_KEY.",
+                ).strip()
+                or None
+            )
+        submitted = st.form_submit_button("Connect Last.fm", key="you_lastfm_connect")
+    if not submitted:
+        return
+    if not api_key:
+        st.error("A Last.fm API key is needed: type it above or set lastfm_api_key.")
+        return
+    with guard():
+        user = lastfm.check_username(name)
+        keys = lastfm.add_users(store, [user])
+        results = _run_lastfm(
+            store, api_key, [user], lastfm.KINDS, 4.0, 1, settings.lastfm_api_root
+        )
+        for key in keys:
+            store.link_account(person, key)
+    status = results[0].status if results else "nothing fetched"
+    _done(f"Last.fm {user}: fetch {status}; linked to {person}.")
+
+
+def _upload(store: Store, person: str) -> None:
+    with st.form("you_upload_form", clear_on_submit=True):
+        uploads = st.file_uploader(
+            "Or drop an export: a Last.fm CSV or your Spotify account export (zip or JSON)",
+            accept_multiple_files=True,
+            key="you_uploads",
+            type=["csv", "txt", "json", "zip"],
+        )
+        submitted = st.form_submit_button("Import for me", key="you_import")
+    if not submitted:
+        return
+    with guard():
+        report = import_uploads(store, uploads or [], user=person)
+    _done(f"Imported for {person} into data set {report.dataset!r}: {report.summary()}")
+
+
+def _fill_persona() -> None:
+    instrument = pers.get_instrument("mini-ipip")
+    index = int(st.session_state.get("you_persona", 2))
+    for code, value in pers.persona_answers(index, instrument).items():
+        st.session_state[f"you_q_{code}"] = value
+
+
+def personality_section(store: Store, person: str) -> None:
+    """(3) The Mini-IPIP (or skip it), saved under the person."""
+    st.subheader("Your personality")
+    st.caption(
+        "Adds a small Big Five prior (trait-music effects are small, |r| about .1): it matters "
+        "most when you bring little or no listening. Optional."
+    )
+    profile = store.latest_profile(person)
+    if profile is not None:
+        means = ", ".join(f"{t} {float(m):.2f}" for t, m in profile["scores"].items())
+        saved = f"{profile['instrument']}, {profile['created_at']:%Y-%m-%d}"
+        st.text(f"Saved profile ({saved}): {means}")
+    instrument = pers.get_instrument("mini-ipip")
+    personas = pers.personas()
+    with st.expander("Take the Mini-IPIP (20 items)" if profile is None else "Retake it"):
+        left, right = st.columns([2, 1])
+        left.selectbox(
+            "Or fill with a demo persona (a real anonymous response)",
+            list(range(len(personas))),
+            index=2,
+            format_func=lambda i: str(personas["persona"].iloc[i]),
+            key="you_persona",
+        )
+        right.button("Fill with persona", on_click=_fill_persona, key="you_persona_fill")
+        with st.form("you_ipip_form"):
+            for number, item in enumerate(instrument.items, start=1):
+                st.radio(
+                    f"{number}. {item.text}",
+                    list(_ANSWER_LABELS),
+                    index=None,
+                    format_func=_ANSWER_LABELS.get,
+                    horizontal=True,
+                    key=f"you_q_{item.code}",
+                )
+            submitted = st.form_submit_button("Score and save", key="you_ipip_submit")
+    if submitted:
+        _save_profile(store, person, instrument)
+
+
+def _save_profile(store: Store, person: str, instrument: pers.Instrument) -> None:
+    answers = {
+        item.code: int(v)
+        for item in instrument.items
+        if (v := st.session_state.get(f"you_q_{item.code}")) is not None
+    }
+    with guard():
+        scores = pers.score(instrument, answers)
+        profile_id = store.add_profile(
+            person,
+            instrument.name,
+            answers,
+            {t: round(m, 4) for t, m in scores.means.items()},
+            {str(t): v for t, v in pers.percentiles(scores).items()},
+        )
+    _done(f"Saved profile {profile_id} for {person}.")
+
+
+def list_section(store: Store, person: str, mapping_box: Any) -> YourList:
+    """(4) The top 10 for the person with the shared weights, and per-row reactions."""
+    st.subheader("Your list")
+    data, run, engine = require_engine("you")
+    state = shared()
+    with guard():
+        components, mapped = person_components(store, engine, person)
+        ranking = engine.rank(
+            components, state.weights, LIST_SIZE, hybrid.Filters(), state.schedule
+        )
+    _mapping(mapping_box, mapped)
+    st.caption(_what_it_uses(store, person, mapped))
+    st.caption(escape_markdown(settings_caption(run)))
+    if ranking.rule != hybrid.CHOSEN:
+        st.caption(escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights."))
+    for note in ranking.notes:
+        st.caption(escape_markdown(note))
+    frame = hybrid.ranking_frame(data, ranking, person)
+    st.dataframe(frame[SHOWN], hide_index=True, key="you_table")
+    _reaction_buttons(store, person, frame)
+    reactions = feedback_of(store, account_keys(store, person))
+    extra = [f"person: {person}", mapped.text(), "feedback: " + _feedback_text(data, reactions)]
+    comments = provenance(
+        data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra
+    )
+    return YourList(frame, mapped, data, comments)
+
+
+def _mapping(box: Any, mapped: MappedRow) -> None:
+    with box:
+        st.text(mapped.text())
+        if len(mapped.unmatched):
+            with st.expander(f"Not in the model ({len(mapped.unmatched):,} names)"):
+                st.dataframe(mapped.unmatched, hide_index=True, key="you_unmatched")
+
+
+def _what_it_uses(store: Store, person: str, mapped: MappedRow) -> str:
+    profile = store.latest_profile(person) is not None
+    if not mapped.mapped_plays and not profile:
+        return "With no history and no questionnaire, you get popular items."
+    parts = [f"{mapped.mapped_plays:,} of your plays"] if mapped.mapped_plays else []
+    parts += ["your questionnaire"] if profile else []
+    return "Built from " + " and ".join(parts) + ", with the feedback you gave."
+
+
+def _reaction_buttons(store: Store, person: str, frame: pd.DataFrame) -> None:
+    st.caption(
+        "Like adds an item to your profile; Skip lowers it and its nearest neighbours by the "
+        f"feedback weight ({hybrid.FEEDBACK_WEIGHT:g}) and never lists it again; Block removes "
+        "it for good. The next list reacts at once; undo below."
+    )
+    for row in frame[["rank", "item_id", "item_name"]].to_dict("records"):
+        rank, key, name = int(row["rank"]), str(row["item_id"]), str(row["item_name"])
+        cells = st.columns([6, 1, 1, 1], vertical_alignment="center")
+        cells[0].text(f"{rank}. {name}")
+        for cell, (event, label) in zip(cells[1:], REACTIONS.items(), strict=True):
+            if cell.button(label, key=f"you_{event}_{rank}"):
+                with guard():
+                    store.add_feedback(person, [key], event, int(time.time() * 1000))
+                _done(f"{PAST[event].capitalize()} {name}.")
+
+
+def _names(data: InteractionData, keys: tuple[str, ...]) -> list[str]:
+    found = data.items.indices(list(keys))
+    return [data.item_name(int(i)) if i >= 0 else key for key, i in zip(keys, found, strict=True)]
+
+
+def _feedback_text(data: InteractionData, reactions: Feedback) -> str:
+    if not reactions:
+        return "none"
+    index = [
+        [int(i) for i in data.items.indices(list(keys)) if i >= 0]
+        for keys in (reactions.liked, reactions.skipped, reactions.blocked)
+    ]
+    return feedback_note(data, *index) or "on items outside this model"
+
+
+def feedback_section(store: Store, person: str, data: InteractionData) -> None:
+    """Your standing reactions, each with an Undo."""
+    st.subheader("Your feedback")
+    keys = account_keys(store, person)
+    reactions = feedback_of(store, keys)
+    if not reactions:
+        st.caption("None yet: Like, Skip or Block an item above.")
+        return
+    standing = {"like": reactions.liked, "skip": reactions.skipped, "block": reactions.blocked}
+    for event, items in standing.items():
+        for number, (key, name) in enumerate(zip(items, _names(data, items), strict=True)):
+            left, right = st.columns([7, 1], vertical_alignment="center")
+            left.text(f"{PAST[event]}: {name}")
+            if right.button("Undo", key=f"you_undo_{event}_{number}"):
+                with guard():
+                    for account in keys:
+                        store.remove_feedback(account, [key], event)
+                _done(f"Undid {PAST[event]} {name}.")
+
+
+def download_section(made: YourList) -> None:
+    """(5) The list as CSV; its header says how it was made, feedback included."""
+    st.subheader("Take it with you")
+    st.caption("A CSV of this list; its header names the run, the weights and your feedback.")
+    st.download_button(
+        "Download your list (CSV)",
+        csv_text(made.frame, comments=made.comments),
+        file_name="timbre-you.csv",
+        mime="text/csv",
+        key="you_download",
+    )
+
+
+def forget_section(store: Store, person: str) -> None:
+    """(6) Delete the person and every account, profile and reaction (after a confirmation)."""
+    st.subheader("Forget me")
+    st.caption(
+        "Deletes you from the shared store: your accounts' plays, profiles, links and feedback. "
+        "Data sets and trained models stay."
+    )
+    sure = st.checkbox(
+        f"Yes, delete everything about {escape_markdown(person)}", key="you_forget_confirm"
+    )
+    if st.button("Forget me", key="you_forget", disabled=not sure, type="primary"):
+        with guard():
+            counts = store.forget_users([person, *account_keys(store, person)])
+        said = forget_line(forget_payload(person, counts))
+        st.session_state.pop("you_forget_confirm", None)
+        _done(f"Forgot {person}: deleted {said}.")

@@ -88,3 +88,37 @@ def test_a_person_imports_skips_undoes_and_is_forgotten(als_home: Path, tmp_path
         assert account_keys(store, "me") == []
         assert store.latest_profile("me") is None
     assert _names(at) == popular
+
+
+def test_a_last_fm_name_and_a_persona_questionnaire_make_the_list(
+    als_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.lastfm import FakeLastfm, make_user
+
+    key = "app-test-lastfm-key-5be0c1a9d2"
+    with FakeLastfm([make_user("alice", 120)], api_key=key, workdir=tmp_path) as fake:
+        monkeypatch.setenv("SSL_CERT_FILE", str(fake.ca_path))
+        monkeypatch.setenv("TIMBRE_LASTFM_API_ROOT", fake.url)
+        monkeypatch.delenv("LASTFM_API_KEY", raising=False)
+        at = _run(open_page(PAGE, TIMEOUT))
+        at.text_input(key="you_lastfm_name").input("alice")
+        at.text_input(key="you_lastfm_key").input(key)
+        at.button(key="you_lastfm_connect").click()
+        _run(at)
+    assert not at.error, [e.value for e in at.error]
+    line = next(t for t in _texts(at) if t.startswith("me: "))
+    assert "lastfm:alice" in line and " 0 of " not in line, line
+    with Store.open(load_settings()) as store:
+        assert "lastfm:alice" in account_keys(store, "me")
+    assert len(_names(at)) == 10
+    assert any(c.value.startswith("Built from ") for c in at.caption)
+
+    at.button(key="you_persona_fill").click()
+    _run(at)
+    at.button(key="you_ipip_submit").click()
+    _run(at)
+    with Store.open(load_settings()) as store:
+        profile = store.latest_profile("me")
+    assert profile is not None and profile["instrument"] == "mini-ipip"
+    assert any("your questionnaire" in c.value for c in at.caption)
+    assert any(t.startswith("Saved profile (mini-ipip") for t in _texts(at))

@@ -10,7 +10,7 @@ the same way. "best on validation" is, per seed, the row whose validation NDCG@1
 measured on test: the best Timbre configuration chosen without the test split. Each family's
 defaults are measured on the same test splits for comparison.
 
-Run: ``.venv/bin/python -m benchmarks.accuracy [--home DIR] [--seeds 0,1,2,3,4] [--budget 8]
+Run: ``.venv/bin/python -m benchmarks.accuracy [--home DIR] [--seeds 0,1,2,3,4] [--budget 12]
 [--jobs 2]`` (seeds run in parallel processes, one BLAS thread each).
 Writes ``benchmarks/results/accuracy.json`` and ``benchmarks/results/accuracy.md``.
 """
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="a Timbre home with the demo (default: a new one)")
     parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--budget", type=int, default=8, help="configurations per family")
+    parser.add_argument("--budget", type=int, default=12, help="configurations per family")
     parser.add_argument("--jobs", type=int, default=2, help="seeds run in parallel")
     parser.add_argument("--out", default=str(RESULTS / "accuracy.json"))
     args = parser.parse_args(argv)

@@ -91,7 +91,7 @@ class EASE(Recommender):
     )
 
     #: Tuned: the accuracy benchmark's nested validation chose 100 on every seed of HetRec 2K
-    #: (searched 10..1000); 500 before, 6% lower test NDCG@10 there.
+    #: (searched 10..1000); 500 before: test NDCG@10 0.2125 against 0.2324 (mean of 5 seeds).
     l2: float = 100.0
     min_support: int = 2
     max_items: int = 8000

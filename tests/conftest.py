@@ -93,3 +93,23 @@ def demo_data(demo_home: Path) -> InteractionData:
 
     with Store.open(Settings(home=demo_home)) as store:
         return load_data(store, DEMO_DATASET)
+
+
+@pytest.fixture(scope="session")
+def demo_als_home(demo_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo with the default ALS run trained and active (built once per session).
+
+    Tests that write must copy it first; the copies share the run's artifact (its path in the
+    registry is absolute), so they must not delete runs.
+    """
+    import shutil
+
+    from timbre.services.runs import train_run
+    from timbre.sources.demo import DEMO_DATASET
+
+    home = tmp_path_factory.mktemp("demo-als") / "home"
+    shutil.copytree(demo_home, home)
+    settings = Settings(home=home)
+    with Store.open(settings) as store:
+        train_run(store, settings, load_data(store, DEMO_DATASET), "als")
+    return home

@@ -48,12 +48,10 @@ def _scrobbles(path: Path) -> Path:
 
 
 @pytest.fixture
-def home(demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    """The demo with the default ALS run active (what a presenter has)."""
+def home(demo_als_home: Path, tmp_path: Path) -> str:
+    """A private copy of the demo with the default ALS run active (what a presenter has)."""
     folder = tmp_path / "home"
-    shutil.copytree(demo_home, folder)
-    code, _, err = run_cli(capsys, "--home", str(folder), "train", "--model", "als")
-    assert code == 0, err
+    shutil.copytree(demo_als_home, folder)
     return str(folder)
 
 

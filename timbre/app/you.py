@@ -20,7 +20,6 @@ from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.imports import import_uploads
 from timbre.app.state import bump_data_version, get_settings, guard, shared
 from timbre.app.widgets import escape_markdown
-from timbre.cli.data import forget_line, forget_payload
 from timbre.export import csv_text, provenance
 from timbre.interactions import InteractionData
 from timbre.services.people import (
@@ -29,6 +28,8 @@ from timbre.services.people import (
     account_keys,
     feedback_note,
     feedback_of,
+    forget_line,
+    forget_payload,
     person_components,
     resolve_person,
 )

@@ -7,7 +7,7 @@ import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from timbre.cli.common import Commands, add_json, add_repeated, open_store, print_json
 from timbre.config import Settings
@@ -87,37 +87,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def forget_payload(key: str, counts: dict[str, int]) -> dict[str, Any]:
-    """What ``forget`` prints as JSON: the key, rows deleted per table, and what was kept."""
-    from timbre.store.users import DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER
-
-    notes = (DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER)
-    return {
-        "user": key,
-        "deleted": {t: n for t, n in counts.items() if t not in notes},
-        **{note: counts[note] for note in notes},
-    }
-
-
-def forget_line(payload: dict[str, Any], keep: str = "kept") -> str:
-    """The rows deleted (non-zero tables) and what was ``keep`` (kept), as one line's text."""
-    from timbre.store.users import DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER
-
-    said = ", ".join(f"{n:,} {t}" for t, n in payload["deleted"].items() if n) or "no rows"
-    kept = []
-    if payload[DATASETS_LEFT_EMPTY]:
-        kept.append(f"{payload[DATASETS_LEFT_EMPTY]} data set(s) left without interactions")
-    if payload[RUNS_TRAINED_WITH_USER]:
-        kept.append(
-            f"{payload[RUNS_TRAINED_WITH_USER]} model run(s) that may have been trained with "
-            "them (runs and artifacts are not touched)"
-        )
-    return said + (f"; {keep} {' and '.join(kept)}" if kept else "")
-
-
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     """Delete a person and every row that names them (refuses without ``--yes``)."""
-    from timbre.services.people import account_keys, resolve_person
+    from timbre.services.people import account_keys, forget_line, forget_payload, resolve_person
 
     with open_store(settings) as store:
         key = resolve_person(store, args.user)

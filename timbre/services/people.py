@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from timbre.hybrid import FEEDBACK_WEIGHT, Components, HybridEngine
 from timbre.interactions import InteractionData
 from timbre.records import name_key
 from timbre.store import Store
+from timbre.store.users import DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER
 
 #: Key prefixes the personal sources give an account named ``<name>``.
 ACCOUNT_PREFIXES = ("", "lastfm:", "spotify:user:")
@@ -274,3 +276,27 @@ def person_profile(engine: HybridEngine, person: str, keys: list[str]) -> dict[s
         if key in engine.profiles:
             return engine.profiles[key]
     return None
+
+
+def forget_payload(key: str, counts: dict[str, int]) -> dict[str, Any]:
+    """What ``forget`` prints as JSON: the key, rows deleted per table, and what was kept."""
+    notes = (DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER)
+    return {
+        "user": key,
+        "deleted": {t: n for t, n in counts.items() if t not in notes},
+        **{note: counts[note] for note in notes},
+    }
+
+
+def forget_line(payload: dict[str, Any], keep: str = "kept") -> str:
+    """The rows deleted (non-zero tables) and what was ``keep`` (kept), as one line's text."""
+    said = ", ".join(f"{n:,} {t}" for t, n in payload["deleted"].items() if n) or "no rows"
+    kept = []
+    if payload[DATASETS_LEFT_EMPTY]:
+        kept.append(f"{payload[DATASETS_LEFT_EMPTY]} data set(s) left without interactions")
+    if payload[RUNS_TRAINED_WITH_USER]:
+        kept.append(
+            f"{payload[RUNS_TRAINED_WITH_USER]} model run(s) that may have been trained with "
+            "them (runs and artifacts are not touched)"
+        )
+    return said + (f"; {keep} {' and '.join(kept)}" if kept else "")

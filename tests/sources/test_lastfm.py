@@ -373,12 +373,13 @@ def test_tags_are_fetched_once_per_item_across_users_and_runs(
     sqlite_store: Store, fake: FakeLastfm
 ) -> None:
     names = ["alice", "bob", "dave", "erin"]
-    first = fetch(sqlite_store, fake, names, ("top-artists", "tags"), workers=4)
+    # a generous timeout: a request retried after a slow answer (a loaded machine) is asked twice
+    first = fetch(sqlite_store, fake, names, ("top-artists", "tags"), workers=4, timeout=10.0)
     assert all(r.status == "ok" for r in first), [r.error for r in first]
     asked = [r.params["artist"] for r in fake.requests_for("artist.getTopTags")]
     assert asked and len(asked) == len(set(asked))
     fake.requests.clear()
-    fetch(sqlite_store, fake, names, ("top-artists", "tags"), workers=4)
+    fetch(sqlite_store, fake, names, ("top-artists", "tags"), workers=4, timeout=10.0)
     again = [r.params["artist"] for r in fake.requests_for("artist.getTopTags")]
     assert set(again) <= {"Fake Artist 29"}  # only what Last.fm has no tags for is asked again
 

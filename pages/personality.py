@@ -10,7 +10,7 @@ from timbre import personality as pers
 from timbre import plots
 from timbre.app.models import cached_item_attributes, choose_dataset, interaction_data
 from timbre.app.state import get_store, guard
-from timbre.app.widgets import metric_row
+from timbre.app.widgets import metric_row, persona_choice
 from timbre.errors import DataError
 from timbre.export import csv_text
 
@@ -46,7 +46,6 @@ name = right.radio(
     key="personality_instrument",
 )
 instrument = pers.get_instrument(name)
-personas = pers.personas()
 
 
 def fill_persona() -> None:
@@ -62,13 +61,7 @@ def clear_answers() -> None:
 
 
 p_left, p_mid, p_right = st.columns([2, 1, 1])
-p_left.selectbox(
-    "Demo persona (a real anonymous response)",
-    list(range(len(personas))),
-    index=2,
-    format_func=lambda i: str(personas["persona"].iloc[i]),
-    key="personality_persona_choice",
-)
+persona_choice(p_left, "Demo persona (a real anonymous response)", "personality_persona_choice")
 p_mid.button("Fill with persona", on_click=fill_persona, key="personality_persona")
 p_right.button("Clear answers", on_click=clear_answers, key="personality_clear")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -55,3 +56,14 @@ def text_table(frame: pd.DataFrame) -> None:
         if shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
             shown[column] = shown[column].map(escape_markdown)
     st.table(shown)
+
+
+def persona_choice(container: Any, label: str, key: str) -> None:
+    """A select box of the demo personas (real anonymous IPIP-50 responses) by name, in
+    ``container`` (a column or the page); the chosen index is ``st.session_state[key]``."""
+    from timbre import personality as pers
+
+    names = [str(name) for name in pers.personas()["persona"]]
+    container.selectbox(
+        label, list(range(len(names))), index=2, format_func=names.__getitem__, key=key
+    )

@@ -19,7 +19,7 @@ from timbre.app.connectors import _run_lastfm
 from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.imports import import_uploads
 from timbre.app.state import bump_data_version, get_settings, guard, shared
-from timbre.app.widgets import escape_markdown
+from timbre.app.widgets import escape_markdown, persona_choice
 from timbre.export import csv_text, provenance
 from timbre.interactions import InteractionData
 from timbre.services.people import (
@@ -178,16 +178,9 @@ def personality_section(store: Store, person: str) -> None:
         saved = f"{profile['instrument']}, {profile['created_at']:%Y-%m-%d}"
         st.text(f"Saved profile ({saved}): {means}")
     instrument = pers.get_instrument("mini-ipip")
-    personas = pers.personas()
     with st.expander("Take the Mini-IPIP (20 items)" if profile is None else "Retake it"):
         left, right = st.columns([2, 1])
-        left.selectbox(
-            "Or fill with a demo persona (a real anonymous response)",
-            list(range(len(personas))),
-            index=2,
-            format_func=lambda i: str(personas["persona"].iloc[i]),
-            key="you_persona",
-        )
+        persona_choice(left, "Or fill with a demo persona (a real response)", "you_persona")
         right.button("Fill with persona", on_click=_fill_persona, key="you_persona_fill")
         with st.form("you_ipip_form"):
             for number, item in enumerate(instrument.items, start=1):

@@ -10,12 +10,15 @@ import streamlit as st
 from timbre import hybrid
 from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.state import get_store, guard, shared
-from timbre.app.widgets import progress_bar
+from timbre.app.widgets import escape_markdown, progress_bar
+from timbre.app.you import flash, reaction_buttons
 from timbre.export import csv_text, parquet_bytes, provenance
 from timbre.hybrid.engine import Aggregate
+from timbre.services.people import listener_components
 from timbre.services.recommendations import save_list
 
 st.title("Recommend")
+flash()
 data, run, engine = require_engine("recommend")
 state = shared()
 weights = state.weights
@@ -42,16 +45,21 @@ filters = hybrid.Filters(
 
 
 def one_listener() -> pd.DataFrame:
-    user_id = st.text_input("Listener id", value=str(data.users.id(0)), key="recommend_user")
+    user_id = st.text_input(
+        "Listener id (a data set's listener, or a person: me, a Last.fm name)",
+        value=str(data.users.id(0)),
+        key="recommend_user",
+    )
     with guard():
-        user = data.find_user(user_id)
-        components = engine.components_for_user(user)
+        components, mapped, person = listener_components(get_store(), engine, user_id)
         ranking = engine.rank(components, weights, n, filters, state.schedule)
+    if mapped is not None:
+        st.text(mapped.text())
     if ranking.rule != hybrid.CHOSEN:
         st.info(f"Cold start ({ranking.rule}): the schedule's weights are used.")
     for note in ranking.notes:
-        st.caption(note)
-    return hybrid.ranking_frame(data, ranking, data.users.id(user))
+        st.caption(escape_markdown(note))
+    return hybrid.ranking_frame(data, ranking, person)
 
 
 def next_track() -> pd.DataFrame:
@@ -124,7 +132,12 @@ left.download_button(
 if mode == "One listener" and right.button("Save this list", key="recommend_save"):
     with guard():
         saved = save_list(get_store(), run, frame, weights, state.normalization)
-    st.success(f"Saved {saved} items for {frame['user_id'].iloc[0]} with run {run['id']}.")
+    st.success(
+        escape_markdown(f"Saved {saved} items for {frame['user_id'].iloc[0]} with run {run['id']}.")
+    )
+if mode == "One listener" and len(frame):
+    with st.expander("React to this list (like / skip / block)"):
+        reaction_buttons(get_store(), str(frame["user_id"].iloc[0]), frame, "recommend")
 
 st.subheader("Export for every listener")
 left, right = st.columns(2)

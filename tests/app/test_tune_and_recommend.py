@@ -157,9 +157,29 @@ def test_save_this_list_records_it_with_its_run(demo_app_home: Path) -> None:
     at.button(key="recommend_save").click()
     at = at.run()
     assert not at.exception
-    assert any("Saved 10 items for hetrec:user:" in s.value for s in at.success)
+    # shown as text: the id is escaped (":user:" would be an emoji short code in Markdown)
+    assert any(s.value.startswith("Saved 10 items for hetrec") for s in at.success)
     with Store.open(load_settings()) as store:
         saved = store.list_saved_recommendations()
         run_id = store.list_model_runs()[0]["id"]
     assert len(saved) == 10 and {r["run_id"] for r in saved} == {run_id}
     assert saved[0]["components"]["weights"] == at.session_state["timbre"].weights.as_dict()
+
+
+def test_recommend_reacts_to_a_skip_and_serves_a_person_by_name(demo_app_home: Path) -> None:
+    at = _start(RECOMMEND)
+    at.text_input(key="recommend_user").set_value("2")
+    at = at.run()
+    before = table_with(at, "item_name", "because")["item_name"].tolist()
+    at.button(key="recommend_skip_1").click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    after = table_with(at, "item_name", "because")["item_name"].tolist()
+    assert before[0] not in after and len(after) == len(before)
+    assert any(c.value.startswith("you skipped") for c in at.caption)
+    with Store.open(load_settings()) as store:
+        assert list(store.feedback_of(["hetrec:user:2"])["event"]) == ["skip"]
+    at.text_input(key="recommend_user").set_value("nobody-at-all")
+    at = at.run()
+    assert not at.exception
+    assert any("no account or questionnaire profile" in e.value for e in at.error)

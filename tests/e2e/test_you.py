@@ -46,6 +46,7 @@ def test_you_flow_upload_list_skip_and_download(app_server: Any, page: Any, tmp_
 
     csv = _scrobbles(tmp_path / "scrobbles.csv")
     page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(csv))
+    page.get_by_text("scrobbles.csv").first.wait_for()  # uploaded before the form is sent
     page.get_by_role("button", name="Import for me").click()
     line = f"{PERSON}: 50 of 55 plays mapped onto 6 items of the model (1 account: lastfm:{PERSON})"
     page.get_by_text(line).wait_for()

@@ -234,7 +234,7 @@ def list_section(store: Store, person: str, mapping_box: Any) -> YourList:
         st.caption(escape_markdown(note))
     frame = hybrid.ranking_frame(data, ranking, person)
     st.dataframe(frame[SHOWN], hide_index=True, key="you_table")
-    _reaction_buttons(store, person, frame)
+    reaction_buttons(store, person, frame)
     reactions = feedback_of(store, account_keys(store, person))
     extra = [f"person: {person}", mapped.text(), "feedback: " + _feedback_text(data, reactions)]
     comments = provenance(
@@ -260,7 +260,8 @@ def _what_it_uses(store: Store, person: str, mapped: MappedRow) -> str:
     return "Built from " + " and ".join(parts) + ", with the feedback you gave."
 
 
-def _reaction_buttons(store: Store, person: str, frame: pd.DataFrame) -> None:
+def reaction_buttons(store: Store, person: str, frame: pd.DataFrame, prefix: str = "you") -> None:
+    """Like / Skip / Block for every row of a list (keys ``<prefix>_<event>_<rank>``)."""
     st.caption(
         "Like adds an item to your profile; Skip lowers it and its nearest neighbours by the "
         f"feedback weight ({hybrid.FEEDBACK_WEIGHT:g}) and never lists it again; Block removes "
@@ -271,7 +272,7 @@ def _reaction_buttons(store: Store, person: str, frame: pd.DataFrame) -> None:
         cells = st.columns([6, 1, 1, 1], vertical_alignment="center")
         cells[0].text(f"{rank}. {name}")
         for cell, (event, label) in zip(cells[1:], REACTIONS.items(), strict=True):
-            if cell.button(label, key=f"you_{event}_{rank}"):
+            if cell.button(label, key=f"{prefix}_{event}_{rank}"):
                 with guard():
                     store.add_feedback(person, [key], event, int(time.time() * 1000))
                 _done(f"{PAST[event].capitalize()} {name}.")

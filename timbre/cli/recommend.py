@@ -45,33 +45,15 @@ def _rank(
         ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
         ids = [data.users.id(u) for u in members]
         return hybrid.ranking_frame(data, ranking, "group:" + ",".join(ids)), {"group": ids}
-    components, mapped, user_id = _person(args.user, engine, store)
+    from timbre.services.people import listener_components
+
+    components, mapped, user_id = listener_components(store, engine, args.user)
     ranking = engine.rank(components, weights, args.n, filters)
     extra: dict[str, Any] = {"rule": ranking.rule, "notes": list(ranking.notes)}
     if mapped is not None:
         extra["mapped"] = mapped.as_dict()
         extra["mapped_text"] = mapped.text()
     return hybrid.ranking_frame(data, ranking, user_id), extra
-
-
-def _person(query: str, engine: Any, store: Any) -> tuple[Any, Any, str]:
-    """A user the run was trained on, without feedback: their training row. Anyone else (a
-    person with their own accounts, a profile, feedback): their plays from every account
-    mapped onto the run's items and folded in, their feedback applied (no retraining)."""
-    from timbre.errors import TimbreError
-    from timbre.services.people import account_keys, feedback_of, person_components, resolve_person
-
-    data = engine.data
-    person = resolve_person(store, query)
-    if person in data.users and not feedback_of(store, account_keys(store, person)):
-        return engine.components_for_user(data.users.index(person)), None, person
-    components, mapped = person_components(store, engine, person)
-    if not mapped.accounts and not components.raw["personality"].any():
-        raise TimbreError(
-            f"unknown user: {query!r}; no account or questionnaire profile is linked to "
-            f"{person!r} either (import their listening with --user, or save a profile)"
-        )
-    return components, mapped, person
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:

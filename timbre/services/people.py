@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from timbre.errors import ParameterError
+from timbre.errors import ParameterError, TimbreError
 from timbre.hybrid import FEEDBACK_WEIGHT, Components, HybridEngine
 from timbre.interactions import InteractionData
 from timbre.records import name_key
@@ -243,6 +243,27 @@ def person_components(
         components = engine.with_feedback(components, liked, skipped, blocked, strength)
         components.notes.append(feedback_note(data, liked, skipped, blocked))
     return components, mapped
+
+
+def listener_components(
+    store: Store, engine: HybridEngine, query: str
+) -> tuple[Components, MappedRow | None, str]:
+    """Who ``query`` names, ready to rank: a user the run was trained on, without feedback,
+    by their training row (as evaluated); anyone else (a person with their own accounts, a
+    profile, feedback) by :func:`person_components`. Returns the components, the mapping
+    (``None`` for a training row) and the person's key. ``TimbreError`` when nothing is
+    known of them."""
+    data = engine.data
+    person = resolve_person(store, query)
+    if person in data.users and not feedback_of(store, account_keys(store, person)):
+        return engine.components_for_user(data.users.index(person)), None, person
+    components, mapped = person_components(store, engine, person)
+    if not mapped.accounts and not components.raw["personality"].any():
+        raise TimbreError(
+            f"unknown user: {query!r}; no account or questionnaire profile is linked to "
+            f"{person!r} either (import their listening with --user, or save a profile)"
+        )
+    return components, mapped, person
 
 
 def _with_likes(row: sp.csr_matrix, liked: list[int]) -> sp.csr_matrix:

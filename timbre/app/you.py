@@ -29,7 +29,7 @@ from timbre.services.people import (
     feedback_note,
     feedback_of,
     forget_line,
-    forget_payload,
+    forget_person,
     person_components,
     resolve_person,
 )
@@ -338,7 +338,6 @@ def forget_section(store: Store, person: str) -> None:
     )
     if st.button("Forget me", key="you_forget", disabled=not sure, type="primary"):
         with guard():
-            counts = store.forget_users([person, *account_keys(store, person)])
-        said = forget_line(forget_payload(person, counts))
+            said = forget_line(forget_person(store, person))
         st.session_state.pop("you_forget_confirm", None)
         _done(f"Forgot {person}: deleted {said}.")

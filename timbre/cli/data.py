@@ -89,19 +89,16 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     """Delete a person and every row that names them (refuses without ``--yes``)."""
-    from timbre.services.people import account_keys, forget_line, forget_payload, resolve_person
+    from timbre.services.people import forget_line, forget_person, resolve_person
 
     with open_store(settings) as store:
         key = resolve_person(store, args.user)
-        keys = list(dict.fromkeys([key, *account_keys(store, key)]))
         if not args.yes:
-            counts = store.forget_users(keys, dry_run=True)
-            would = forget_line(forget_payload(key, counts), keep="would keep")
+            would = forget_line(forget_person(store, key, dry_run=True), keep="would keep")
             raise TimbreError(
                 f"forget {key} would delete {would}; nothing was deleted: pass --yes to delete"
             )
-        payload = forget_payload(key, store.forget_users(keys))
-        payload["accounts"] = [k for k in keys if k != key]
+        payload = forget_person(store, key)
     if args.json:
         print_json(payload)
     else:

@@ -299,6 +299,15 @@ def person_profile(engine: HybridEngine, person: str, keys: list[str]) -> dict[s
     return None
 
 
+def forget_person(store: Store, person: str, *, dry_run: bool = False) -> dict[str, Any]:
+    """Delete a person with every account (one transaction); :func:`forget_payload` of it
+    with ``accounts``. ``dry_run``: count, change nothing."""
+    keys = list(dict.fromkeys([person, *account_keys(store, person)]))
+    payload = forget_payload(person, store.forget_users(keys, dry_run=dry_run))
+    payload["accounts"] = [k for k in keys if k != person]
+    return payload
+
+
 def forget_payload(key: str, counts: dict[str, int]) -> dict[str, Any]:
     """What ``forget`` prints as JSON: the key, rows deleted per table, and what was kept."""
     notes = (DATASETS_LEFT_EMPTY, RUNS_TRAINED_WITH_USER)

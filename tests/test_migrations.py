@@ -44,7 +44,7 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_data(
         assert "model_runs" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     with Store.open(url) as store:
-        assert store.schema_revision() == head_revision() == "0004"
+        assert store.schema_revision() == head_revision() == "0005"
         assert store.table_counts()["users"] == 1
         assert store.table_counts()["model_runs"] == 0
 
@@ -100,8 +100,7 @@ def test_a_newer_database_is_refused_and_left_alone(sqlite_url: str) -> None:
     engine.dispose()
     with pytest.raises(
         StorageError,
-        match=r"revision 0099, newer than this Timbre \(knows up to "
-        r"0004\)",
+        match=rf"revision 0099, newer than this Timbre \(knows up to {head_revision()}\)",
     ):
         Store.open(sqlite_url)
     engine = sa.create_engine(sqlite_url)
@@ -130,3 +129,29 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> Non
     with pytest.raises(StorageError, match="cannot open database"):
         Store.open(f"sqlite:///{path}")
     assert path.read_text().startswith("just some notes")
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_0005_gives_existing_data_sets_revision_zero(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'old.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    _upgrade_to(url, "0004")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO datasets (name, source, created_at) "
+                "VALUES ('old', 'csv', CURRENT_TIMESTAMP)"
+            )
+        )
+    engine.dispose()
+    with Store.open(url) as store:
+        token = store.dataset_revision("old")
+        assert token is not None and token[2] == 0

@@ -267,6 +267,19 @@ def _svd(binary: sp.csr_matrix) -> NDArray[np.float32]:
     return _unit_dense(TruncatedSVD(dims, random_state=0).fit_transform(binary))
 
 
+def _cached_svd(data: InteractionData, kind: Kind) -> NDArray[np.float32]:
+    """The SVD vectors, from the matrix cache when the data was loaded through it."""
+    from timbre import matrix_cache
+
+    name = f"svd{SVD_DIMS}-{kind}"
+    found = matrix_cache.load_array(data, name)
+    if found is not None and found.shape[0] == (data.n_users if kind == "users" else data.n_items):
+        return np.asarray(found, dtype=np.float32)
+    vectors = _svd(binary_matrix(data, kind))
+    matrix_cache.save_array(data, name, vectors)
+    return vectors
+
+
 def _content(data: InteractionData, kind: Kind) -> sp.csr_matrix:
     from timbre.features import content_vectors
 
@@ -345,7 +358,7 @@ def build_space(
         binary = binary_matrix(data, kind)
         vectors = binary if name == "jaccard" else row_normalize(binary)
     elif name == "svd":
-        vectors = _svd(binary_matrix(data, kind))
+        vectors = _cached_svd(data, kind)
     elif name == "content":
         vectors = _content(data, kind)
     else:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from timbre.errors import DataError, ParameterError
+from timbre.store import revisions
 from timbre.store.schema import (
     FEEDBACK_EVENTS,
     T_DATASETS,
@@ -97,6 +98,7 @@ def add_feedback(
     ]  # fmt: skip
     if rows:
         conn.execute(T_INTERACTIONS.insert(), rows)
+        revisions.bump(conn, [dataset])
     return len(rows)
 
 
@@ -115,7 +117,10 @@ def remove_feedback(conn: Connection, person_key: str, item_keys: Sequence[str],
         inter.c.item_id.in_(ids),
         inter.c.dataset_id.in_(dataset.scalar_subquery()),
     )
-    return int(conn.execute(inter.delete().where(where)).rowcount or 0)
+    removed = int(conn.execute(inter.delete().where(where)).rowcount or 0)
+    if removed:
+        revisions.bump(conn, conn.execute(dataset).scalars())
+    return removed
 
 
 def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from timbre.config import Settings
 from timbre.errors import DataError, ParameterError, StorageError
 from timbre.records import ImportBatch, ImportReport
-from timbre.store import datasets, people, registry, users, writers
+from timbre.store import datasets, people, registry, revisions, users, writers
 from timbre.store.schema import EVENTS, current_revision, migrate
 from timbre.store.sql import content_digest, failure_reason, table_counts
 
@@ -43,8 +43,10 @@ class Store:
         A SQLAlchemy engine whose database is at the head revision (use ``Store.open``).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cache_dir: Path | None = None) -> None:
         self.engine = engine
+        #: Where loaded data sets are cached (``timbre.matrix_cache``); ``None``: no cache.
+        self.cache_dir = cache_dir
 
     # -- opening and migrating ------------------------------------------------------------
     @classmethod
@@ -85,7 +87,7 @@ class Store:
             orig = getattr(exc, "orig", None)
             reason = str(orig) if orig else str(exc).splitlines()[0]
             raise StorageError(f"cannot open database {shown}: {reason}") from None
-        return cls(engine)
+        return cls(engine, target.home / "cache" if isinstance(target, Settings) else None)
 
     def schema_revision(self) -> str | None:
         """The database's current schema revision."""
@@ -205,6 +207,12 @@ class Store:
         """
         with self._connection() as conn:
             return datasets.load_dataset(conn, name)
+
+    def dataset_revision(self, name: str) -> tuple[int, str, int] | None:
+        """``(id, created_at, revision)`` of data set ``name`` (``None``: no such data set);
+        every write to its rows changes it (see ``timbre.store.revisions``)."""
+        with self._connection() as conn:
+            return revisions.revision_of(conn, name)
 
     def load_tags(self, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """A data set's tag weights (``item_key, tag, weight``) and its users' own tag

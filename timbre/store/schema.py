@@ -57,6 +57,9 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     source: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Bumped by every write to the data set's rows (its interactions, its items' metadata,
+    #: tags and features): the matrix cache's key.
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class User(Base):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from timbre.errors import DataError
+from timbre.store import revisions
 from timbre.store.schema import (
     NO_TIMESTAMP,
     T_DATASETS,
@@ -85,6 +86,7 @@ def remove_user(conn: Connection, key: str) -> dict[str, int]:
             sa.select(inter.c.dataset_id).distinct().where(inter.c.user_id == user_id)
         ).scalars()
     )
+    revisions.bump(conn, touched)
     removed = {
         "interactions": conn.execute(inter.delete().where(inter.c.user_id == user_id)).rowcount,
         "user_friends": conn.execute(
@@ -211,6 +213,7 @@ def forget_user(conn: Connection, key: str) -> dict[str, int]:
             ).scalars()
         )
         runs = _runs_trained_with(conn, touched, row["created_at"])
+        revisions.bump(conn, touched)
     deleted = {table.name: 0 for table, _ in targets}
     for table, where in named:
         deleted[table.name] = int(conn.execute(table.delete().where(where)).rowcount or 0)

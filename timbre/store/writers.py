@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from timbre.errors import DataError
 from timbre.records import ImportBatch, link_key
+from timbre.store import revisions
 from timbre.store.schema import (
     EVENTS,
     FEATURE_COLUMNS,
@@ -105,6 +106,7 @@ def write_batch(conn: Connection, batch: ImportBatch) -> None:
         The import, checked by ``validate_batch``.
     """
     created = now()
+    newest_item = conn.execute(sa.select(sa.func.max(T_ITEMS.c.id))).scalar() or 0
     dataset = write_dataset(conn, batch, created)
     write_users(conn, batch, created)
     write_items(conn, batch)
@@ -115,6 +117,18 @@ def write_batch(conn: Connection, batch: ImportBatch) -> None:
     write_interactions(conn, batch, ids)
     write_user_tags(conn, batch, ids)
     link_catalog(conn, batch, ids)
+    bump_revisions(conn, batch, ids, int(newest_item))
+
+
+def bump_revisions(conn: Connection, batch: ImportBatch, ids: BatchIds, newest_item: int) -> None:
+    """Bump the revision of every data set the batch reached: its own, and every data set
+    holding an item the batch named that was stored before it (its name, tags or features may
+    have changed); a catalogue import reaches every item, so every data set."""
+    if batch.is_catalog:
+        revisions.bump_all(conn)
+        return
+    stored_before = [i for i in ids.items.values() if i <= newest_item]
+    revisions.bump(conn, {ids.dataset, *revisions.datasets_of_items(conn, stored_before)})
 
 
 def write_dataset(conn: Connection, batch: ImportBatch, created: datetime) -> int | None:

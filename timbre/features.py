@@ -68,11 +68,12 @@ def audio_block(item_meta: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[n
 
 
 def _tokens(row_tags: object, row_genres: object) -> list[str]:
-    tokens: list[str] = []
+    tokens: set[str] = set()
     for values in (row_tags, row_genres):
         if isinstance(values, Iterable) and not isinstance(values, str | bytes):
-            tokens.extend(str(v).strip().lower() for v in values if str(v).strip())
-    return sorted(set(tokens))
+            tokens.update(str(v).strip().lower() for v in values)
+    tokens.discard("")
+    return sorted(tokens)
 
 
 def tag_block(

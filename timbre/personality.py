@@ -335,8 +335,9 @@ def item_attributes(item_meta: pd.DataFrame) -> ItemAttributes:
     tag_rows: dict[int, dict[str, float]] = {}
     tags = item_meta["tags"] if "tags" in item_meta else pd.Series([[]] * n)
     genres = item_meta["genres"] if "genres" in item_meta else pd.Series([[]] * n)
+    from_audio = (source == "audio").to_numpy()
     for position, (item_tags, item_genres) in enumerate(zip(tags, genres, strict=True)):
-        if source.iloc[position] == "audio":
+        if from_audio[position]:
             continue
         tokens = {
             str(t).strip().lower()
@@ -345,11 +346,11 @@ def item_attributes(item_meta: pd.DataFrame) -> ItemAttributes:
             for t in group
         }
         sums: dict[str, list[int]] = {}
-        for token in tokens:
-            for attribute, direction in votes.get(token, []):
+        for token in tokens & votes.keys():
+            for attribute, direction in votes[token]:
                 sums.setdefault(attribute, []).append(direction)
         if sums:
-            tag_rows[position] = {a: float(np.mean(v)) for a, v in sums.items()}
+            tag_rows[position] = {a: sum(v) / len(v) for a, v in sums.items()}
     if tag_rows:
         frame = pd.DataFrame.from_dict(tag_rows, orient="index").reindex(columns=list(ATTRIBUTES))
         frame = _zscore(frame.fillna(0.0))

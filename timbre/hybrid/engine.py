@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal, get_args
 
 import numpy as np
@@ -180,7 +181,11 @@ class HybridEngine:
         self.attribute_matrix = attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float64)
         self.mmr_space = spaces.space(data, "items", space)
         self.reason_space = spaces.space(data, "items", REASON_SPACE)
-        self.item_tags = _item_tags(data)
+
+    @cached_property
+    def item_tags(self) -> list[set[str]]:
+        """Lower-cased tags and genres of every item (built on first use: the tag filters)."""
+        return _item_tags(self.data)
 
     # ----- components ---------------------------------------------------------------------
     def personality_scores(self, z: Mapping[str, float] | None) -> NDArray[np.float32]:

@@ -4,6 +4,7 @@ MMR, tables and the live metrics panel."""
 from __future__ import annotations
 
 from timbre.hybrid.engine import (
+    CONTENT_NOT_AVAILABLE,
     FEEDBACK_NEIGHBOURS,
     FEEDBACK_WEIGHT,
     MMR_SPACES,
@@ -44,6 +45,7 @@ from timbre.hybrid.weights import (
 __all__ = [
     "CHOSEN",
     "COMPONENTS",
+    "CONTENT_NOT_AVAILABLE",
     "DEFAULT_SCHEDULE",
     "EXPORT_COLUMNS",
     "FEEDBACK_NEIGHBOURS",

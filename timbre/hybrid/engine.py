@@ -49,6 +49,9 @@ FEEDBACK_NEIGHBOURS = 5
 #: MMR re-ranks the best ``POOL`` items by fused score (at least 2 x n).
 POOL = 100
 NO_HISTORY = "no history: the cf component is item popularity"
+CONTENT_NOT_AVAILABLE = (
+    "content: not available (this data set has no audio features, tags or genres)"
+)
 
 
 @dataclass
@@ -176,11 +179,25 @@ class HybridEngine:
         self.novelty_raw = (-np.log2(np.maximum(self.listeners, 1.0) / data.n_users)).astype(
             np.float32
         )
-        self.content_model = create_model("content").fit(data)
         attributes = pers.item_attributes(data.item_meta)
         self.attribute_matrix = attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float64)
         self.mmr_space = spaces.space(data, "items", space)
         self.reason_space = spaces.space(data, "items", REASON_SPACE)
+
+    @cached_property
+    def content_model(self) -> Recommender | None:
+        """The content model, fitted on first use; ``None`` when the data set has no audio
+        features, tags or genres (the content component is then "not available": it adds
+        nothing, and :attr:`content_note` says so on every list)."""
+        try:
+            return create_model("content").fit(self.data)
+        except DataError:
+            return None
+
+    @property
+    def content_note(self) -> str | None:
+        """What a list says when this data set has no content component."""
+        return None if self.content_model is not None else CONTENT_NOT_AVAILABLE
 
     @cached_property
     def item_tags(self) -> list[set[str]]:
@@ -208,7 +225,7 @@ class HybridEngine:
         index = np.asarray(users, dtype=np.int64)
         with one_blas_thread():
             cf = self.cf_model.score(index)
-            content = self.content_model.score(index)
+            content = self._content_scores(self.data.user_items[index], index)
         out = []
         for position, user in enumerate(index):
             row = self.data.user_items[int(user)]
@@ -229,8 +246,20 @@ class HybridEngine:
             return self._components(matrix, None, np.full(n, np.nan, np.float32), z, None)
         with one_blas_thread():
             cf_scores, fallback = self.cf_model.score_rows(matrix)
-            content = self.content_model.score_rows(matrix)[0][0]
+            content = self._content_scores(matrix, None)[0]
         return self._components(matrix, cf_scores[0], content, z, fallback)
+
+    def _content_scores(
+        self, rows: sp.csr_matrix, users: NDArray[np.int64] | None
+    ) -> NDArray[np.float32]:
+        """Content scores of training ``users`` (or of new ``rows``); NaN (no content) when the
+        data set has none."""
+        model = self.content_model
+        if model is None:
+            return np.full((rows.shape[0], self.data.n_items), np.nan, dtype=np.float32)
+        if users is not None:
+            return model.score(users)
+        return model.score_rows(rows)[0]
 
     def _components(
         self,
@@ -241,6 +270,8 @@ class HybridEngine:
         note: str | None,
     ) -> Components:
         notes = [note] if note else []
+        if self.content_note and row.nnz:
+            notes.append(self.content_note)
         if row.nnz == 0 or cf is None:
             cf = self.listeners.astype(np.float32)
             notes.append(NO_HISTORY)
@@ -509,7 +540,10 @@ class HybridEngine:
         normalised (min-max) and averaged over the parts switched on."""
         if not (use_cf or use_content):
             raise ParameterError("switch on at least one of CF and content similarity")
-        models = [m for m, on in ((self.cf_model, use_cf), (self.content_model, use_content)) if on]
+        if use_content and self.content_model is None and not use_cf:
+            raise ParameterError(CONTENT_NOT_AVAILABLE + ": use CF similarity")
+        content = self.content_model
+        models = [m for m, on in ((self.cf_model, use_cf), (content, use_content)) if on and m]
         rows = np.vstack([m._item_similarity(int(item)) for m in models])
         total = normalize_rows(rows, np.ones(rows.shape, dtype=bool)).mean(axis=0)
         return top_n(total, n, np.asarray([int(item)]))

@@ -28,6 +28,7 @@ from timbre.sources.lastfm import (
 )
 from timbre.sources.live import FetchProgress, RateLimiter, RetryPolicy
 from timbre.store import TABLES, Store
+from timbre.store.sql import BOOKKEEPING
 
 KEY = "test-lastfm-key-7f3a9c0e5b11"
 FAST = RetryPolicy(attempts=4, base_delay=0.002, max_delay=0.01)
@@ -390,7 +391,9 @@ def _rows(store: Store) -> dict[str, set[tuple[Any, ...]]]:
         return {
             t.name: {
                 tuple(repr(v) if isinstance(v, dict) else v for v in row)
-                for row in conn.execute(sa.select(t))
+                for row in conn.execute(
+                    sa.select(*[c for c in t.columns if (t.name, c.name) not in BOOKKEEPING])
+                )
             }
             for t in TABLES
         }

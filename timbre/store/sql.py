@@ -118,6 +118,80 @@ def upsert(
         conn.execute(stmt, list(chunk))
 
 
+#: Rows per driver call of :func:`bulk_insert` (bounded memory for the driver's buffers).
+BULK_CHUNK = 50_000
+#: SQLite page cache for a bulk write, in KiB (a negative ``cache_size`` is KiB).
+BULK_CACHE_KIB = 262_144
+
+
+def bulk_insert(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[object, ...]],
+    keys: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> None:
+    """Write many rows as plain tuples through the driver's bulk path, in the caller's
+    transaction.
+
+    Without ``keys`` the rows are plainly inserted (they cannot collide: a new data set); with
+    ``keys`` a clash of that unique key updates ``update`` (or keeps the stored row). SQLite:
+    ``executemany`` with a large page cache; PostgreSQL: ``COPY`` (into a staging table, then one
+    ``INSERT ... ON CONFLICT``, when rows can collide). Constraint failures raise as usual and
+    roll the whole transaction back.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, columns, rows, keys, update)
+        return
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    names = ", ".join(columns)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    sql += _on_conflict(keys, update)
+    for chunk in chunks(rows, BULK_CHUNK):
+        conn.exec_driver_sql(sql, list(chunk))
+
+
+def _on_conflict(keys: Sequence[str], update: Sequence[str]) -> str:
+    if not keys:
+        return ""
+    if not update:
+        return f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+    return f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+
+
+def _copy_rows(
+    conn: Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[object, ...]],
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    names = ", ".join(columns)
+    target = table.name
+    if keys:
+        target = f"timbre_stage_{table.name}"
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {target} ON COMMIT DROP AS SELECT {names} FROM {table.name} "
+            "WITH NO DATA"
+        )
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    if keys:
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}"
+            + _on_conflict(keys, update)
+        )
+        conn.exec_driver_sql(f"DROP TABLE {target}")
+
+
 def ids_by_key(conn: Connection, table: sa.Table, keys: Iterable[str]) -> dict[str, int]:
     """The ids of the rows of ``table`` (users or items) whose ``key`` is one of ``keys``."""
     wanted = sorted({str(k) for k in keys})

@@ -10,6 +10,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from timbre.errors import DataError
@@ -29,7 +30,16 @@ from timbre.store.schema import (
     T_USER_ITEM_TAGS,
     T_USERS,
 )
-from timbre.store.sql import IN_CHUNK, chunks, clean, ids_by_key, now, timestamps_to_ms, upsert
+from timbre.store.sql import (
+    IN_CHUNK,
+    bulk_insert,
+    chunks,
+    clean,
+    ids_by_key,
+    now,
+    timestamps_to_ms,
+    upsert,
+)
 
 #: The columns every re-import of an item overwrites (a catalogue import also its link fields).
 ITEM_UPDATES = ("name", "artist", "link_key")
@@ -107,6 +117,7 @@ def write_batch(conn: Connection, batch: ImportBatch) -> None:
     """
     created = now()
     newest_item = conn.execute(sa.select(sa.func.max(T_ITEMS.c.id))).scalar() or 0
+    fresh = batch.dataset.strip() != "" and not _dataset_exists(conn, batch.dataset)
     dataset = write_dataset(conn, batch, created)
     write_users(conn, batch, created)
     write_items(conn, batch)
@@ -114,7 +125,7 @@ def write_batch(conn: Connection, batch: ImportBatch) -> None:
     write_tags(conn, batch, ids)
     write_features(conn, batch, ids)
     write_friends(conn, batch, ids)
-    write_interactions(conn, batch, ids)
+    write_interactions(conn, batch, ids, fresh)
     write_user_tags(conn, batch, ids)
     link_catalog(conn, batch, ids)
     bump_revisions(conn, batch, ids, int(newest_item))
@@ -129,6 +140,11 @@ def bump_revisions(conn: Connection, batch: ImportBatch, ids: BatchIds, newest_i
         return
     stored_before = [i for i in ids.items.values() if i <= newest_item]
     revisions.bump(conn, {ids.dataset, *revisions.datasets_of_items(conn, stored_before)})
+
+
+def _dataset_exists(conn: Connection, name: str) -> bool:
+    query = sa.select(T_DATASETS.c.id).where(T_DATASETS.c.name == name)
+    return conn.execute(query).first() is not None
 
 
 def write_dataset(conn: Connection, batch: ImportBatch, created: datetime) -> int | None:
@@ -205,22 +221,27 @@ def resolve_ids(conn: Connection, batch: ImportBatch, dataset: int | None) -> Ba
     DataError
         A row names an item or user that is neither in the batch nor in the store.
     """
-    item_keys = (
-        set(batch.interactions["item_key"])
-        | set(batch.tags["item_key"])
-        | set(batch.features["item_key"])
-        | set(batch.user_tags["item_key"])
-        | set(batch.items["key"])
+    item_keys = _distinct(
+        batch.interactions["item_key"],
+        batch.tags["item_key"],
+        batch.features["item_key"],
+        batch.user_tags["item_key"],
+        batch.items["key"],
     )
     items = _resolve(conn, T_ITEMS, item_keys, "interaction/tag rows name items")
-    user_keys = (
-        set(batch.interactions["user_key"])
-        | set(batch.friends["user_key"])
-        | set(batch.friends["friend_key"])
-        | set(batch.user_tags["user_key"])
+    user_keys = _distinct(
+        batch.interactions["user_key"],
+        batch.friends["user_key"],
+        batch.friends["friend_key"],
+        batch.user_tags["user_key"],
     )
     users = _resolve(conn, T_USERS, user_keys, "rows name users")
     return BatchIds(dataset=dataset, users=users, items=items)
+
+
+def _distinct(*columns: pd.Series) -> set[str]:
+    """The distinct keys of several columns (each made distinct in pandas first)."""
+    return {str(k) for column in columns for k in column.unique()}
 
 
 def _resolve(conn: Connection, table: sa.Table, keys: set[str], naming: str) -> dict[str, int]:
@@ -296,10 +317,12 @@ def write_friends(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
     upsert(conn, T_USER_FRIENDS, rows)
 
 
-def write_interactions(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+def write_interactions(conn: Connection, batch: ImportBatch, ids: BatchIds, fresh: bool) -> None:
     """Upsert interactions by their natural key; a re-import overwrites the weight.
 
     The same natural key twice in one batch sums the weights (aggregated counts) into one row.
+    Rows go in key order through the driver's bulk path; into a data set this batch created
+    (``fresh``) they are plainly inserted, since nothing stored can collide with them.
     """
     if not len(batch.interactions):
         return
@@ -312,38 +335,39 @@ def write_interactions(conn: Connection, batch: ImportBatch, ids: BatchIds) -> N
     )
     frame = pd.DataFrame(
         {
-            "user_id": inter["user_key"].map(ids.users).to_numpy(),
-            "item_id": inter["item_key"].map(ids.items).to_numpy(),
+            "user_id": _ids_of(inter["user_key"], ids.users),
+            "item_id": _ids_of(inter["item_key"], ids.items),
             "event": inter["event"].astype(str).to_numpy(),
             "weight": inter["weight"].astype(float).to_numpy(),
             "ts": ts,
         }
     )
     frame = pd.DataFrame(
-        frame.groupby(["user_id", "item_id", "event", "ts"], as_index=False, sort=False)[
-            "weight"
-        ].sum()
+        frame.groupby(["user_id", "item_id", "event", "ts"], as_index=False)["weight"].sum()
     )
-    rows = [
-        {
-            "dataset_id": ids.dataset,
-            "user_id": int(u),
-            "item_id": int(i),
-            "event": e,
-            "weight": float(w),
-            "ts": int(t),
-            "source": batch.source,
-        }
-        for u, i, e, w, t in zip(
-            frame["user_id"],
-            frame["item_id"],
-            frame["event"],
-            frame["weight"],
-            frame["ts"],
+    n = len(frame)
+    rows = list(
+        zip(
+            [ids.dataset] * n,
+            frame["user_id"].tolist(),
+            frame["item_id"].tolist(),
+            frame["event"].tolist(),
+            frame["weight"].tolist(),
+            frame["ts"].tolist(),
+            [batch.source] * n,
             strict=True,
         )
-    ]
-    upsert(conn, T_INTERACTIONS, rows, keys=INTERACTION_KEY, update=["weight"])
+    )
+    columns = ("dataset_id", "user_id", "item_id", "event", "weight", "ts", "source")
+    keys = () if fresh else INTERACTION_KEY
+    bulk_insert(conn, T_INTERACTIONS, columns, rows, keys=keys, update=["weight"])
+
+
+def _ids_of(keys: pd.Series, ids: dict[str, int]) -> NDArray[np.int64]:
+    """The database ids of a column of keys (each distinct key looked up once)."""
+    codes, uniques = pd.factorize(keys.astype(str))
+    table = np.fromiter((ids[str(k)] for k in uniques), dtype=np.int64, count=len(uniques))
+    return table[codes]
 
 
 def link_catalog(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:

@@ -1,0 +1,225 @@
+"""Research-scale data: import, load and cached load of synthetic power-law listening data,
+each stage against its floor measured in the same run.
+
+The data has the Last.fm 360K shape scaled down: ``rows`` (user, artist, plays) triples over
+users x artists in the ratio 358k : 160k, artists drawn from a Zipf-like law (a few artists
+have most listeners, as in the real data set), plays from a heavy-tailed law.
+
+Stages (wall seconds and peak RSS of a child process each, so one stage's memory does not hide
+another's):
+- ``import``: ``timbre import FILE`` end to end (parse, validate, write, report);
+  floor: ``sqlite3.executemany`` of the same (dataset, user, item, event, weight, ts, source)
+  tuples into the same schema, indexes and foreign keys (a store with the users and items
+  already in it);
+- ``load``: ``load_data`` from the store (the first command after an import);
+  floor: one raw ``SELECT user_id, item_id, weight`` + ``scipy.sparse`` CSR;
+- ``cached``: ``load_data`` again (the matrix cache); floor: ``np.load`` of the same CSR arrays.
+
+Run: ``.venv/bin/python -m benchmarks.bench_scale [--rows 500000 2000000]``.
+Writes ``benchmarks/results/scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: Users and items of Last.fm 360K (the shape the synthetic data is scaled from).
+SHAPE = (358_000, 160_000, 17_500_000)
+
+
+def synthetic_csv(path: Path, rows: int, seed: int = 0) -> tuple[int, int]:
+    """Write ``user,artist,plays`` rows with the 360K shape at ``rows`` rows; (users, items)."""
+    rng = np.random.default_rng(seed)
+    scale = rows / SHAPE[2]
+    n_users = max(100, int(SHAPE[0] * scale))
+    n_items = max(100, int(SHAPE[1] * scale**0.8))
+    per_user = max(1, rows // n_users)
+    users = np.repeat(np.arange(n_users), per_user)[:rows]
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    items = rng.choice(n_items, size=len(users), p=popularity / popularity.sum())
+    pairs = np.unique(users.astype(np.int64) * n_items + items)
+    plays = np.minimum(rng.pareto(1.2, size=len(pairs)) * 10 + 1, 50_000).astype(np.int64)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("user,artist,plays\n")
+        for start in range(0, len(pairs), 200_000):
+            part = pairs[start : start + 200_000]
+            lines = [
+                f"u{u},artist {i},{p}\n"
+                for u, i, p in zip(part // n_items, part % n_items, plays[start:], strict=False)
+            ]
+            out.writelines(lines)
+    return len(np.unique(pairs // n_items)), len(np.unique(pairs % n_items))
+
+
+def _child(code: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; its printed JSON plus wall seconds and peak RSS."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall_s"] = round(wall, 2)
+    return result
+
+
+_RSS = "import resource; rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+
+IMPORT = f"""
+import json, time
+from pathlib import Path
+from timbre.cli import main
+t = time.perf_counter()
+code = main(["--home", HOME, "import", CSV, "--dataset", "scale"])
+seconds = time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "code": code}}))
+"""
+
+LOAD = f"""
+import json, time
+from timbre.config import Settings
+from timbre.services.data import load_data
+from timbre.store import Store
+from pathlib import Path
+store = Store.open(Settings(home=Path(HOME)))
+t = time.perf_counter()
+data = load_data(store, "scale")
+seconds = time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "nnz": data.nnz}}))
+"""
+
+RAW_SELECT = f"""
+import json, sqlite3, time
+import numpy as np, scipy.sparse as sp
+t = time.perf_counter()
+db = sqlite3.connect(DB)
+query = "SELECT user_id, item_id, weight FROM interactions WHERE dataset_id = 1"
+rows = db.execute(query).fetchall()
+u, i, w = (np.asarray(c) for c in zip(*rows))
+_, uu = np.unique(u, return_inverse=True)
+_, ii = np.unique(i, return_inverse=True)
+m = sp.csr_matrix((w.astype(np.float32), (uu, ii)))
+seconds = time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "nnz": int(m.nnz)}}))
+"""
+
+NP_LOAD = f"""
+import json, time, glob
+import numpy as np, scipy.sparse as sp
+t = time.perf_counter()
+(path,) = glob.glob(HOME + "/cache/matrix/*/matrix.npz")
+with np.load(path) as a:
+    m = sp.csr_matrix((a["data"], a["indices"], a["indptr"]), shape=tuple(a["shape"]))
+seconds = time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "nnz": int(m.nnz)}}))
+"""
+
+
+def executemany_floor(db: Path, csv: Path) -> dict[str, Any]:
+    """The import floor: the same interaction tuples written with ``sqlite3.executemany`` into a
+    copy of the imported store's schema (users and items already present, same indexes)."""
+    floor_db = db.with_name("floor.db")
+    source = sqlite3.connect(db)
+    target = sqlite3.connect(floor_db)
+    target.execute("PRAGMA foreign_keys=ON")  # the store's constraints are part of the floor
+    for (sql,) in source.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+    ):
+        target.execute(sql)
+    for table in ("datasets", "users", "items"):
+        rows = source.execute(f"SELECT * FROM {table}").fetchall()
+        marks = ",".join("?" * len(rows[0]))
+        target.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    target.commit()
+    users = dict(source.execute("SELECT key, id FROM users").fetchall())
+    items = dict(source.execute("SELECT key, id FROM items").fetchall())
+    source.close()
+    lines = csv.read_text(encoding="utf-8").splitlines()[1:]
+    tuples = []
+    for line in lines:
+        user, item, plays = line.split(",")
+        tuples.append(
+            (1, users[f"scale:user:{user}"], items[f"scale:item:{item}"], "play", float(plays),
+             -1, "csv")
+        )  # fmt: skip
+    started = time.perf_counter()
+    target.executemany(
+        "INSERT INTO interactions (dataset_id, user_id, item_id, event, weight, ts, source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        tuples,
+    )
+    target.commit()
+    seconds = time.perf_counter() - started
+    target.close()
+    floor_db.unlink()
+    return {"seconds": round(seconds, 2), "rows": len(tuples)}
+
+
+def run_size(rows: int, scratch: Path) -> dict[str, Any]:
+    csv = scratch / f"scale-{rows}.csv"
+    n_users, n_items = synthetic_csv(csv, rows)
+    home = scratch / f"home-{rows}"
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    values = {"HOME": repr(str(home)), "CSV": repr(str(csv)), "DB": repr(str(home / "timbre.db"))}
+
+    def code(template: str) -> str:
+        return "".join(f"{k} = {v}\n" for k, v in values.items()) + template
+
+    stages: dict[str, Any] = {"import": _child(code(IMPORT), env)}
+    stages["import_floor"] = executemany_floor(home / "timbre.db", csv)
+    stages["load"] = _child(code(LOAD), env)
+    stages["load_floor"] = _child(code(RAW_SELECT), env)
+    stages["cached"] = _child(code(LOAD), env)
+    stages["cached_floor"] = _child(code(NP_LOAD), env)
+    ratios = {
+        stage: round(stages[stage]["seconds"] / max(stages[f"{stage}_floor"]["seconds"], 1e-3), 2)
+        for stage in ("import", "load", "cached")
+    }
+    return {
+        "rows": rows,
+        "nnz": stages["load"]["nnz"],
+        "users": n_users,
+        "items": n_items,
+        "stages": stages,
+        "ratios": ratios,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[500_000, 2_000_000])
+    parser.add_argument("--out", default=str(RESULTS / "scale.json"))
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for rows in args.rows:
+            result = run_size(rows, Path(scratch))
+            results.append(result)
+            print(json.dumps(result, indent=1), flush=True)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    payload = {"sizes": results, "max_child_rss_mb": round(usage), "cpus": os.cpu_count()}
+    Path(args.out).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from timbre import hybrid, plots
 from timbre import personality as pers
-from timbre.app.hybrid import PANEL_SAMPLE, panel_for, persona_z, require_engine
-from timbre.app.state import bound, guard, keep, shared
+from timbre.app.hybrid import PANEL_SAMPLE, listener_or_last, panel_for, persona_z, require_engine
+from timbre.app.state import bound, get_store, shared
+from timbre.app.widgets import escape_markdown
+from timbre.app.you import flash, reaction_buttons
 from timbre.errors import DataError, ParameterError
 from timbre.evaluation import ILD_SPACE, metric_label
 from timbre.spaces import SPACE_TITLES
 
 st.title("Tune")
+flash()
 st.caption(
     f"Move the weights: the top list, its per-component contributions and the offline metrics "
     f"({PANEL_SAMPLE} held-out users of a fixed 80/20 split, K = 10) follow. The personality "
@@ -27,12 +31,19 @@ st.caption(f"CF component: run {run['id']} ({run['model']}) on {data.dataset}.")
 
 who, pick = st.columns([1, 3])
 kind = who.radio("Recommend for", ("a listener", "a persona"), key="tune_who")
+person: str | None = None  # whose reactions the list takes (a persona has none)
 if kind == "a listener":
-    user_id = pick.text_input("Listener id", value=str(data.users.id(0)), key="tune_user")
-    with guard():
-        user = data.find_user(user_id)
-    components = engine.components_for_user(user)
-    label = data.users.id(user)
+    user_id = pick.text_input(
+        "Listener id (a data set's listener, or a person: me, a Last.fm name)",
+        value=str(data.users.id(0)),
+        key="tune_user",
+    )
+    (components, mapped, person), error = listener_or_last(engine, user_id, "tune_listener")
+    if error:  # a typo: the weights and the last valid listener's list stay
+        pick.error(escape_markdown(f"{error}. The list below is still {person}'s."))
+    if mapped is not None:
+        pick.text(mapped.text())
+    label = person
 else:
     names = pers.personas()["persona"].tolist()
     index = pick.selectbox(
@@ -95,13 +106,28 @@ def show_tradeoff(weights: hybrid.Weights, metrics: dict[str, Any]) -> None:
     st.plotly_chart(figure, key="tune_tradeoff")
 
 
+def react(frame: pd.DataFrame) -> None:
+    """Like / Skip / Block under the list; each is saved and the next list reacts to it."""
+    if person is None:
+        st.caption(
+            "Like / Skip / Block are for a listener or a person: a persona has no one to save "
+            "them for."
+        )
+    elif len(frame):
+        with st.expander("React to this list (like / skip / block)"):
+            reaction_buttons(get_store(), person, frame, "tune")
+
+
 @st.fragment
 def live() -> None:
     """Sliders and everything that follows them (re-run alone when a slider moves)."""
     columns = st.columns(len(hybrid.KNOBS))
     for column, knob in zip(columns, hybrid.KNOBS, strict=True):
-        keep(f"tune_w_{knob}", float(getattr(state.tune_weights, knob)))
-        column.slider(knob, 0.0, 1.0, step=0.05, key=f"tune_w_{knob}")
+        key = f"tune_w_{knob}"
+        # set through the Session State API on every run, not only seeded: after a run that
+        # stopped before the sliders, the browser has forgotten them and would show 0.00
+        st.session_state[key] = st.session_state.get(key, float(getattr(state.tune_weights, knob)))
+        column.slider(knob, 0.0, 1.0, step=0.05, key=key)
     try:
         weights = hybrid.Weights(**{k: st.session_state[f"tune_w_{k}"] for k in hybrid.KNOBS})
     except ParameterError as exc:
@@ -120,10 +146,13 @@ def live() -> None:
     with left:
         if ranking.rule != hybrid.CHOSEN:
             st.info(f"Cold start ({ranking.rule}): the schedule's weights are used.")
+        for note in ranking.notes:
+            st.caption(escape_markdown(note))
         st.plotly_chart(plots.contribution_bars(frame), key="tune_bars")
         st.dataframe(
             frame[["rank", "item_name", "score", "because"]], hide_index=True, key="tune_list"
         )
+        react(frame)
     with right:
         metrics = panel.measure(weights, state.schedule)
         show_metrics(metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 
 import streamlit as st
 
@@ -11,8 +12,10 @@ from timbre import personality as pers
 from timbre.app.models import choose_dataset, interaction_data
 from timbre.app.navigation import page_link
 from timbre.app.state import get_settings, get_store, guard, shared, stop
+from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
 from timbre.services.engines import PANEL_SAMPLE, engine_for_run, metrics_panel
+from timbre.services.people import MappedRow, listener_components
 from timbre.services.runs import Run, train_run, usable_run
 
 
@@ -93,6 +96,34 @@ def panel_for(data: InteractionData, run: Run) -> hybrid.MetricsPanel:
     stop()
 
 
+#: A listener ready to rank: components (feedback applied), the mapping (``None`` for a
+#: training row) and the person's key (see :func:`listener_components`).
+Listener = tuple[hybrid.Components, MappedRow | None, str]
+
+
+def listener_or_last(engine: hybrid.HybridEngine, text: str, memory: str) -> tuple[Listener, str]:
+    """The listener ``text`` names, remembered in ``st.session_state[memory]``; when it names
+    nobody, the last one it named on this data set (else the data set's first listener) and
+    the error (``""`` when there is none), so a typo leaves the page as it was."""
+    store, dataset = get_store(), engine.data.dataset
+    try:
+        found = listener_components(store, engine, text)
+    except TimbreError as exc:
+        error = str(exc)
+    else:
+        st.session_state[memory] = (dataset, found[2])
+        return found, ""
+    last = st.session_state.get(memory)
+    candidates = [last[1]] if isinstance(last, tuple) and last[0] == dataset else []
+    candidates.append(str(engine.data.users.id(0)))
+    for query in candidates[:-1]:
+        with suppress(TimbreError):  # that person may have been forgotten since
+            return listener_components(store, engine, query), error
+    with guard():
+        return listener_components(store, engine, candidates[-1]), error
+    stop()
+
+
 def persona_z(index: int) -> dict[str, float]:
     """Trait z-scores of a demo persona (a real anonymous IPIP-50 response)."""
     instrument = pers.get_instrument("ipip50")
@@ -109,4 +140,12 @@ def settings_caption(run: Run) -> str:
     )
 
 
-__all__ = ["PANEL_SAMPLE", "panel_for", "persona_z", "require_engine", "settings_caption"]
+__all__ = [
+    "PANEL_SAMPLE",
+    "Listener",
+    "listener_or_last",
+    "panel_for",
+    "persona_z",
+    "require_engine",
+    "settings_caption",
+]

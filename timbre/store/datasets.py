@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from timbre.store.metadata import catalog_frame, item_metadata
@@ -155,17 +156,18 @@ def load_dataset(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFram
     inter, items, users, tags = T_INTERACTIONS, T_ITEMS, T_USERS, T_ITEM_TAGS
     ident = dataset_id(conn, name)
     members = sa.select(inter.c.item_id).where(inter.c.dataset_id == ident)
+    # ids, not keys, per row (a join would fetch two key strings per interaction): each key is
+    # fetched once and shared by its rows
     frame = select_frame(
         conn,
-        sa.select(users.c.key, items.c.key, inter.c.event, inter.c.weight, inter.c.ts)
-        .select_from(
-            inter.join(users, users.c.id == inter.c.user_id).join(
-                items, items.c.id == inter.c.item_id
-            )
-        )
-        .where(inter.c.dataset_id == ident),
-        ["user_key", "item_key", "event", "weight", "ts"],
+        sa.select(
+            inter.c.user_id, inter.c.item_id, inter.c.event, inter.c.weight, inter.c.ts
+        ).where(inter.c.dataset_id == ident),
+        ["user_id", "item_id", "event", "weight", "ts"],
     )
+    people = sa.select(inter.c.user_id).where(inter.c.dataset_id == ident)
+    frame.insert(0, "user_key", _keys_of(conn, users, people, frame.pop("user_id")))
+    frame.insert(1, "item_key", _keys_of(conn, items, members, frame.pop("item_id")))
     meta = select_frame(
         conn,
         sa.select(*[items.c[c] for c in ITEM_META_COLUMNS]).where(items.c.id.in_(members)),
@@ -186,6 +188,18 @@ def load_dataset(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFram
     )
     frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(dtype=np.int64), frame.index)
     return frame, item_metadata(meta, item_tags, own, catalog)
+
+
+def _keys_of(
+    conn: Connection, table: sa.Table, wanted: sa.Select[Any], ids: pd.Series
+) -> NDArray[np.object_]:
+    """The ``key`` of each id in ``ids`` (rows of ``table`` whose id ``wanted`` selects)."""
+    pairs = conn.execute(sa.select(table.c.id, table.c.key).where(table.c.id.in_(wanted))).all()
+    known = np.asarray([p[0] for p in pairs], dtype=np.int64)
+    keys = np.asarray([p[1] for p in pairs], dtype=object)
+    order = np.argsort(known)
+    position = np.searchsorted(known[order], ids.to_numpy(dtype=np.int64))
+    return np.asarray(keys[order][position], dtype=object)
 
 
 def load_tags(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -96,6 +97,13 @@ def show_metrics(metrics: dict[str, Any]) -> None:
 
 
 def show_tradeoff(weights: hybrid.Weights, metrics: dict[str, Any]) -> None:
+    """The diversity and novelty trade-off curves, on request: 12 more evaluations for each
+    cf / content / personality mix (cached per mix), so a slider move stays quick."""
+    if not st.toggle(
+        "Trade-off curves (about 6 times the work of the metrics, once per weight mix)",
+        key="tune_show_tradeoff",
+    ):
+        return
     key = (weights.cf, weights.content, weights.personality, state.schedule)
     curves = st.session_state.setdefault("tune_curves", {})
     if key not in curves:
@@ -120,7 +128,15 @@ def react(frame: pd.DataFrame) -> None:
 
 @st.fragment
 def live() -> None:
-    """Sliders and everything that follows them (re-run alone when a slider moves)."""
+    """Sliders and everything that follows them (re-run alone when a slider moves); how long
+    the last run took is kept in ``tune_live_ms`` (benchmarks/bench_tune.py reads it)."""
+    started = time.perf_counter()
+    body()
+    st.session_state["tune_live_ms"] = (time.perf_counter() - started) * 1000
+
+
+def body() -> None:
+    """The fragment's work: sliders, list, metrics (and the trade-off curves on request)."""
     columns = st.columns(len(hybrid.KNOBS))
     for column, knob in zip(columns, hybrid.KNOBS, strict=True):
         key = f"tune_w_{knob}"

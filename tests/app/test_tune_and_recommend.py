@@ -49,6 +49,10 @@ def test_tune_sliders_move_the_list_and_the_metrics(demo_app_home: Path) -> None
     after = metric_values(at)
     assert after["ILD (binary)"] != before["ILD (binary)"] and after["NDCG@10"] != before["NDCG@10"]
     assert table_with(at, "item_name", "because")["item_name"].tolist() != list_before
+    titles = [f["layout"].get("title", {}).get("text") for f in plotly_figures(at)]
+    assert "Trade-off" not in titles  # on request only: a slider move stays quick
+    at.toggle(key="tune_show_tradeoff").set_value(True)
+    at = at.run()
     tradeoff = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "Trade-off")
     assert len(tradeoff["data"]) == 4  # two curves and the current point on each
     at.button(key="tune_use").click()

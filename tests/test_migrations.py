@@ -44,7 +44,7 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_data(
         assert "model_runs" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     with Store.open(url) as store:
-        assert store.schema_revision() == head_revision() == "0004"
+        assert store.schema_revision() == head_revision() == "0005"
         assert store.table_counts()["users"] == 1
         assert store.table_counts()["model_runs"] == 0
 
@@ -101,7 +101,7 @@ def test_a_newer_database_is_refused_and_left_alone(sqlite_url: str) -> None:
     with pytest.raises(
         StorageError,
         match=r"revision 0099, newer than this Timbre \(knows up to "
-        r"0004\)",
+        r"0005\)",
     ):
         Store.open(sqlite_url)
     engine = sa.create_engine(sqlite_url)

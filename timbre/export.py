@@ -15,6 +15,32 @@ import pandas as pd
 
 #: A spreadsheet treats a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+#: The longest comment line (or name in one) written into a file's header or sidecar.
+MAX_COMMENT_CHARS = 500
+
+
+def safe_line(text: object, limit: int = MAX_COMMENT_CHARS) -> str:
+    """``text`` as one harmless line for a file's comments, headers or sidecar.
+
+    Every character ``str.isprintable`` refuses (newline, carriage return, tab, NUL, a direction
+    override such as U+202E) is written as its escape (``\\n``, ``\\u202e``), so a name can never
+    start a line of its own (a CSV row a spreadsheet would run) nor reorder what is shown; text
+    longer than ``limit`` characters is cut and ends with ``...``.
+
+    Examples
+    --------
+    >>> print(safe_line("plays\\n=cmd|' /C calc'!A0"))
+    plays\\n=cmd|' /C calc'!A0
+    >>> safe_line("x" * 10, limit=6)
+    'xxx...'
+    """
+    line = "".join(ch if ch.isprintable() else _escape(ch) for ch in str(text))
+    return line if len(line) <= limit else line[: max(0, limit - 3)] + "..."
+
+
+def _escape(ch: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+    return named.get(ch) or f"\\u{ord(ch):04x}"
 
 
 def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -56,10 +82,14 @@ def csv_text(
         Neutralise formula-like text cells (for files people open in a spreadsheet). Files
         meant for programs that must read ids back unchanged (evaluation splits) pass ``False``.
     comments
-        Lines written first, each prefixed with ``# `` (how the file was made).
+        Lines written first, each prefixed with ``# `` (how the file was made); each is made
+        one harmless line by :func:`safe_line`, as are the column headers of a spreadsheet-safe
+        file.
     """
     table = neutralize_formulas(frame) if spreadsheet_safe else frame
-    header = "".join(f"# {line}\n" for line in comments)
+    if spreadsheet_safe:
+        table.columns = [safe_line(c) for c in table.columns]
+    header = "".join(f"# {safe_line(line)}\n" for line in comments)
     # every text cell quoted: a carriage return or newline inside a name cannot split a row
     return header + table.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
 
@@ -81,7 +111,7 @@ def parquet_bytes(frame: pd.DataFrame, comments: Sequence[str] = ()) -> bytes:
     Text cells are kept exactly (Parquet is read by programs, not run by spreadsheets).
     """
     table = frame.copy()
-    table.attrs["made_with"] = list(comments)
+    table.attrs["made_with"] = [safe_line(line) for line in comments]
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
     return buffer.getvalue()
@@ -93,7 +123,8 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, comments: Sequence[str]
     target = Path(path)
     payload = parquet_bytes(frame, comments)
     _atomic_write(target, lambda stream: stream.write(payload))
-    sidecar = json.dumps({"made_with": list(comments)}, indent=2).encode("utf-8")
+    made_with = [safe_line(line) for line in comments]
+    sidecar = json.dumps({"made_with": made_with}, indent=2).encode("utf-8")
     _atomic_write(target.with_suffix(".json"), lambda stream: stream.write(sidecar))
     return target
 
@@ -126,17 +157,19 @@ def provenance(
     run: Mapping[str, Any] | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """The comment lines that say how a recommendation export was made."""
+    """The comment lines that say how a recommendation export was made (every name in them
+    made one harmless line by :func:`safe_line`)."""
     import timbre
 
     made = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"Timbre {timbre.__version__} recommendations, {made}",
-        f"data set: {dataset}",
-        "weights: " + ", ".join(f"{k}={v:g}" for k, v in weights.items()),
-        f"normalisation: {normalization}; diversity (MMR) space: {space}",
+        f"data set: {safe_line(dataset, 200)}",
+        "weights: " + ", ".join(f"{safe_line(k, 40)}={v:g}" for k, v in weights.items()),
+        f"normalisation: {safe_line(normalization, 40)}; diversity (MMR) space: "
+        f"{safe_line(space, 80)}",
     ]
     if run:
         params = ", ".join(f"{k}={v}" for k, v in sorted(dict(run.get("params") or {}).items()))
-        lines.append(f"cf model: run {run.get('id')} ({run.get('model')}), {params}")
-    return [*lines, *extra]
+        lines.append(safe_line(f"cf model: run {run.get('id')} ({run.get('model')}), {params}"))
+    return [*lines, *(safe_line(line) for line in extra)]

@@ -11,6 +11,8 @@ from typing import Literal
 
 import pandas as pd
 
+from timbre.errors import DataError
+
 ItemKind = Literal["track", "artist", "album"]
 Event = Literal["play", "top", "love", "skip"]
 TagKind = Literal["tag", "genre", "subgenre"]
@@ -46,6 +48,63 @@ _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 #: How many tags an item keeps in its metadata (the strongest, by how many users gave them).
 TOP_TAGS = 20
+
+#: The longest text the store keeps, in characters, per kind of value. A row with a longer id or
+#: name is dropped and counted (on every backend alike: SQLite would keep it, PostgreSQL refuse
+#: the whole import); a longer data set name is refused.
+MAX_CHARS: dict[str, int] = {
+    "data set name": 200,
+    "user id": 300,
+    "user name": 300,
+    "item id": 500,
+    "item name": 500,
+    "artist name": 500,
+    "tag": 300,
+}
+
+
+def check_dataset_name(name: str, hint: str = "") -> str:
+    """``name`` if it can name a data set: printable, not blank, at most 200 characters.
+
+    Data set names end up in keys, file names, CSV comments and page titles, so a newline, a NUL,
+    a tab or a direction override (anything ``str.isprintable`` refuses) is never accepted.
+
+    Parameters
+    ----------
+    name
+        The proposed name.
+    hint
+        What to do instead, appended to the message (e.g. "give one with --dataset NAME").
+
+    Returns
+    -------
+    str
+        ``name`` unchanged.
+
+    Raises
+    ------
+    DataError
+        A blank, unprintable or too long name (the message shows where, without echoing it all).
+
+    Examples
+    --------
+    >>> check_dataset_name("lastfm-export")
+    'lastfm-export'
+    """
+    limit = MAX_CHARS["data set name"]
+    problem = None
+    if not str(name).strip():
+        problem = "is blank"
+    elif len(name) > limit:
+        problem = f"has {len(name):,} characters (at most {limit})"
+    else:
+        bad = next((ch for ch in name if not ch.isprintable()), None)
+        if bad is not None:
+            problem = f"holds the unprintable character U+{ord(bad):04X}"
+    if problem is None:
+        return name
+    shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+    raise DataError(f"data set name {shown} {problem}" + (f"; {hint}" if hint else ""))
 
 
 def top_values(
@@ -110,7 +169,9 @@ class ImportReport:
     """What an import read, kept and dropped (per reason), for the CLI, the app and the logs.
 
     ``catalog_matched`` / ``catalog_candidates`` count this batch's items whose link key was found
-    in the catalogue; the store fills them in when it writes the batch.
+    in the catalogue; the store fills them in when it writes the batch, and with them, per table,
+    the rows the write added (``written``: new rows), changed (``updated``) and found already
+    stored as they were (``unchanged``), counted from the database's own answers to this write.
     """
 
     source: str
@@ -124,6 +185,8 @@ class ImportReport:
     catalog_matched: int = 0
     interactions_matched: int = 0
     written: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
 
     def drop(self, reason: str, count: int = 1) -> None:
         """Count ``count`` rows dropped for ``reason`` (zero counts are ignored)."""
@@ -156,9 +219,13 @@ class ImportReport:
                 f"  catalogue match: {self.catalog_matched:,} of {self.catalog_candidates:,} "
                 f"items ({self.match_rate:.1%})"
             )
-        if self.written:
-            parts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.written.items()))
-            lines.append(f"  new rows written: {parts}")
+        tables = sorted({*self.written, *self.updated, *self.unchanged})
+        for table in tables:
+            lines.append(
+                f"  {table}: {self.written.get(table, 0):,} new, "
+                f"{self.updated.get(table, 0):,} updated, "
+                f"{self.unchanged.get(table, 0):,} unchanged"
+            )
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, object]:
@@ -176,6 +243,8 @@ class ImportReport:
             "catalog_matched": self.catalog_matched,
             "catalog_match_rate": self.match_rate,
             "written": dict(self.written),
+            "updated": dict(self.updated),
+            "unchanged": dict(self.unchanged),
         }
 
 
@@ -216,6 +285,12 @@ class ImportBatch:
         ``user_key, friend_key`` (directed pairs as the source gives them).
     is_catalog
         True for the catalogue itself: its items are the targets other items link to.
+    play_precision_s
+        ``None``: a timed interaction is the same as a stored one only at the very same time.
+        Otherwise the batch's timed plays are scrobbles whose times are exact to this many
+        seconds (1, or 60 for exports that give only the minute): a stored play of the same user
+        and item within the coarser of the two precisions is the same play (see
+        ``timbre.store.scrobbles``), so exports of one history in different layouts meet.
     """
 
     dataset: str
@@ -229,3 +304,4 @@ class ImportBatch:
     features: pd.DataFrame = field(default_factory=lambda: _empty(FEATURE_COLUMNS))
     friends: pd.DataFrame = field(default_factory=lambda: _empty(FRIEND_COLUMNS))
     is_catalog: bool = False
+    play_precision_s: int | None = None

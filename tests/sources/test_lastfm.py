@@ -221,24 +221,51 @@ def test_the_shared_rate_limit_holds_at_the_server(sqlite_store: Store, fake: Fa
     assert arrivals[-1] - arrivals[0] >= (len(arrivals) - 1) / rate - 0.1
 
 
-def test_rate_limiter_spaces_threads_by_its_interval() -> None:
+def test_rate_limiter_spaces_requests_by_its_interval() -> None:
     now = [0.0]
-    slept: list[float] = []
-    lock = threading.Lock()
+    went: list[float] = []
 
     def sleep(seconds: float) -> None:
-        with lock:
-            slept.append(seconds)
+        now[0] += seconds
 
     limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
-    threads = [threading.Thread(target=limiter.acquire) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(slept) == [0.25, 0.5, 0.75, 1.0]  # the first goes at once
+    for _ in range(5):
+        limiter.acquire()
+        went.append(now[0])
+    assert went == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
     with pytest.raises(ValueError, match="rate"):
         RateLimiter(0)
+
+
+def test_a_slot_is_taken_when_the_request_goes_not_when_it_was_asked_for() -> None:
+    """Issue 16.8: a thread that reserved a slot and woke late went out together with the
+    thread that reserved the next one (8 requests in one second at --rate 5)."""
+    now = [0.0]
+    went: list[float] = []
+    asleep, may_wake = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread().name == "late" and not asleep.is_set():
+            asleep.set()
+            assert may_wake.wait(5)  # wakes late: the clock was moved on meanwhile
+            return
+        now[0] += seconds
+
+    limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
+    limiter.acquire()
+    went.append(now[0])
+    now[0] = 0.1
+    late = threading.Thread(target=lambda: (limiter.acquire(), went.append(now[0])), name="late")
+    late.start()
+    assert asleep.wait(5)
+    now[0] = 0.4
+    limiter.acquire()  # goes while the late thread still sleeps
+    went.append(now[0])
+    now[0] = 0.5
+    may_wake.set()
+    late.join(5)
+    gaps = [b - a for a, b in zip(sorted(went), sorted(went)[1:], strict=False)]
+    assert len(went) == 3 and min(gaps) >= 0.25 - 1e-9, went
 
 
 # --- retries ----------------------------------------------------------------------------------

@@ -262,7 +262,7 @@ def add_commands(sub: Commands) -> None:
 
     logs = sub.add_parser("logs", help="fetch logs, newest first")
     logs.add_argument("--source", choices=("lastfm", "spotify"))
-    logs.add_argument("--status", choices=("ok", "partial", "failed"))
+    logs.add_argument("--status", choices=("ok", "partial", "failed", "running", "interrupted"))
     logs.add_argument("--user", help="a Last.fm name or a full user key")
     logs.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     logs.add_argument("--json", action="store_true", help="print as JSON")

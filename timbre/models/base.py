@@ -28,6 +28,13 @@ from timbre.errors import (
     TimbreWarning,
 )
 from timbre.interactions import InteractionData
+from timbre.models.artifacts import (
+    artifact_checksum,
+    check_rows,
+    check_scores,
+    damaged,
+    read_arrays,
+)
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +511,9 @@ class Recommender(ABC):
         """Write the model as ``path`` (``.npz``, no pickle) plus a ``.json`` sidecar, atomically.
 
         Both files are written to temporary names in the same folder and renamed, so a crash never
-        leaves a half-written artifact under the final name.
+        leaves a half-written artifact under the final name. The sidecar records the SHA-256 of
+        the ``.npz`` (``sha256``) and the shape and type of every array (``arrays``), which
+        :meth:`load` checks.
         """
         self._check_fitted()
         import implicit
@@ -526,6 +535,9 @@ class Recommender(ABC):
             arrays["items.ids"] = _encode_ids(self.item_ids_)
         for key, value in self._arrays().items():
             arrays[f"state.{key}"] = value
+        digest = _atomic_write(
+            target, lambda handle: np.savez(handle, allow_pickle=False, **arrays)
+        )
         meta = {
             "format": ARTIFACT_FORMAT,
             "model": self.name,
@@ -536,17 +548,22 @@ class Recommender(ABC):
             "timbre_version": timbre.__version__,
             "implicit_version": implicit.__version__,
             "metrics": metrics or {},
+            "sha256": digest,
+            "arrays": {
+                name: {"shape": list(np.shape(value)), "dtype": np.asarray(value).dtype.str}
+                for name, value in arrays.items()
+            },
         }
-        _atomic_write(target, lambda handle: np.savez(handle, allow_pickle=False, **arrays))
-        sidecar = sidecar_path(target)
         text = json.dumps(meta, indent=2, sort_keys=True)
-        _atomic_write(sidecar, lambda handle: handle.write(text.encode()))
+        _atomic_write(sidecar_path(target), lambda handle: handle.write(text.encode()))
         log.info("saved %s model to %s", self.name, target)
         return target
 
     @classmethod
-    def load(cls, path: str | Path, data: InteractionData | None = None) -> Recommender:
-        """Load a model saved by :meth:`save` (never unpickles).
+    def load(
+        cls, path: str | Path, data: InteractionData | None = None, checksum: str | None = None
+    ) -> Recommender:
+        """Load a model saved by :meth:`save` (never unpickles), refusing a damaged one.
 
         Parameters
         ----------
@@ -555,6 +572,18 @@ class Recommender(ABC):
         data
             When given, the model must have been trained on exactly this data (same
             fingerprint); otherwise a ``TimbreError`` says so.
+        checksum
+            The SHA-256 the artifact must have (what the run registry recorded); the sidecar's
+            own is checked in any case.
+
+        Raises
+        ------
+        StorageError
+            A missing, truncated or garbage file, one changed since it was written (checksum),
+            arrays of the wrong shape or type, non-finite values, or state that does not fit
+            the model's users and items: one line saying which.
+        TimbreError
+            The model was trained on other data than ``data``.
         """
         from timbre.models import model_class
 
@@ -569,15 +598,10 @@ class Recommender(ABC):
                 f"(fingerprint {meta.get('fingerprint')}; data set {data.dataset!r} is "
                 f"{data.fingerprint}); retrain it on this data"
             )
-        try:
-            with np.load(target, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as exc:
-            raise StorageError(f"cannot read model artifact {target}: {exc}") from None
+        arrays = read_arrays(target, meta, checksum)
         try:
             model = klass(**meta.get("params", {}))
-            model.n_users_ = int(meta["n_users"])
-            model.n_items_ = int(meta["n_items"])
+            model.n_users_, model.n_items_ = check_rows(target, meta, arrays)
             model.fingerprint_ = str(meta["fingerprint"])
             model.user_items_ = sp.csr_matrix(
                 (
@@ -593,8 +617,11 @@ class Recommender(ABC):
                 model.item_ids_ = _decode_ids(arrays["items.ids"], model.n_items_)
             state = {k[len("state.") :]: v for k, v in arrays.items() if k.startswith("state.")}
             model._restore(state, meta)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise StorageError(f"model artifact {target} is incomplete or damaged: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise damaged(target, f"is incomplete or damaged ({exc})") from None
+        with warnings.catch_warnings(), one_blas_thread():
+            warnings.simplefilter("ignore")
+            check_scores(model, target)
         return model
 
 
@@ -636,14 +663,18 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def _atomic_write(target: Path, write: Callable[[Any], Any]) -> None:
+def _atomic_write(target: Path, write: Callable[[Any], Any]) -> str:
+    """Write ``target`` through a temporary file in its folder, renamed once complete (a crash
+    never leaves a half-written file under the final name); the SHA-256 of what was written."""
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+        digest = artifact_checksum(temp)
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    return digest

@@ -15,7 +15,7 @@ from timbre.config import Settings
 from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
 from timbre.models import Recommender, create_model
-from timbre.models.base import ProgressCallback, sidecar_path
+from timbre.models.base import ProgressCallback, read_sidecar, sidecar_path
 from timbre.sources.demo import DEMO_DATASET
 from timbre.store import Store
 
@@ -48,8 +48,9 @@ def train_run(
     """Fit ``model_name`` on ``data``, save it under the artifacts folder and record the run
     (with ``metrics`` in its row when given).
 
-    The artifact is written (atomically) before the registry row; if recording fails the
-    artifact is removed again, so the registry never points at a missing file.
+    The artifact is written (atomically) before the registry row, which records its SHA-256
+    (checked whenever the run is loaded); if recording fails the artifact is removed again, so
+    the registry never points at a missing file.
     """
     model = create_model(model_name, params)
     started = time.perf_counter()
@@ -59,6 +60,7 @@ def train_run(
     target = folder / f"{model.name}-{data.fingerprint}-{uuid.uuid4().hex[:8]}.npz"
     model.save(target)
     try:
+        checksum = str(read_sidecar(target)["sha256"])
         run_id = store.add_model_run(
             model=model.name,
             params=model.get_params(),
@@ -67,6 +69,7 @@ def train_run(
             metrics=metrics,
             duration_s=round(fit_seconds, 4),
             artifact_path=str(target),
+            checksum=checksum,
         )
         if activate:
             store.set_active_run(run_id)
@@ -167,7 +170,7 @@ def serve_run(run: dict[str, Any], data: InteractionData) -> tuple[Recommender, 
             f"model run {run['id']} ({run['model']}) was trained on {run['dataset']!r}, "
             f"not {data.dataset!r}"
         )
-    model = Recommender.load(run["artifact_path"])
+    model = Recommender.load(run["artifact_path"], checksum=run.get("checksum"))
     if model.fingerprint_ == data.fingerprint:
         return model, data
     if model.user_ids_ is None or model.item_ids_ is None:

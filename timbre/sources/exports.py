@@ -102,7 +102,8 @@ def read_lastfm_csv(path: Path, user: str | None = None) -> ImportBatch:
     text = decode_text(read_bytes(path), path.name, report.warnings)
     if not text.strip():
         raise DataError(f"{path.name} is empty")
-    artist, title, stamps = _scrobbles(text, path.name, lastfm_layout(text, path.name))
+    layout = lastfm_layout(text, path.name)
+    artist, title, stamps = _scrobbles(text, path.name, layout)
     report.rows_read = len(artist)
     named = artist.notna() & title.notna()
     report.drop("missing artist or title", int((~named).sum()))
@@ -126,7 +127,21 @@ def read_lastfm_csv(path: Path, user: str | None = None) -> ImportBatch:
     report.drop("duplicate scrobble (same track, same time)", int(dupes.sum()))
     out = out[~dupes]
     report.accepted = len(out)
-    return personal_plays_batch("lastfm-export", report, f"lastfm:{user}", user, out, title="title")
+    batch = personal_plays_batch(
+        "lastfm-export", report, f"lastfm:{user}", user, out, title="title"
+    )
+    batch.play_precision_s = _precision(layout, out["timestamp"])
+    return batch
+
+
+def _precision(layout: LastfmLayout, stamps: pd.Series) -> int:
+    """How exact an export's times are (seconds): the ``adnd`` layouts give the minute, ``uts``
+    the second; the ``iso`` one either (the minute when no time in the file has seconds)."""
+    if layout in ("adnd", "adnd-header"):
+        return 60
+    if layout == "uts":
+        return 1
+    return 1 if bool((pd.DatetimeIndex(stamps).second != 0).any()) else 60
 
 
 def _scrobbles(

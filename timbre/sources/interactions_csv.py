@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from timbre.errors import DataError
-from timbre.records import Event, ImportBatch, ImportReport, ItemKind, link_key
+from timbre.records import (
+    Event,
+    ImportBatch,
+    ImportReport,
+    ItemKind,
+    check_dataset_name,
+    link_key,
+)
 from timbre.sources.textio import decode_text, drop_reasons, read_bytes, read_csv_text
 
 #: Column role -> the names (lower-case) a column of that role is found by, best first.
@@ -68,10 +75,15 @@ def read_interactions_csv(
     Raises
     ------
     DataError
-        An empty or unreadable file, no user or item column, or no usable rows.
+        An empty or unreadable file, no user or item column, no usable rows, or a data set
+        name (given, or the file name's) that is blank, unprintable or too long.
     """
     path = Path(path)
-    dataset = dataset or path.name.split(".")[0]
+    if not dataset:
+        hint = "the name comes from the file name; give one with --dataset NAME"
+        dataset = check_dataset_name(path.name.split(".")[0], hint)
+    else:
+        check_dataset_name(dataset)
     report = ImportReport(source="csv", dataset=dataset)
     frame = read_csv_text(decode_text(read_bytes(path), path.name, report.warnings), path.name)
     if frame.empty:

@@ -157,7 +157,9 @@ def tracked_users(store: Store) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``key, name, interactions, datasets, last_fetch, status, rows, error``.
+        ``key, name, interactions, datasets, last_fetch, status, rows, error``; a fetch that
+        is still ``running`` (or was ``interrupted``) shows when it started, and the rows it
+        wrote up to then.
     """
     users = store.list_users(USER_PREFIX)
     logs = store.list_fetch_logs(limit=100_000)
@@ -165,8 +167,10 @@ def tracked_users(store: Store) -> pd.DataFrame:
     latest = logs.drop_duplicates("user_key") if len(logs) else logs  # newest first already
     by_key = latest.set_index("user_key") if len(latest) else None
     out = users[["key", "name", "interactions", "datasets"]].copy()
+    if by_key is not None:  # a fetch still running (or interrupted) has no finish time
+        by_key["last_fetch"] = by_key["finished_at"].fillna(by_key["started_at"])
     for column, source in (
-        ("last_fetch", "finished_at"),
+        ("last_fetch", "last_fetch"),
         ("status", "status"),
         ("rows", "rows"),
         ("error", "error"),

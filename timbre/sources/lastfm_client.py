@@ -100,12 +100,18 @@ class LastfmOptions(CheckedOptions):
 class _Transport(httpx2.BaseTransport):
     """The transport pylast's HTTP client uses for ``https://`` (mounted through its ``proxy``).
 
-    Every request waits for the shared rate limiter, gets Timbre's timeout (pylast's own is 20 s
-    per read) and trusts the default CA store at the time the transport was made
-    (``SSL_CERT_FILE`` is honoured, which is how tests trust a loopback server's throwaway CA).
-    pylast closes its client after every request; the connection pool here outlives it and is
-    closed by :meth:`shutdown`.
+    Every request takes its rate-limit slot at the moment its headers are about to be written to
+    an open connection (httpcore's ``send_request_headers`` trace event: after any TCP connect
+    and TLS handshake), so that a slow handshake never sends a request later than its slot and
+    bunches it with the next ones. Each request gets Timbre's timeout (pylast's own is 20 s per
+    read) and trusts the default CA store at the time the transport was made (``SSL_CERT_FILE``
+    is honoured, which is how tests trust a loopback server's throwaway CA). pylast closes its
+    client after every request; the connection pool here outlives it and is closed by
+    :meth:`shutdown`.
     """
+
+    #: The httpcore trace event just before a request's first byte is written.
+    SEND_EVENT = "http11.send_request_headers.started"
 
     def __init__(
         self, limiter: RateLimiter, timeout: float, cancel: threading.Event | None
@@ -116,9 +122,14 @@ class _Transport(httpx2.BaseTransport):
         self._inner = httpx2.HTTPTransport(verify=ssl.create_default_context(), retries=0)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        self._limiter.acquire(self._cancel)
         request.extensions["timeout"] = dict(self._timeout)
+        request.extensions["trace"] = self._trace
         return self._inner.handle_request(request)
+
+    def _trace(self, event: str, _info: dict[str, Any]) -> None:
+        """httpcore's progress events of a request: take the slot as it is sent."""
+        if event == self.SEND_EVENT:
+            self._limiter.acquire(self._cancel)
 
     def close(self) -> None:
         """Kept open across pylast's per-request clients; see :meth:`shutdown`."""

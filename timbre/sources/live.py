@@ -12,8 +12,11 @@ them the same way:
 - one transaction per kind (``write_kind``), serialised per store so that concurrent users never
   race on SQLite's single writer or on shared item rows; a *checkpointed* kind (Last.fm's
   history) is written every few pages instead, and what it read before a failure is kept;
-- a :class:`~timbre.sources.results.FetchResult` per user and one ``fetch_logs`` row for it
-  (``log_result``), with progress events along the way and cancellation at the next request;
+- a :class:`~timbre.sources.results.FetchResult` per user and one ``fetch_logs`` row for it,
+  written as ``running`` before anything is fetched (``open_logs``, for every user of a run in
+  one transaction: a busy database stops the run before it starts), updated after each kind
+  (``heartbeat``) and closed at the end (``log_result``), with progress events along the way
+  and cancellation at the next request;
 - secrets never reach a log line, an error text or the database
   (:mod:`timbre.sources.redaction`).
 """
@@ -39,8 +42,10 @@ from timbre.sources.results import (
     FetchResult,
     FetchStatus,
     ProgressCallback,
+    heartbeat,
     log_result,
     new_rows,
+    open_logs,
     store_lock,
     write_kind,
 )
@@ -87,6 +92,7 @@ __all__ = [
     "interaction_frame",
     "log_result",
     "new_rows",
+    "open_logs",
     "parse_kinds",
     "redact",
     "store_lock",
@@ -380,10 +386,11 @@ class LiveFetcher(Generic[C, U]):
         their next request, what they wrote stays, each is logged, and the interrupt is
         re-raised.
         """
-        chosen = self.parse_kinds(kinds)
+        results = [self._new_result(name, kinds) for name in names]
+        open_logs(self.store, results)
         run = Run()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.source) as pool:
-            futures = [pool.submit(self.fetch_user, name, chosen, progress, run) for name in names]
+            futures = [pool.submit(self._fetch, result, progress, run) for result in results]
             try:
                 wait_all(futures)
             except BaseException:
@@ -425,10 +432,25 @@ class LiveFetcher(Generic[C, U]):
         ------
         DataError
             A name or kind the source does not know (nothing is fetched).
+        StorageError
+            The log row cannot be written (e.g. the database stays busy): nothing is fetched.
         """
+        result = self._new_result(name, kinds)
+        open_logs(self.store, [result])
+        return self._fetch(result, progress, run or Run())
+
+    def _new_result(self, name: str, kinds: str | Iterable[str] | None) -> FetchResult:
+        """The result of a fetch about to start (raises ``DataError`` for a bad name or kind)."""
         user, key = self.identify(name)
         chosen = self.parse_kinds(kinds)
-        result = FetchResult(source=self.source, user=user, user_key=key, kinds=chosen)
+        return FetchResult(source=self.source, user=user, user_key=key, kinds=chosen)
+
+    def _fetch(
+        self, result: FetchResult, progress: ProgressCallback | None, run: Run
+    ) -> FetchResult:
+        """Run one user's fetch whose log row is open, and close the row."""
+        result.restart()
+        chosen = result.kinds
 
         def report(stage: str, done: float, message: str) -> None:
             if progress is not None:
@@ -437,7 +459,7 @@ class LiveFetcher(Generic[C, U]):
 
         retries_before = self.client.thread_retries
         try:
-            self._run_user(result, run or Run(), report)
+            self._run_user(result, run, report)
         except Exception as exc:  # a bug must not lose the log row; it is re-raised after
             result.fatal = result.fatal or f"internal error: {type(exc).__name__}: {exc}"
             raise
@@ -535,5 +557,6 @@ class LiveFetcher(Generic[C, U]):
                 batch.features = rows.features.reset_index(drop=True)
             written = write_kind(self.store, batch)
             result.written[kind.name] = result.written.get(kind.name, 0) + new_rows(written)
+            heartbeat(self.store, result)
         if rows.failure:
             raise GaveUp(rows.failure)

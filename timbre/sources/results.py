@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from timbre.errors import TimbreError
 from timbre.records import ImportBatch, ImportReport
 from timbre.sources.redaction import redact
 from timbre.store import Store
+from timbre.store.locks import DatabaseBusy, this_process
+
+log = logging.getLogger(__name__)
 
 FetchStatus = Literal["ok", "partial", "failed"]
 #: Longest error text kept in a ``fetch_logs`` row.
 MAX_ERROR_CHARS = 2000
+#: How long closing a fetch's log row keeps waiting for a busy database (seconds, in all).
+CLOSE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,11 @@ class FetchResult:
         """Seconds from start to finish (so far, while running)."""
         return round(time.perf_counter() - self._clock_start, 3) if self._end is None else self._end
 
+    def restart(self) -> None:
+        """Stamp the start time anew (a queued user's fetch starts when a worker takes it)."""
+        self.started_at = datetime.now(UTC)
+        self._clock_start = time.perf_counter()
+
     def finish(self) -> None:
         """Stamp the end time."""
         self.finished_at = datetime.now(UTC)
@@ -138,8 +150,9 @@ def store_lock(store: Store) -> threading.Lock:
 
 def write_kind(store: Store, batch: ImportBatch) -> ImportReport:
     """Write one kind's batch in one transaction (serialised per store)."""
+    into = f" into data set {batch.dataset!r}" if batch.dataset else ""
     with store_lock(store):
-        return store.write_batch(batch)
+        return store.write_batch(batch, operation=f"writing fetched {batch.source} data{into}")
 
 
 def new_rows(report: ImportReport) -> int:
@@ -147,26 +160,85 @@ def new_rows(report: ImportReport) -> int:
     return sum(max(0, n) for n in report.written.values())
 
 
-def log_result(store: Store, result: FetchResult, secrets: Iterable[str] = ()) -> int:
-    """Write the ``fetch_logs`` row of one user's fetch; returns its id.
+def open_logs(store: Store, results: Sequence[FetchResult]) -> None:
+    """Write the ``fetch_logs`` rows of fetches about to start, as ``running``, in one
+    transaction (which first records the interrupted ones of earlier runs); sets ``log_id``.
 
-    The error text is redacted of ``secrets`` and cut to ``MAX_ERROR_CHARS``.
+    Raises
+    ------
+    StorageError
+        The database refused or stayed busy: no row is written and nothing should be fetched.
+    """
+    pid, host = this_process()
+    rows = [
+        {
+            "user_key": r.user_key,
+            "source": r.source,
+            "kinds": ",".join(r.kinds)[:300],
+            "started_at": r.started_at,
+            "pid": pid,
+            "host": host,
+        }
+        for r in results
+    ]
+    with store_lock(store):
+        ids = store.start_fetch_logs(rows)
+    for result, ident in zip(results, ids, strict=True):
+        result.log_id = ident
+
+
+def heartbeat(store: Store, result: FetchResult) -> None:
+    """Tell the fetch's ``running`` log row how far it got (rows so far; a sign of life)."""
+    if result.log_id is None:
+        return
+    try:
+        with store_lock(store):
+            store.update_fetch_log(result.log_id, rows=result.rows)
+    except TimbreError as exc:  # only a sign of life: the closing update says it all
+        log.warning("could not update the fetch log of %s: %s", result.user_key, exc)
+
+
+def log_result(store: Store, result: FetchResult, secrets: Iterable[str] = ()) -> int:
+    """Close (or, for a fetch never opened, write) the ``fetch_logs`` row of one user's fetch;
+    returns its id.
+
+    The error text is redacted of ``secrets`` and cut to ``MAX_ERROR_CHARS``. A busy database
+    is waited for up to ``CLOSE_WAIT_S`` seconds, so that a fetch keeps its outcome when an
+    import holds the database meanwhile.
+
+    Raises
+    ------
+    StorageError
+        The database refused the row, or stayed busy all that time (an opened row then stays
+        ``running`` and reads ``interrupted`` once this process has ended).
     """
     if result.finished_at is None:
         result.finish()
     error = result.error
     if error is not None:
         error = redact(error, secrets)[:MAX_ERROR_CHARS]
-    with store_lock(store):
-        result.log_id = store.add_fetch_log(
-            user_key=result.user_key,
-            source=result.source,
-            kinds=",".join(result.kinds)[:300],
-            started_at=result.started_at,
-            finished_at=result.finished_at,
-            status=result.status,
-            rows=result.rows,
-            duration_s=result.duration_s,
-            error=error,
-        )
-    return result.log_id
+    values = {
+        "user_key": result.user_key,
+        "source": result.source,
+        "kinds": ",".join(result.kinds)[:300],
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "status": result.status,
+        "rows": result.rows,
+        "duration_s": result.duration_s,
+        "error": error,
+    }
+    deadline = time.monotonic() + CLOSE_WAIT_S
+    while True:
+        try:
+            with store_lock(store):
+                if result.log_id is None:
+                    result.log_id = store.add_fetch_log(**values)
+                else:
+                    store.update_fetch_log(result.log_id, **values)
+            return result.log_id
+        except DatabaseBusy:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("the database is busy; waiting to close the fetch log of %s", result.user_key)
+            time.sleep(0.5)

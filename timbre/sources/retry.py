@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -125,16 +126,20 @@ class CheckedOptions:
 class RateLimiter:
     """Space requests at least ``1 / rate`` seconds apart, across all threads that share it.
 
-    A token bucket of capacity one: each caller reserves the next free slot under a lock and
-    sleeps until it outside the lock, so ``n`` requests never take less than ``(n - 1) / rate``
-    seconds however many threads send them.
+    A slot is taken at the moment the caller goes ahead (the request is sent right after),
+    never reserved for later: a caller whose slot is not free yet sleeps and asks again. A
+    thread that wakes late (a busy interpreter, a slow TLS handshake before the request) then
+    pushes the next slot back instead of leaving it where a reservation made it, so requests
+    that go out late never bunch up with the ones after them. Any ``n`` requests therefore span
+    at least ``(n - 1) / rate`` seconds between the moments they were let through, and no
+    1-second window holds more than ``ceil(rate)`` of them.
 
     Parameters
     ----------
     rate
         Requests per second (> 0).
     clock, sleep
-        Injectable for tests.
+        Injectable for tests (``sleep`` is only used without a ``cancel`` event).
 
     Examples
     --------
@@ -156,22 +161,33 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._next = 0.0
+        self._next = -math.inf
         self.requests = 0
 
-    def acquire(self, cancel: threading.Event | None = None) -> None:
-        """Wait for the next free slot; raises :class:`Cancelled` if ``cancel`` is set."""
+    def try_acquire(self) -> float:
+        """Take the slot if it is free now (``0.0``); otherwise the seconds until it is."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
+            if now < self._next:
+                return self._next - now
+            self._next = now + self.interval
             self.requests += 1
-        wait = slot - now
-        if cancel is not None:
-            if cancel.wait(wait) if wait > 0 else cancel.is_set():
+            return 0.0
+
+    def acquire(self, cancel: threading.Event | None = None) -> None:
+        """Wait until a slot is free and take it; raises :class:`Cancelled` if ``cancel`` is
+        set meanwhile."""
+        while True:
+            if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-        elif wait > 0:
-            self._sleep(wait)
+            wait = self.try_acquire()
+            if wait <= 0:
+                return
+            if cancel is not None:
+                if cancel.wait(wait):
+                    raise Cancelled("cancelled")
+            else:
+                self._sleep(wait)
 
 
 # --- retry ------------------------------------------------------------------------------------

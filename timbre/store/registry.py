@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from timbre.errors import DataError
+from timbre.store.locks import as_utc, process_gone, this_process
 from timbre.store.schema import (
     T_FETCH_LOGS,
     T_MODEL_RUNS,
@@ -17,6 +19,10 @@ from timbre.store.schema import (
     T_SAVED_RECOMMENDATIONS,
 )
 from timbre.store.sql import chunks, now, read_frame
+
+#: A ``running`` fetch log of another machine not updated for this long is interrupted (a
+#: running fetch updates its row after every kind it writes).
+STALE_AFTER = timedelta(minutes=15)
 
 
 def _insert_returning_id(conn: Connection, table: sa.Table, values: Mapping[str, object]) -> int:
@@ -37,10 +43,92 @@ def add_fetch_log(conn: Connection, values: Mapping[str, object]) -> int:
     return _insert_returning_id(conn, T_FETCH_LOGS, {"started_at": now(), **values})
 
 
-def list_fetch_logs(conn: Connection, limit: int) -> pd.DataFrame:
-    """The newest ``limit`` fetch logs, newest first."""
+def interruption(row: Mapping[str, Any]) -> str | None:
+    """Why a ``running`` fetch log is taken as interrupted, or ``None`` (it is not).
+
+    A fetch writes its row as ``running`` when it starts and closes it when it ends; a row
+    still ``running`` is interrupted when the process that wrote it is gone (on this machine:
+    its pid runs no process, or one started after the fetch) or, written on another machine or
+    without a pid, when it has not been updated for ``STALE_AFTER``.
+    """
+    if row["status"] != "running":
+        return None
+    started = _moment(row["started_at"])
+    last = _moment(row.get("updated_at")) or started
+    pid = None if _missing(row.get("pid")) else int(row["pid"])
+    host = None if _missing(row.get("host")) else str(row["host"])
+    seen = f"last seen {last:%Y-%m-%d %H:%M:%S} UTC" if last else "never updated"
+    if pid is not None and process_gone(pid, host, started):
+        return f"interrupted: its process (pid {pid}) ended before the fetch did ({seen})"
+    here = pid is not None and host == this_process()[1]
+    if not here and last is not None and now() - last > STALE_AFTER:
+        minutes = STALE_AFTER.total_seconds() / 60
+        return f"interrupted: no sign of life for more than {minutes:.0f} minutes ({seen})"
+    return None
+
+
+def _missing(value: object) -> bool:
+    return value is None or bool(pd.isna(value))  # type: ignore[call-overload]
+
+
+def _moment(value: object) -> datetime | None:
+    """A stored time as an aware ``datetime`` (``None`` when missing)."""
+    if _missing(value):
+        return None
+    return as_utc(pd.Timestamp(value).to_pydatetime())  # type: ignore[arg-type]
+
+
+def start_fetch_logs(conn: Connection, rows: Sequence[Mapping[str, object]]) -> list[int]:
+    """Mark the interrupted ``running`` logs as such, then add ``rows`` as ``running``; ids."""
+    close_interrupted(conn)
+    return [
+        _insert_returning_id(conn, T_FETCH_LOGS, {"updated_at": now(), **row, "status": "running"})
+        for row in rows
+    ]
+
+
+def close_interrupted(conn: Connection) -> int:
+    """Give every interrupted ``running`` log (see ``interruption``) its status; how many."""
     logs = T_FETCH_LOGS
-    return read_frame(conn, sa.select(logs).order_by(logs.c.id.desc()).limit(limit))
+    running = conn.execute(sa.select(logs).where(logs.c.status == "running")).mappings().all()
+    closed = 0
+    for row in running:
+        why = interruption(dict(row))
+        if why is not None:
+            conn.execute(
+                logs.update()
+                .where(logs.c.id == row["id"], logs.c.status == "running")
+                .values(
+                    status="interrupted",
+                    error=why,
+                    finished_at=row["updated_at"] or row["started_at"],
+                )
+            )
+            closed += 1
+    return closed
+
+
+def update_fetch_log(conn: Connection, log_id: int, values: Mapping[str, object]) -> None:
+    """Set ``values`` in fetch log ``log_id`` (and its ``updated_at`` to now)."""
+    logs = T_FETCH_LOGS
+    conn.execute(logs.update().where(logs.c.id == log_id).values(updated_at=now(), **values))
+
+
+def list_fetch_logs(conn: Connection, limit: int) -> pd.DataFrame:
+    """The newest ``limit`` fetch logs, newest first; interrupted ``running`` ones say so
+    (``status`` ``interrupted``, ``error`` why) even before a later fetch records it."""
+    logs = T_FETCH_LOGS
+    frame = read_frame(conn, sa.select(logs).order_by(logs.c.id.desc()).limit(limit))
+    for label in frame.index[frame["status"] == "running"]:
+        row = frame.loc[label]
+        why = interruption(row.to_dict())
+        if why is not None:
+            frame.loc[label, ["status", "error", "finished_at"]] = [
+                "interrupted",
+                why,
+                row["updated_at"],
+            ]
+    return frame
 
 
 def add_profile(conn: Connection, values: Mapping[str, object]) -> int:

@@ -5,23 +5,20 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from timbre.config import Settings
 from timbre.errors import DataError, ParameterError, StorageError
 from timbre.records import ImportBatch, ImportReport
-from timbre.store import datasets, people, registry, revisions, users, writers
+from timbre.store import checks, datasets, locks, people, registry, revisions, users, writers
 from timbre.store.schema import EVENTS, current_revision, migrate
 from timbre.store.sql import content_digest, failure_reason, table_counts
 
@@ -35,16 +32,24 @@ class Store:
     """Timbre's database: open (and migrate) once, then write batches and read frames.
 
     Every method runs in its own connection; those that write, in one transaction (all or
-    nothing). A failure of the database itself raises ``StorageError``.
+    nothing). A failure of the database itself raises ``StorageError``; a database another
+    writer kept busy past the busy timeout, one that says which process writes what (see
+    ``timbre.store.locks``).
 
     Parameters
     ----------
     engine
         A SQLAlchemy engine whose database is at the head revision (use ``Store.open``).
+    busy_timeout_s
+        How long a SQLite write waits for another writer (``None`` for other backends).
     """
 
-    def __init__(self, engine: Engine, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, engine: Engine, busy_timeout_s: float | None = None, cache_dir: Path | None = None
+    ) -> None:
         self.engine = engine
+        self.busy_timeout_s = busy_timeout_s
+        self._writer = engine.execution_options(**{locks.WRITE_OPTION: True})
         #: Where loaded data sets are cached (``timbre.matrix_cache``); ``None``: no cache.
         self.cache_dir = cache_dir
 
@@ -71,12 +76,13 @@ class Store:
         shown = parsed.render_as_string(hide_password=True)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        timeout = locks.busy_timeout(parsed) if parsed.get_backend_name() == "sqlite" else None
         try:
             engine = sa.create_engine(parsed, future=True)
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open database {shown}: {exc}") from None
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            locks.install_sqlite(engine, timeout or locks.DEFAULT_BUSY_TIMEOUT_S)
         try:
             migrate(engine, shown)
         except StorageError:
@@ -87,7 +93,7 @@ class Store:
             orig = getattr(exc, "orig", None)
             reason = str(orig) if orig else str(exc).splitlines()[0]
             raise StorageError(f"cannot open database {shown}: {reason}") from None
-        return cls(engine, target.home / "cache" if isinstance(target, Settings) else None)
+        return cls(engine, timeout, target.home / "cache" if isinstance(target, Settings) else None)
 
     def schema_revision(self) -> str | None:
         """The database's current schema revision."""
@@ -115,52 +121,75 @@ class Store:
         self.close()
 
     @contextmanager
-    def _connection(self, *, transaction: bool = False, failure: str = "") -> Iterator[Connection]:
+    def _connection(
+        self, *, transaction: bool = False, failure: str = "", operation: str = ""
+    ) -> Iterator[Connection]:
         """A connection (with ``transaction``, inside one that commits on success).
 
-        A database failure becomes a ``StorageError`` starting with ``failure``; Timbre's own
-        errors pass through (and roll the transaction back).
+        A database failure becomes a ``StorageError`` starting with ``failure`` (one that says
+        who keeps the database busy, when it is busy); Timbre's own errors pass through (and
+        roll the transaction back). ``operation`` (``"importing ..."``) records a long write
+        while it runs, for the messages of other processes that wait for it.
         """
+        record = locks.recorded(self._writer, operation) if operation else nullcontext()
         try:
-            with self.engine.begin() if transaction else self.engine.connect() as conn:
+            with record, self._writer.begin() if transaction else self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
+            if locks.is_busy(exc):
+                message = locks.busy_message(self.engine, self.busy_timeout_s)
+                raise locks.DatabaseBusy(message) from None
             said = failure or f"the database {self.url} failed"
             raise StorageError(f"{said}: {failure_reason(exc)}") from None
 
     # -- writing ---------------------------------------------------------------------------
-    def write_batch(self, batch: ImportBatch) -> ImportReport:
+    def write_batch(self, batch: ImportBatch, operation: str | None = None) -> ImportReport:
         """Write one import in a single transaction (all or nothing), idempotently.
 
         Natural keys: users and items by ``key``; interactions by (data set, user, item, event,
-        timestamp); tags by (item, kind, tag); features by item; friends by pair. Re-writing the
-        same batch inserts nothing and changes no value.
+        timestamp; for a batch with a play precision, the same play within the coarser
+        precision, see ``timbre.store.scrobbles``); tags by (item, kind, tag); features by item;
+        friends by pair. Re-writing the same batch inserts nothing and changes no value. Rows
+        whose id or name is longer than ``timbre.records.MAX_CHARS`` allows are dropped and
+        counted first (see ``timbre.store.checks.drop_oversized``).
+
+        Parameters
+        ----------
+        batch
+            The import.
+        operation
+            What the write is, for other processes that find the database busy meanwhile
+            (default: "importing <source> data into data set <name>").
 
         Returns
         -------
         ImportReport
-            The batch's report, with ``written`` (rows added per table) and the catalogue match
-            counts filled in.
+            The batch's report with, per table, the rows this write added (``written``), changed
+            (``updated``) and found as they were (``unchanged``), counted from the database's
+            answers to this write alone, and the catalogue match counts.
 
         Raises
         ------
         DataError
-            An inconsistent batch (unknown event or kind, non-finite or negative weight, an
-            interaction or tag naming an item or user that is neither in the batch nor stored).
-            Nothing is written.
+            An inconsistent batch (unknown event or kind, non-finite or negative weight, a bad
+            data set name, an interaction or tag naming an item or user that is neither in the
+            batch nor stored), or one whose every interaction was dropped. Nothing is written.
         StorageError
-            The database refused the write; nothing is written.
+            The database refused the write, or stayed busy; nothing is written.
         """
         report = batch.report
-        writers.validate_batch(batch)
+        checks.validate_batch(batch)
+        checks.drop_oversized(batch)
         refused = "the store refused the import, nothing was written"
-        with self._connection(transaction=True, failure=refused) as conn:
-            before = table_counts(conn)
-            writers.write_batch(conn, batch)
-            after = table_counts(conn)
-        report.written = {
-            t: after[t] - before[t] for t in after if after[t] != before[t] or t in ALWAYS_REPORTED
+        into = f" into data set {batch.dataset!r}" if batch.dataset else ""
+        what = operation or f"importing {batch.source} data{into}"
+        with self._connection(transaction=True, failure=refused, operation=what) as conn:
+            counts = writers.write_batch(conn, batch)
+        report.written = {t: c.new for t, c in counts.items() if c.new or t in ALWAYS_REPORTED} | {
+            t: 0 for t in ALWAYS_REPORTED if t not in counts
         }
+        report.updated = {t: c.updated for t, c in counts.items()}
+        report.unchanged = {t: c.unchanged for t, c in counts.items()}
         return report
 
     # -- reading ---------------------------------------------------------------------------
@@ -312,7 +341,7 @@ class Store:
 
     def delete_dataset(self, name: str) -> int:
         """Delete a data set and its interactions; returns the interactions removed."""
-        with self._connection(transaction=True) as conn:
+        with self._connection(transaction=True, operation=f"deleting data set {name!r}") as conn:
             return datasets.delete_dataset(conn, name)
 
     # -- users of the live connectors -------------------------------------------------------
@@ -345,7 +374,7 @@ class Store:
         DataError
             No user has this key.
         """
-        with self._connection(transaction=True) as conn:
+        with self._connection(transaction=True, operation=f"removing user {key!r}") as conn:
             return users.remove_user(conn, key)
 
     def forget_user(self, key: str, *, dry_run: bool = False) -> dict[str, int]:
@@ -424,8 +453,34 @@ class Store:
         with self._connection(transaction=True) as conn:
             return registry.add_fetch_log(conn, values)
 
+    def start_fetch_logs(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Record fetches that start now as ``running`` (``user_key, source, kinds, pid, host``,
+        ...), in one transaction that first closes the interrupted ones; their ids.
+
+        Raises
+        ------
+        StorageError
+            The database refused (or stayed busy): nothing is recorded.
+        """
+        with self._connection(transaction=True) as conn:
+            return registry.start_fetch_logs(conn, rows)
+
+    def update_fetch_log(self, log_id: int, **values: object) -> None:
+        """Set ``values`` (``status``, ``rows``, ``finished_at``, ...) in one fetch log; its
+        ``updated_at`` becomes now (a running fetch's sign of life)."""
+        with self._connection(transaction=True) as conn:
+            registry.update_fetch_log(conn, log_id, values)
+
+    def close_interrupted_fetch_logs(self) -> int:
+        """Record as ``interrupted`` every ``running`` fetch log whose process is gone (see
+        ``registry.interruption``); how many."""
+        with self._connection(transaction=True) as conn:
+            return registry.close_interrupted(conn)
+
     def list_fetch_logs(self, limit: int = 500) -> pd.DataFrame:
         """Newest fetch logs first, at most ``limit`` of them (a whole number, 0 or more).
+
+        A ``running`` log whose process is gone reads ``interrupted`` (with why in ``error``).
 
         Raises
         ------
@@ -474,8 +529,9 @@ class Store:
         metrics: dict[str, Any] | None = None,
         duration_s: float | None = None,
         artifact_path: str | None = None,
+        checksum: str | None = None,
     ) -> int:
-        """Record a training run; returns its id."""
+        """Record a training run (``checksum``: the SHA-256 of its artifact); returns its id."""
         values = {
             "model": model,
             "params": params,
@@ -484,6 +540,7 @@ class Store:
             "metrics": metrics or {},
             "duration_s": duration_s,
             "artifact_path": artifact_path,
+            "checksum": checksum,
         }
         with self._connection(transaction=True) as conn:
             return registry.add_model_run(conn, values)
@@ -536,13 +593,3 @@ def _count_argument(name: str, value: int) -> int:
     if count < 0:
         raise ParameterError(f"{name} must be 0 or more, got {count}")
     return count
-
-
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-    """Per SQLite connection: WAL, a busy timeout, foreign keys on, normal sync."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()

@@ -179,7 +179,12 @@ class UserFriend(Base):
 
 
 class FetchLog(Base):
-    """One fetch from a live source: who, what, when, how it ended."""
+    """One fetch from a live source: who, what, when, how it ended.
+
+    ``status`` is ``running`` from the fetch's start until it ends as ``ok``, ``partial`` or
+    ``failed``; a ``running`` row whose process is gone is ``interrupted`` (see
+    ``timbre.store.registry``).
+    """
 
     __tablename__ = "fetch_logs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -188,10 +193,15 @@ class FetchLog(Base):
     kinds: Mapped[str] = mapped_column(String(300))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    status: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20))
     rows: Mapped[int] = mapped_column(Integer, server_default="0")
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Who writes the row while it is ``running`` (to tell a live fetch from a killed one).
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: The last sign of life of a ``running`` fetch (set when it starts and after each kind).
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class PersonalityProfile(Base):
@@ -219,6 +229,8 @@ class ModelRun(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     artifact_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    #: SHA-256 of the artifact (``.npz``) as written; checked when the run is loaded.
+    checksum: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -250,6 +262,21 @@ class PersonLink(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class StoreWriter(Base):
+    """A long write in progress (an import, a deletion): what it does and which process does it.
+
+    Written in its own short transaction before the long one starts and deleted after it ends,
+    so that a process that finds the database busy can say who is writing and what.
+    """
+
+    __tablename__ = "store_writers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation: Mapped[str] = mapped_column(String(300))
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 TABLES: tuple[sa.Table, ...] = tuple(Base.metadata.sorted_tables)
 T_DATASETS: sa.Table = Base.metadata.tables["datasets"]
 T_USERS: sa.Table = Base.metadata.tables["users"]
@@ -264,6 +291,7 @@ T_PERSONALITY_PROFILES: sa.Table = Base.metadata.tables["personality_profiles"]
 T_MODEL_RUNS: sa.Table = Base.metadata.tables["model_runs"]
 T_SAVED_RECOMMENDATIONS: sa.Table = Base.metadata.tables["saved_recommendations"]
 T_PERSON_LINKS: sa.Table = Base.metadata.tables["person_links"]
+T_STORE_WRITERS: sa.Table = Base.metadata.tables["store_writers"]
 
 
 def _alembic_config(connection: Connection | None = None) -> AlembicConfig:

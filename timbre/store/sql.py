@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -84,14 +85,45 @@ def upsert_statement(conn: Connection, table: sa.Table) -> Upsert:
     return (postgres_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
+@dataclass
+class WriteCounts:
+    """What one write did to one table, from the database's own answers (never a before/after
+    count, which would include what other writers added meanwhile).
+
+    Attributes
+    ----------
+    new
+        Rows this write inserted.
+    updated
+        Rows that were stored and whose values this write changed.
+    unchanged
+        Rows that were stored with exactly the values given.
+    """
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: WriteCounts) -> None:
+        """Add ``other``'s counts to these."""
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
 def upsert(
     conn: Connection,
     table: sa.Table,
     rows: Sequence[Mapping[str, object]],
     keys: Sequence[str] = (),
     update: Sequence[str] = (),
-) -> None:
+) -> WriteCounts:
     """Insert ``rows`` in chunks; on a clash of the natural key update ``update`` or skip.
+
+    Each chunk is inserted with ``ON CONFLICT DO NOTHING RETURNING`` its key (the rows the
+    database says it inserted are the new ones), then the other rows are updated where a value
+    differs (the updated ones, by the database's row count). Rows go in key order, so two
+    transactions writing the same rows lock them in the same order (no deadlock).
 
     Parameters
     ----------
@@ -100,22 +132,52 @@ def upsert(
     table
         The table written.
     rows
-        One mapping of column values per row.
+        One mapping of column values per row; no two with the same key.
     keys
-        The columns of the unique key that decides a clash (empty: any unique constraint, only
-        with ``update`` empty).
+        The columns of the unique key that decides a clash (empty: the primary key, only with
+        ``update`` empty).
     update
         The columns a clashing row overwrites with the new values; empty: keep the stored row.
+
+    Returns
+    -------
+    WriteCounts
+        New, updated and unchanged rows.
     """
-    stmt = upsert_statement(conn, table)
-    if update:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys) or None)
-    for chunk in chunks(rows):
-        conn.execute(stmt, list(chunk))
+    counts = WriteCounts()
+    key_columns = list(keys) or [c.name for c in table.primary_key.columns]
+    insert = (
+        upsert_statement(conn, table)
+        .on_conflict_do_nothing(index_elements=list(keys) or None)
+        .returning(*[table.c[k] for k in key_columns])
+    )
+    change = _update_statement(table, key_columns, update) if update else None
+    ordered = sorted(rows, key=lambda row: _key_of(row, key_columns))
+    for chunk in chunks(ordered):
+        added = {tuple(found) for found in conn.execute(insert, list(chunk))}
+        rest = [row for row in chunk if tuple(row[k] for k in key_columns) not in added]
+        changed = 0
+        if change is not None and rest:
+            binds = [{f"b_{c}": row[c] for c in (*key_columns, *update)} for row in rest]
+            changed = int(conn.execute(change, binds).rowcount or 0)
+        counts.add(WriteCounts(len(added), changed, len(chunk) - len(added) - changed))
+    return counts
+
+
+def _key_of(row: Mapping[str, object], columns: Sequence[str]) -> tuple[Any, ...]:
+    """The values of ``columns`` in ``row`` (a sort key: each column holds one type)."""
+    return tuple(row[c] for c in columns)
+
+
+def _update_statement(table: sa.Table, keys: Sequence[str], update: Sequence[str]) -> sa.Update:
+    """``UPDATE`` of the ``update`` columns of the row with the given key, only where one of
+    them differs (so the row count is the rows that changed); parameters are ``b_<column>``."""
+    differs = sa.or_(*[table.c[c].is_distinct_from(sa.bindparam(f"b_{c}")) for c in update])
+    return (
+        table.update()
+        .where(*[table.c[k] == sa.bindparam(f"b_{k}") for k in keys], differs)
+        .values({c: sa.bindparam(f"b_{c}") for c in update})
+    )
 
 
 #: Rows per driver call of :func:`bulk_insert` (bounded memory for the driver's buffers).

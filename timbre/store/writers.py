@@ -17,9 +17,7 @@ from timbre.errors import DataError
 from timbre.records import ImportBatch, link_key
 from timbre.store import revisions
 from timbre.store.schema import (
-    EVENTS,
     FEATURE_COLUMNS,
-    KINDS,
     NO_TIMESTAMP,
     T_DATASETS,
     T_INTERACTIONS,
@@ -30,8 +28,10 @@ from timbre.store.schema import (
     T_USER_ITEM_TAGS,
     T_USERS,
 )
+from timbre.store.scrobbles import match_stored_plays, refine_times
 from timbre.store.sql import (
     IN_CHUNK,
+    WriteCounts,
     bulk_insert,
     chunks,
     clean,
@@ -46,6 +46,10 @@ ITEM_UPDATES = ("name", "artist", "link_key")
 CATALOG_UPDATES = ("in_catalog", "catalog_artist_key", "catalog_match")
 #: The natural key of an interaction.
 INTERACTION_KEY = ("dataset_id", "user_id", "item_id", "event", "ts")
+#: The longest link key stored; a longer one (from very long names) never links.
+MAX_LINK_KEY = 1000
+#: What a batch's write did, per table.
+Counts = dict[str, WriteCounts]
 
 
 @dataclass(frozen=True)
@@ -67,42 +71,7 @@ class BatchIds:
     items: dict[str, int]
 
 
-def validate_batch(batch: ImportBatch) -> None:
-    """Refuse an inconsistent batch before anything is written.
-
-    Raises
-    ------
-    DataError
-        An unknown event or item kind, a non-finite or negative weight, an empty user or item key,
-        or interactions without a data set name.
-    """
-    inter = batch.interactions
-    if len(inter):
-        bad_events = sorted(set(inter["event"].astype(str)) - set(EVENTS))
-        if bad_events:
-            raise DataError(
-                f"unknown interaction event(s) {bad_events}; expected one of {', '.join(EVENTS)}"
-            )
-        weights = pd.to_numeric(inter["weight"], errors="coerce").to_numpy(dtype=float)
-        if not np.all(np.isfinite(weights)):
-            raise DataError(
-                f"{int((~np.isfinite(weights)).sum())} interaction weights are not finite numbers"
-            )
-        if (weights < 0).any():
-            raise DataError(f"{int((weights < 0).sum())} interaction weights are negative")
-        if (inter["user_key"].astype(str) == "").any() or (
-            inter["item_key"].astype(str) == ""
-        ).any():
-            raise DataError("interactions with an empty user or item key")
-    if len(batch.items):
-        bad_kinds = sorted(set(batch.items["kind"].astype(str)) - set(KINDS))
-        if bad_kinds:
-            raise DataError(f"unknown item kind(s) {bad_kinds}; expected track, artist or album")
-    if len(batch.interactions) and not batch.dataset.strip():
-        raise DataError("a data set name is required for interactions")
-
-
-def write_batch(conn: Connection, batch: ImportBatch) -> None:
+def write_batch(conn: Connection, batch: ImportBatch) -> Counts:
     """Write every table of a validated batch, in the order their foreign keys need.
 
     The caller holds the transaction: a ``DataError`` raised here (a row naming an unknown user
@@ -113,22 +82,29 @@ def write_batch(conn: Connection, batch: ImportBatch) -> None:
     conn
         A connection inside the import's one transaction.
     batch
-        The import, checked by ``validate_batch``.
+        The import, checked by ``timbre.store.checks``.
+
+    Returns
+    -------
+    dict
+        Per table the batch gave rows to, what the write did (see ``WriteCounts``).
     """
     created = now()
     newest_item = conn.execute(sa.select(sa.func.max(T_ITEMS.c.id))).scalar() or 0
     fresh = batch.dataset.strip() != "" and not _dataset_exists(conn, batch.dataset)
-    dataset = write_dataset(conn, batch, created)
-    write_users(conn, batch, created)
-    write_items(conn, batch)
+    counts: Counts = {}
+    dataset = write_dataset(conn, batch, created, counts)
+    write_users(conn, batch, created, counts)
+    write_items(conn, batch, counts)
     ids = resolve_ids(conn, batch, dataset)
-    write_tags(conn, batch, ids)
-    write_features(conn, batch, ids)
-    write_friends(conn, batch, ids)
-    write_interactions(conn, batch, ids, fresh)
-    write_user_tags(conn, batch, ids)
+    write_tags(conn, batch, ids, counts)
+    write_features(conn, batch, ids, counts)
+    write_friends(conn, batch, ids, counts)
+    write_interactions(conn, batch, ids, counts, fresh)
+    write_user_tags(conn, batch, ids, counts)
     link_catalog(conn, batch, ids)
     bump_revisions(conn, batch, ids, int(newest_item))
+    return counts
 
 
 def bump_revisions(conn: Connection, batch: ImportBatch, ids: BatchIds, newest_item: int) -> None:
@@ -147,19 +123,25 @@ def _dataset_exists(conn: Connection, name: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def write_dataset(conn: Connection, batch: ImportBatch, created: datetime) -> int | None:
+def _count(counts: Counts, table: sa.Table, done: WriteCounts) -> None:
+    counts.setdefault(table.name, WriteCounts()).add(done)
+
+
+def write_dataset(
+    conn: Connection, batch: ImportBatch, created: datetime, counts: Counts
+) -> int | None:
     """Create the batch's data set unless it exists; its id, or ``None`` without interactions."""
     if not len(batch.interactions):
         return None
     row = {"name": batch.dataset, "source": batch.source, "created_at": created}
-    upsert(conn, T_DATASETS, [row], keys=["name"])
+    _count(counts, T_DATASETS, upsert(conn, T_DATASETS, [row], keys=["name"]))
     datasets = T_DATASETS
     return int(
         conn.execute(sa.select(datasets.c.id).where(datasets.c.name == batch.dataset)).scalar_one()
     )
 
 
-def write_users(conn: Connection, batch: ImportBatch, created: datetime) -> None:
+def write_users(conn: Connection, batch: ImportBatch, created: datetime, counts: Counts) -> None:
     """Upsert the batch's users by key (a new name overwrites; a missing one is the key)."""
     if not len(batch.users):
         return
@@ -168,10 +150,10 @@ def write_users(conn: Connection, batch: ImportBatch, created: datetime) -> None
         {"key": str(k), "name": str(n) if clean(n) is not None else str(k), "created_at": created}
         for k, n in zip(users["key"], users["name"], strict=True)
     ]
-    upsert(conn, T_USERS, rows, keys=["key"], update=["name"])
+    _count(counts, T_USERS, upsert(conn, T_USERS, rows, keys=["key"], update=["name"]))
 
 
-def write_items(conn: Connection, batch: ImportBatch) -> None:
+def write_items(conn: Connection, batch: ImportBatch, counts: Counts) -> None:
     """Upsert the batch's items by key; the catalogue also (re)sets the link targets."""
     if not len(batch.items):
         return
@@ -188,25 +170,27 @@ def write_items(conn: Connection, batch: ImportBatch) -> None:
         )
     ]
     update = (*ITEM_UPDATES, *CATALOG_UPDATES) if batch.is_catalog else ITEM_UPDATES
-    upsert(conn, T_ITEMS, rows, keys=["key"], update=update)
+    _count(counts, T_ITEMS, upsert(conn, T_ITEMS, rows, keys=["key"], update=update))
 
 
 def _item_row(
     batch: ImportBatch, key: object, kind: object, name: object, artist: object, lk: object
 ) -> dict[str, object]:
-    """One ``items`` row (names cut to the column width; catalogue items are their own match)."""
+    """One ``items`` row (catalogue items are their own match; ids and names were checked
+    against their limits, a link key too long to store never links)."""
     artist_clean = clean(artist)
     name_clean = clean(name)
     catalog_artist_key = None
     if batch.is_catalog and artist_clean is not None:
-        catalog_artist_key = link_key("artist", str(artist_clean)) or None
+        catalog_artist_key = link_key("artist", str(artist_clean))[:MAX_LINK_KEY] or None
+    linked = str(clean(lk) or "")
     return {
         "key": str(key),
         "kind": str(kind),
-        "name": str(name_clean if name_clean is not None else key)[:500],
-        "artist": None if artist_clean is None else str(artist_clean)[:500],
+        "name": str(name_clean if name_clean is not None else key),
+        "artist": None if artist_clean is None else str(artist_clean),
         "source": batch.source,
-        "link_key": str(clean(lk) or ""),
+        "link_key": linked if len(linked) <= MAX_LINK_KEY else "",
         "in_catalog": batch.is_catalog,
         "catalog_artist_key": catalog_artist_key,
         "catalog_match": batch.is_catalog,
@@ -257,21 +241,22 @@ def _resolve(conn: Connection, table: sa.Table, keys: set[str], naming: str) -> 
     return ids
 
 
-def write_tags(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+def write_tags(conn: Connection, batch: ImportBatch, ids: BatchIds, counts: Counts) -> None:
     """Upsert tags by (item, kind, tag); the last of a repeated tag sets the weight."""
     if not len(batch.tags):
         return
     tags = batch.tags.drop_duplicates(["item_key", "kind", "tag"], keep="last")
     rows = [
-        {"item_id": ids.items[k], "kind": str(kind), "tag": str(tag)[:300], "weight": float(w)}
+        {"item_id": ids.items[k], "kind": str(kind), "tag": str(tag), "weight": float(w)}
         for k, kind, tag, w in zip(
             tags["item_key"], tags["kind"], tags["tag"], tags["weight"], strict=True
         )
     ]
-    upsert(conn, T_ITEM_TAGS, rows, keys=["item_id", "kind", "tag"], update=["weight"])
+    done = upsert(conn, T_ITEM_TAGS, rows, keys=["item_id", "kind", "tag"], update=["weight"])
+    _count(counts, T_ITEM_TAGS, done)
 
 
-def write_user_tags(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+def write_user_tags(conn: Connection, batch: ImportBatch, ids: BatchIds, counts: Counts) -> None:
     """Upsert users' tags on items by (user, item, tag); the first time kept (a re-import of
     the same file changes nothing)."""
     if not len(batch.user_tags):
@@ -279,13 +264,14 @@ def write_user_tags(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None
     tags = batch.user_tags.drop_duplicates(["user_key", "item_key", "tag"], keep="first")
     stamps = timestamps_to_ms(tags["timestamp"])
     rows = [
-        {"user_id": ids.users[u], "item_id": ids.items[i], "tag": str(t)[:300], "ts": int(ts)}
+        {"user_id": ids.users[u], "item_id": ids.items[i], "tag": str(t), "ts": int(ts)}
         for u, i, t, ts in zip(tags["user_key"], tags["item_key"], tags["tag"], stamps, strict=True)
     ]
-    upsert(conn, T_USER_ITEM_TAGS, rows, keys=["user_id", "item_id", "tag"], update=[])
+    done = upsert(conn, T_USER_ITEM_TAGS, rows, keys=["user_id", "item_id", "tag"])
+    _count(counts, T_USER_ITEM_TAGS, done)
 
 
-def write_features(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+def write_features(conn: Connection, batch: ImportBatch, ids: BatchIds, counts: Counts) -> None:
     """Upsert audio features by item, overwriting only the columns the batch has (NaN -> NULL)."""
     if not len(batch.features):
         return
@@ -302,10 +288,11 @@ def write_features(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
         }
         for key, vector in zip(feats["item_key"], values, strict=True)
     ]
-    upsert(conn, T_ITEM_FEATURES, rows, keys=["item_id"], update=columns)
+    done = upsert(conn, T_ITEM_FEATURES, rows, keys=["item_id"], update=columns)
+    _count(counts, T_ITEM_FEATURES, done)
 
 
-def write_friends(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
+def write_friends(conn: Connection, batch: ImportBatch, ids: BatchIds, counts: Counts) -> None:
     """Insert the directed friend pairs that are not stored yet."""
     if not len(batch.friends):
         return
@@ -314,15 +301,19 @@ def write_friends(conn: Connection, batch: ImportBatch, ids: BatchIds) -> None:
         for a, b in zip(batch.friends["user_key"], batch.friends["friend_key"], strict=True)
     }
     rows = [{"user_id": a, "friend_id": b} for a, b in sorted(pairs)]
-    upsert(conn, T_USER_FRIENDS, rows)
+    _count(counts, T_USER_FRIENDS, upsert(conn, T_USER_FRIENDS, rows))
 
 
-def write_interactions(conn: Connection, batch: ImportBatch, ids: BatchIds, fresh: bool) -> None:
+def write_interactions(
+    conn: Connection, batch: ImportBatch, ids: BatchIds, counts: Counts, fresh: bool
+) -> None:
     """Upsert interactions by their natural key; a re-import overwrites the weight.
 
     The same natural key twice in one batch sums the weights (aggregated counts) into one row.
-    Rows go in key order through the driver's bulk path; into a data set this batch created
-    (``fresh``) they are plainly inserted, since nothing stored can collide with them.
+    A batch with a play precision has its timed plays matched with the stored ones first (one
+    scrobble, one row: ``timbre.store.scrobbles``). Into a data set this batch created
+    (``fresh``) the rows go plainly, in key order, through the driver's bulk path: nothing stored
+    can collide with them, so every row is new.
     """
     if not len(batch.interactions):
         return
@@ -345,10 +336,45 @@ def write_interactions(conn: Connection, batch: ImportBatch, ids: BatchIds, fres
     frame = pd.DataFrame(
         frame.groupby(["user_id", "item_id", "event", "ts"], as_index=False)["weight"].sum()
     )
+    if batch.play_precision_s is not None:
+        matched = match_stored_plays(conn, ids.dataset, frame, batch.play_precision_s)
+        refine_times(conn, matched.refine)
+        _count(counts, T_INTERACTIONS, matched.counts)
+        frame = matched.rows
+    if fresh:
+        _bulk_interactions(conn, batch, ids.dataset, frame)
+        _count(counts, T_INTERACTIONS, WriteCounts(new=len(frame)))
+        return
+    rows = [
+        {
+            "dataset_id": ids.dataset,
+            "user_id": int(u),
+            "item_id": int(i),
+            "event": e,
+            "weight": float(w),
+            "ts": int(t),
+            "source": batch.source,
+        }
+        for u, i, e, w, t in zip(
+            frame["user_id"],
+            frame["item_id"],
+            frame["event"],
+            frame["weight"],
+            frame["ts"],
+            strict=True,
+        )
+    ]
+    done = upsert(conn, T_INTERACTIONS, rows, keys=INTERACTION_KEY, update=["weight"])
+    _count(counts, T_INTERACTIONS, done)
+
+
+def _bulk_interactions(
+    conn: Connection, batch: ImportBatch, dataset: int, frame: pd.DataFrame
+) -> None:
     n = len(frame)
     rows = list(
         zip(
-            [ids.dataset] * n,
+            [dataset] * n,
             frame["user_id"].tolist(),
             frame["item_id"].tolist(),
             frame["event"].tolist(),
@@ -359,8 +385,7 @@ def write_interactions(conn: Connection, batch: ImportBatch, ids: BatchIds, fres
         )
     )
     columns = ("dataset_id", "user_id", "item_id", "event", "weight", "ts", "source")
-    keys = () if fresh else INTERACTION_KEY
-    bulk_insert(conn, T_INTERACTIONS, columns, rows, keys=keys, update=["weight"])
+    bulk_insert(conn, T_INTERACTIONS, columns, rows)
 
 
 def _ids_of(keys: pd.Series, ids: dict[str, int]) -> NDArray[np.int64]:

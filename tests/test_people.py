@@ -256,3 +256,62 @@ def test_open_and_closed_personas_get_lists_of_different_depth(home: str) -> Non
             assert ranking.rule == "no history: personality + popularity"
             means.append(float(depth[ranking.items].mean()))
     assert means[0] > means[1], means  # Greenberg et al. (2016): openness and depth, r = .13
+
+
+def _metal(data: InteractionData, keys: list[str]) -> int:
+    tags = dict(zip(data.item_meta["key"], data.item_meta["tags"], strict=True))
+    return sum(any("metal" in str(t) for t in tags[key] or []) for key in keys)
+
+
+@pytest.mark.slow
+def test_a_profile_only_person_with_seed_artists_gets_their_kind_of_music(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = str(_answers(tmp_path, 3))
+    score = ["personality", "score", "--instrument", "mini-ipip", "--answers", answers]
+    code, _, err = run_cli(capsys, "--home", home, *score, "--user", "newbie", "--json")
+    assert code == 0, err
+    argv = ["--home", home, "recommend", "--user", "newbie", "-n", "20", "--json"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    plain = json.loads(out)
+    code, out, err = run_cli(capsys, *argv, "--seed", "Slayer", "--seed", "metallica")
+    assert code == 0, err
+    seeded = json.loads(out)
+    assert plain["rule"] == "no history: personality + popularity"
+    assert seeded["rule"] == "fewer than 5 interactions: personality + popularity + content"
+    assert seeded["mapped"]["plays"] == 0 and len(seeded["seeds"]) == 2
+    assert "seeds: Slayer, Metallica (counted as liked)" in seeded["notes"]
+    with Store.open(Settings(home=Path(home))) as store:
+        data = load_data(store, DEMO_DATASET)
+    rows = seeded["recommendations"]
+    before = _metal(data, [r["item_id"] for r in plain["recommendations"]])
+    after = _metal(data, [r["item_id"] for r in rows])
+    assert after > before and after >= 10, (before, after)
+    assert not {r["item_name"] for r in rows} & {"Slayer", "Metallica"}  # the seeds: not listed
+    assert all(r["content"] > 0 for r in rows[:5])
+    assert any("Slayer" in r["because"] or "Metallica" in r["because"] for r in rows)
+
+    code, out, err = run_cli(capsys, *argv, "--seed", "Slayr")
+    assert code == 1 and out == ""
+    assert "unknown item: 'Slayr'; did you mean" in err and "'Slayer'" in err
+
+
+def test_seed_names_are_matched_like_seed_items_and_unknown_ones_say_so(
+    demo_data: InteractionData,
+) -> None:
+    from timbre.services.people import find_seeds, parse_seeds
+
+    names = parse_seeds(" Slayer, ,METALLICA,slayer , Metalica ,Qqxzzv")
+    assert names == ["Slayer", "METALLICA", "slayer", "Metalica", "Qqxzzv"]
+    seeds = find_seeds(demo_data, names)
+    assert seeds.names(demo_data) == ["Slayer", "Metallica"]  # a repeat is kept once
+    assert len(seeds.unknown) == 2
+    assert seeds.unknown[0].startswith("unknown item: 'Metalica'; did you mean")
+    assert "'Metallica'" in seeds.unknown[0]
+    assert seeds.unknown[1] == "unknown item: 'Qqxzzv'"
+
+
+def test_seed_without_a_user_is_refused(home: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "--home", home, "recommend", "--group", "2,3", "--seed", "x")
+    assert code == 1 and "--seed names a person's seed artists: give --user" in err

@@ -391,11 +391,25 @@ def spotify_section(store: Store) -> None:
         "only and is never written to a file. Audio features are off by default: Spotify "
         "refuses them to apps registered after 27 Nov 2024, and the catalogue supplies them.",
     )
+    result = spotify_sign_in(store, settings, "data_spotify", "Data")
+    if result is not None:
+        st.session_state["data_spotify_result"] = result.as_dict()
+        st.rerun()
+    last = st.session_state.get("data_spotify_result")
+    if last:
+        _spotify_result(last)
+
+
+def spotify_sign_in(store: Store, settings: Settings, prefix: str, page: str) -> FetchResult | None:
+    """The Spotify sign-in and fetch the Data and You pages share (widget keys
+    ``<prefix>_...``; the redirect URI offered is ``page``'s). The sign-in is one per browser
+    session, whichever page made it. Returns the result of a fetch made in this run (the
+    caller reruns), else ``None``."""
     client_id = settings.secret("spotify_client_id")
     if not client_id:
         client_id = st.text_input(
             "Spotify client id",
-            key="data_spotify_client_id",
+            key=f"{prefix}_client_id",
             help="From your app at developer.spotify.com (PKCE needs no client secret). Or set "
             "spotify_client_id in .streamlit/secrets.toml or SPOTIFY_CLIENT_ID.",
         ).strip()
@@ -404,12 +418,12 @@ def spotify_section(store: Store) -> None:
         port = st.get_option("server.port") or 8501
         redirect = st.text_input(
             "Redirect URI (registered in the Spotify app)",
-            value=f"http://127.0.0.1:{port}/Data",
-            key="data_spotify_redirect_uri",
+            value=f"http://127.0.0.1:{port}/{page}",
+            key=f"{prefix}_redirect_uri",
         ).strip()
     if not client_id:
         st.info("To connect Spotify, give the client id of your Spotify app.")
-        return
+        return None
     options = _attempt(
         lambda: spotify.SpotifyOptions(
             client_id=client_id,
@@ -419,91 +433,95 @@ def spotify_section(store: Store) -> None:
         )
     )
     if options is None:
-        return
+        return None
     cache = spotify.MappingTokenCache(cast(MutableMapping[str, Any], st.session_state), _TOKEN_KEY)
-    _spotify_redirect(options, cache)
-    _flash("data_spotify_flash")
+    _spotify_redirect(options, cache, prefix)
+    _flash(f"{prefix}_flash")
     if cache.get_cached_token() is None:
-        _spotify_connect(options, cache)
-    else:
-        _spotify_fetch(store, options, cache)
-    last = st.session_state.get("data_spotify_result")
-    if last:
-        _spotify_result(last)
+        _spotify_connect(options, cache, prefix)
+        return None
+    return _spotify_fetch(store, options, cache, prefix)
 
 
 def _finish(
-    options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache, redirected: str
+    options: spotify.SpotifyOptions,
+    cache: spotify.MappingTokenCache,
+    redirected: str,
+    prefix: str,
 ) -> bool:
     def run() -> bool:
         state, _code = spotify.parse_redirect(redirected)
-        pending = _pending_sign_ins().pop(state or st.session_state.get("data_spotify_state"))
+        pending = _pending_sign_ins().pop(state or st.session_state.get(f"{prefix}_state"))
         spotify.finish_authorization(options, pending, redirected, cache)
         return True
 
     done = _attempt(run)
-    st.session_state.pop("data_spotify_auth_url", None)
-    st.session_state.pop("data_spotify_state", None)
+    st.session_state.pop(f"{prefix}_auth_url", None)
+    st.session_state.pop(f"{prefix}_state", None)
     if done:
-        st.session_state["data_spotify_flash"] = "Connected to Spotify for this browser session."
+        st.session_state[f"{prefix}_flash"] = "Connected to Spotify for this browser session."
     return bool(done)
 
 
-def _spotify_redirect(options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache) -> None:
+def _spotify_redirect(
+    options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache, prefix: str
+) -> None:
     """Spotify sent the browser back here (``?code=...&state=...``): finish signing in."""
     params = st.query_params
     if "code" not in params and "error" not in params:
         return
     query = {k: params[k] for k in ("code", "state", "error") if k in params}
     st.query_params.clear()  # the code is single-use: keep it out of the address bar
-    if _finish(options, cache, f"{options.redirect_uri}?{urlencode(query)}"):
+    if _finish(options, cache, f"{options.redirect_uri}?{urlencode(query)}", prefix):
         st.rerun()
 
 
-def _spotify_connect(options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache) -> None:
-    if st.button("Connect Spotify", key="data_spotify_connect"):
+def _spotify_connect(
+    options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache, prefix: str
+) -> None:
+    if st.button("Connect Spotify", key=f"{prefix}_connect"):
         pending = spotify.start_authorization(options)
         _pending_sign_ins().add(pending)
-        st.session_state["data_spotify_auth_url"] = pending.url
-        st.session_state["data_spotify_state"] = pending.state
-    url = st.session_state.get("data_spotify_auth_url")
+        st.session_state[f"{prefix}_auth_url"] = pending.url
+        st.session_state[f"{prefix}_state"] = pending.state
+    url = st.session_state.get(f"{prefix}_auth_url")
     if not url:
         return
-    st.link_button("Open Spotify to allow access", url, key="data_spotify_open", type="primary")
+    st.link_button("Open Spotify to allow access", url, key=f"{prefix}_open", type="primary")
     st.caption(
         f"Spotify then sends you to {options.redirect_uri}. If that is this page, you are "
         "connected when it opens. Otherwise copy the address from the browser bar (it holds "
         "`?code=...`) and paste it here. The link works once, for 10 minutes."
     )
-    with st.form("data_spotify_finish_form"):
-        pasted = st.text_input("Address Spotify sent you to", key="data_spotify_redirect_url")
-        if st.form_submit_button("Finish connecting", key="data_spotify_finish") and _finish(
-            options, cache, pasted
+    with st.form(f"{prefix}_finish_form"):
+        pasted = st.text_input("Address Spotify sent you to", key=f"{prefix}_redirect_url")
+        if st.form_submit_button("Finish connecting", key=f"{prefix}_finish") and _finish(
+            options, cache, pasted, prefix
         ):
             st.rerun()
 
 
 def _spotify_fetch(
-    store: Store, options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache
-) -> None:
+    store: Store, options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache, prefix: str
+) -> FetchResult | None:
     st.success("Connected to Spotify (this browser session only).")
     kinds = st.multiselect(
         "What to fetch",
         list(spotify.KINDS),
         default=list(spotify.DEFAULT_KINDS),
-        key="data_spotify_kinds",
+        key=f"{prefix}_kinds",
         help="audio-features: refused (403) to apps registered after 27 Nov 2024.",
     )
     fetch, disconnect = st.columns(2)
-    if disconnect.button("Disconnect", key="data_spotify_disconnect"):
+    if disconnect.button("Disconnect", key=f"{prefix}_disconnect"):
         cache.clear()
-        st.session_state.pop("data_spotify_result", None)
+        st.session_state.pop(f"{prefix}_result", None)
         st.rerun()
-    if not fetch.button("Fetch from Spotify", key="data_spotify_fetch", type="primary"):
-        return
+    if not fetch.button("Fetch from Spotify", key=f"{prefix}_fetch", type="primary"):
+        return None
     if not kinds:
         st.error("Choose at least one kind to fetch.")
-        return
+        return None
     with st.status("Fetching from Spotify...", expanded=True) as status:
         bar = st.progress(0.0, text="starting")
 
@@ -524,12 +542,11 @@ def _spotify_fetch(
             expanded=False,
         )
     if result is None:
-        return
+        return None
     bump_data_version()
-    st.session_state["data_spotify_result"] = result.as_dict()
     if result.fatal and "connect again" in result.fatal:
         cache.clear()
-    st.rerun()
+    return result
 
 
 def _spotify_result(result: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The You page's sections: one person's listening, questionnaire, list, feedback and forgetting.
 
 Everything about the person is read from and written to the store on each run; the only
-session state is this browser's widgets (the person box, the answers, a one-shot message).
+session state is this browser's widgets (the person box, the seed artists, the answers, a
+one-shot message) and its Spotify sign-in.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import streamlit as st
 
 from timbre import hybrid
 from timbre import personality as pers
-from timbre.app.connectors import _run_lastfm
+from timbre.app.connectors import _run_lastfm, spotify_sign_in
 from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.imports import import_uploads
 from timbre.app.state import bump_data_version, get_settings, guard, shared
@@ -25,15 +26,19 @@ from timbre.interactions import InteractionData
 from timbre.services.people import (
     Feedback,
     MappedRow,
+    Seeds,
     account_keys,
     feedback_note,
     feedback_of,
+    find_seeds,
     forget_line,
     forget_person,
+    parse_seeds,
     person_components,
     resolve_person,
 )
-from timbre.sources import lastfm
+from timbre.sources import lastfm, spotify
+from timbre.sources.results import FetchResult
 from timbre.store import Store
 
 #: Items in the list.
@@ -45,6 +50,7 @@ REACTIONS = {"like": "Like", "skip": "Skip", "block": "Block"}
 #: How the "Your feedback" list names each event.
 PAST = {"like": "liked", "skip": "skipped", "block": "blocked"}
 _FLASH = "you_flash"
+_PERSON = "you_person"
 _ANSWER_LABELS = {1: "1 disagree", 2: "2", 3: "3 neutral", 4: "4", 5: "5 agree"}
 
 
@@ -59,10 +65,12 @@ class YourList:
 
 
 def flash() -> None:
-    """The message an action left for the run after it (shown once)."""
+    """The message an action left for the run after it (shown once), in a slot that is there
+    on every run: the elements below keep their place, so an open expander stays open."""
+    box = st.container()
     message = st.session_state.pop(_FLASH, None)
     if message:
-        st.success(escape_markdown(message))
+        box.success(escape_markdown(message))
 
 
 def _done(message: str) -> None:
@@ -72,13 +80,43 @@ def _done(message: str) -> None:
     st.rerun()
 
 
+@st.cache_resource(show_spinner=False)
+def _spotify_people() -> dict[str, tuple[str, float]]:
+    """Spotify sign-ins started on this page, by ``state``: the person and when. Spotify's
+    redirect back opens a new browser session; this gives it the person it was for."""
+    return {}
+
+
+def _remember_sign_in(person: str) -> None:
+    """The person a pending Spotify sign-in of this session is for (the newest typed wins)."""
+    state = st.session_state.get("you_spotify_state")
+    if not state:
+        return
+    people, now = _spotify_people(), time.monotonic()
+    for old in [k for k, (_, t) in list(people.items()) if now - t >= spotify.AUTH_TTL_S]:
+        people.pop(old, None)
+    people[str(state)] = (person, now)
+
+
+def _restore_person() -> None:
+    """Back from Spotify (``?code=...&state=...``): the person box as it was at sign-in."""
+    params = st.query_params
+    state = params.get("state")
+    if not state or ("code" not in params and "error" not in params):
+        return
+    found = _spotify_people().pop(state, None)
+    if found is not None and time.monotonic() - found[1] < spotify.AUTH_TTL_S:
+        st.session_state[_PERSON] = found[0]
+
+
 def person_box(store: Store) -> str:
     """(1) Who the page is about, resolved the way the CLI's ``--user`` is."""
     st.subheader("Who are you?")
+    _restore_person()
+    st.session_state.setdefault(_PERSON, "me")
     text = st.text_input(
         "Your id",
-        value="me",
-        key="you_person",
+        key=_PERSON,
         help="A new name, a linked account (lastfm:NAME) or a listener id from a data set.",
     )
     with guard():
@@ -92,21 +130,31 @@ def person_box(store: Store) -> str:
     return person
 
 
-def listening_section(store: Store, person: str) -> Any:
-    """(2) Last.fm connect and an export upload, both optional; the returned container is where
-    the list section writes the mapping line (it needs the run)."""
+def listening_section(store: Store, person: str) -> tuple[Any, str]:
+    """(2) Last.fm connect, Spotify sign-in, an export upload and seed artists, all optional.
+    Returns the container where the list section writes the mapping line (it needs the run)
+    and the seed box's text."""
     st.subheader("Bring your listening")
     st.caption(
         "Adds your own taste: your plays are mapped onto the model's items and folded in, no "
         "retraining. Without any, your list is popular items (plus the personality prior if "
-        "you take the questionnaire)."
+        "you take the questionnaire, and what your seed artists suggest)."
     )
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     with left:
         _lastfm_connect(store, person)
+    with middle:
+        _spotify_connect(store, person)
     with right:
         _upload(store, person)
-    return st.container()
+    seeds = st.text_input(
+        "Seed artists (comma separated)",
+        key="you_seeds",
+        placeholder="Slayer, Metallica",
+        help="Artists you like, as the model names them. With no listening of yours, your list "
+        "is folded in from these; with some, they count as liked. Not saved in the store.",
+    )
+    return st.container(), seeds
 
 
 def _lastfm_connect(store: Store, person: str) -> None:
@@ -140,6 +188,29 @@ def _lastfm_connect(store: Store, person: str) -> None:
             store.link_account(person, key)
     status = results[0].status if results else "nothing fetched"
     _done(f"Last.fm {user}: fetch {status}; linked to {person}.")
+
+
+def _spotify_connect(store: Store, person: str) -> None:
+    """Sign in with Spotify (the Data page's flow), fetch, and link the account to the person."""
+    st.caption(
+        "Spotify: sign in to fetch your top tracks and artists, recent plays and saved tracks "
+        "(the sign-in lasts for this browser session only)."
+    )
+    result = spotify_sign_in(store, get_settings(), "you_spotify", "You")
+    _remember_sign_in(person)
+    if result is not None:
+        _spotify_linked(store, person, result)
+
+
+def _spotify_linked(store: Store, person: str, result: FetchResult) -> None:
+    said = f"Spotify fetch {result.status}"
+    error = result.as_dict().get("error")
+    with guard():
+        known = store.existing_user_keys([result.user_key])
+        for key in known:
+            store.link_account(person, key)
+    linked = f"{result.user_key} linked to {person}" if known else "no account to link"
+    _done(f"{said}: {linked}." + (f" {error}" if error else ""))
 
 
 def _upload(store: Store, person: str) -> None:
@@ -215,18 +286,20 @@ def _save_profile(store: Store, person: str, instrument: pers.Instrument) -> Non
     _done(f"Saved profile {profile_id} for {person}.")
 
 
-def list_section(store: Store, person: str, mapping_box: Any) -> YourList:
-    """(4) The top 10 for the person with the shared weights, and per-row reactions."""
+def list_section(store: Store, person: str, mapping_box: Any, seed_text: str = "") -> YourList:
+    """(4) The top 10 for the person with the shared weights (and their seed artists), and
+    per-row reactions."""
     st.subheader("Your list")
     data, run, engine = require_engine("you")
     state = shared()
     with guard():
-        components, mapped = person_components(store, engine, person)
+        seeds = find_seeds(data, parse_seeds(seed_text))
+        components, mapped = person_components(store, engine, person, seeds=seeds.items)
         ranking = engine.rank(
             components, state.weights, LIST_SIZE, hybrid.Filters(), state.schedule
         )
-    _mapping(mapping_box, mapped)
-    st.caption(_what_it_uses(store, person, mapped))
+    _mapping(mapping_box, mapped, seeds, data)
+    st.caption(_what_it_uses(store, person, mapped, seeds))
     st.caption(escape_markdown(settings_caption(run)))
     if ranking.rule != hybrid.CHOSEN:
         st.caption(escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights."))
@@ -237,27 +310,35 @@ def list_section(store: Store, person: str, mapping_box: Any) -> YourList:
     reaction_buttons(store, person, frame)
     reactions = feedback_of(store, account_keys(store, person))
     extra = [f"person: {person}", mapped.text(), "feedback: " + _feedback_text(data, reactions)]
+    if seeds.items:
+        extra.append("seeds: " + ", ".join(seeds.names(data)))
     comments = provenance(
         data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra
     )
     return YourList(frame, mapped, data, comments)
 
 
-def _mapping(box: Any, mapped: MappedRow) -> None:
+def _mapping(box: Any, mapped: MappedRow, seeds: Seeds, data: InteractionData) -> None:
     with box:
         st.text(mapped.text())
         if len(mapped.unmatched):
             with st.expander(f"Not in the model ({len(mapped.unmatched):,} names)"):
                 st.dataframe(mapped.unmatched, hide_index=True, key="you_unmatched")
+        if seeds.items:
+            st.text("Seed artists: " + ", ".join(seeds.names(data)))
+        for line in seeds.unknown:
+            st.warning(escape_markdown(f"Seed not used: {line}"))
 
 
-def _what_it_uses(store: Store, person: str, mapped: MappedRow) -> str:
+def _what_it_uses(store: Store, person: str, mapped: MappedRow, seeds: Seeds) -> str:
     profile = store.latest_profile(person) is not None
-    if not mapped.mapped_plays and not profile:
+    if not mapped.mapped_plays and not profile and not seeds.items:
         return "With no history and no questionnaire, you get popular items."
     parts = [f"{mapped.mapped_plays:,} of your plays"] if mapped.mapped_plays else []
+    parts += ["your seed artists"] if seeds.items else []
     parts += ["your questionnaire"] if profile else []
-    return "Built from " + " and ".join(parts) + ", with the feedback you gave."
+    said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Built from {said}, with the feedback you gave."
 
 
 def reaction_buttons(store: Store, person: str, frame: pd.DataFrame, prefix: str = "you") -> None:

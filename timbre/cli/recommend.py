@@ -10,7 +10,7 @@ import pandas as pd
 from timbre.cli.common import Commands, load_data, log_progress, open_store, print_json
 from timbre.cli.models import add_run_choice
 from timbre.config import Settings
-from timbre.errors import ParameterError
+from timbre.errors import ParameterError, TimbreError
 
 MODES = ("user", "all_users", "seed_items", "group")
 
@@ -45,11 +45,16 @@ def _rank(
         ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
         ids = [data.users.id(u) for u in members]
         return hybrid.ranking_frame(data, ranking, "group:" + ",".join(ids)), {"group": ids}
-    from timbre.services.people import listener_components
+    from timbre.services.people import find_seeds, listener_components
 
-    components, mapped, user_id = listener_components(store, engine, args.user)
+    named = find_seeds(data, args.seed or [])
+    if named.unknown:
+        raise TimbreError("; ".join(named.unknown))
+    components, mapped, user_id = listener_components(store, engine, args.user, named.items)
     ranking = engine.rank(components, weights, args.n, filters)
     extra: dict[str, Any] = {"rule": ranking.rule, "notes": list(ranking.notes)}
+    if named.items:
+        extra["seeds"] = [data.items.id(s) for s in named.items]
     if mapped is not None:
         extra["mapped"] = mapped.as_dict()
         extra["mapped_text"] = mapped.text()
@@ -68,6 +73,8 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         raise ParameterError("give exactly one of --user, --all-users, --seed-items, --group")
     if args.save and not args.user:
         raise ParameterError("--save records one user's list: give --user")
+    if args.seed and not args.user:
+        raise ParameterError("--seed names a person's seed artists: give --user")
     with open_store(settings) as store:
         data, _ = load_data(store, args.dataset)
         run = choose_run(store, data.dataset, args.run, args.model)
@@ -111,6 +118,13 @@ def add_commands(sub: Commands) -> None:
     recommend.add_argument("--user", help="user id or the last part of it")
     recommend.add_argument("--all-users", action="store_true", help="every user (export)")
     recommend.add_argument("--seed-items", help="next-track: comma-separated items (ids/names)")
+    recommend.add_argument(
+        "--seed",
+        action="append",
+        metavar="NAME",
+        help="with --user: an artist (or item) they like, repeatable; with no history of "
+        "theirs, the list's content part comes from these",
+    )
     recommend.add_argument("--group", help="a blend for users U1,U2,...")
     recommend.add_argument(
         "--aggregate", default="average", choices=("average", "least-misery"), help="--group"

@@ -8,11 +8,15 @@ account and data set are mapped onto the run's item vocabulary: the same item id
 normalised name (track plays count for their artist when the run's items are artists; tracks
 match by name and artist when they are tracks). The row that results is scored by the run's
 own fold-in (:meth:`HybridEngine.components_for_row`).
+
+Seed artists (names typed in, matched like ``--seed-items``) join the row as likes do: a
+person with no mapped history gets a list folded in from the seeds alone (personality +
+popularity + content under the default cold-start schedule) instead of popular items.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,10 +228,12 @@ def person_components(
     person: str,
     z: Mapping[str, float] | None = None,
     strength: float = FEEDBACK_WEIGHT,
+    seeds: Sequence[int] = (),
 ) -> tuple[Components, MappedRow]:
     """The components of ``person`` for ``engine``'s run: their own plays from every account
     mapped onto its items, their likes added, folded in (no retraining), then their feedback
-    applied (:meth:`HybridEngine.with_feedback`); their newest profile unless ``z``."""
+    applied (:meth:`HybridEngine.with_feedback`); their newest profile unless ``z``. ``seeds``
+    (item indices, :func:`find_seeds`): see :func:`seeded_components`."""
     keys = account_keys(store, person)
     mapped = map_plays(person, keys, plays_of(store, keys), engine.data)
     reactions = feedback_of(store, keys)
@@ -238,30 +244,88 @@ def person_components(
     )
     row = _with_likes(mapped.row, liked)
     profile = z if z is not None else person_profile(engine, person, keys)
-    components = engine.components_for_row(row, profile)
+    components = seeded_components(engine, row, profile, seeds)
     if reactions:
         components = engine.with_feedback(components, liked, skipped, blocked, strength)
         components.notes.append(feedback_note(data, liked, skipped, blocked))
     return components, mapped
 
 
+def seeded_components(
+    engine: HybridEngine,
+    row: sp.csr_matrix,
+    z: Mapping[str, float] | None,
+    seeds: Sequence[int] = (),
+) -> Components:
+    """The components of a row and a profile, the seed items joined to the row as likes are
+    (:func:`_with_likes`). A person with no history is then folded in from the seeds alone, as
+    next-track folds in its seeds: CF and content both come from them and the cold-start
+    schedule's rule for that many interactions applies (by default, for 1-4: personality +
+    popularity + content). The seeds count as heard (not listed) and are the "because"."""
+    items = list(dict.fromkeys(int(i) for i in seeds))
+    components = engine.components_for_row(_with_likes(row, items), z)
+    if items:
+        names = ", ".join(engine.data.item_name(i) for i in items[:5])
+        more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+        components.notes.append(f"seeds: {names}{more} (counted as liked)")
+    return components
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Seed names matched to a run's items: the items found, and a line for each name not
+    found (with close names when there are any)."""
+
+    items: tuple[int, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+    def names(self, data: InteractionData) -> list[str]:
+        """The display names of the items found."""
+        return [data.item_name(i) for i in self.items]
+
+
+def parse_seeds(text: str) -> list[str]:
+    """Comma-separated names (blanks dropped): what the You page's seed box holds."""
+    return [part.strip() for part in str(text).split(",") if part.strip()]
+
+
+def find_seeds(data: InteractionData, names: Iterable[str]) -> Seeds:
+    """Each name matched as ``--seed-items`` matches (:meth:`InteractionData.find_item`: id,
+    last part of the id, or name); repeats are kept once."""
+    items: list[int] = []
+    unknown: list[str] = []
+    for name in (str(n).strip() for n in names):
+        if not name:
+            continue
+        try:
+            item = data.find_item(name)
+        except TimbreError as exc:
+            unknown.append(str(exc))
+            continue
+        if item not in items:
+            items.append(item)
+    return Seeds(tuple(items), tuple(unknown))
+
+
 def listener_components(
-    store: Store, engine: HybridEngine, query: str
+    store: Store, engine: HybridEngine, query: str, seeds: Sequence[int] = ()
 ) -> tuple[Components, MappedRow | None, str]:
-    """Who ``query`` names, ready to rank: a user the run was trained on, without feedback,
-    by their training row (as evaluated); anyone else (a person with their own accounts, a
-    profile, feedback) by :func:`person_components`. Returns the components, the mapping
-    (``None`` for a training row) and the person's key. ``TimbreError`` when nothing is
-    known of them."""
+    """Who ``query`` names, ready to rank: a user the run was trained on, without feedback or
+    seeds, by their training row (as evaluated); anyone else (a person with their own
+    accounts, a profile, feedback, seeds) by :func:`person_components`. Returns the
+    components, the mapping (``None`` for a training row) and the person's key.
+    ``TimbreError`` when nothing is known of them."""
     data = engine.data
     person = resolve_person(store, query)
-    if person in data.users and not feedback_of(store, account_keys(store, person)):
+    trained = person in data.users and not seeds
+    if trained and not feedback_of(store, account_keys(store, person)):
         return engine.components_for_user(data.users.index(person)), None, person
-    components, mapped = person_components(store, engine, person)
-    if not mapped.accounts and not components.raw["personality"].any():
+    components, mapped = person_components(store, engine, person, seeds=seeds)
+    if not mapped.accounts and not seeds and not components.raw["personality"].any():
         raise TimbreError(
             f"unknown user: {query!r}; no account or questionnaire profile is linked to "
-            f"{person!r} either (import their listening with --user, or save a profile)"
+            f"{person!r} either (import their listening with --user, save a profile, or give "
+            "--seed)"
         )
     return components, mapped, person
 

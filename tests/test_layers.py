@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("base", 0, ("timbre.errors", "timbre.config", "timbre.records", "timbre")),
     ("store", 1, ("timbre.store", "timbre.migrations")),
     ("sources", 2, ("timbre.sources",)),
-    ("interactions", 3, ("timbre.interactions",)),
+    ("interactions", 3, ("timbre.interactions", "timbre.matrix_cache")),
     ("features", 4, ("timbre.features",)),
     ("personality", 4, ("timbre.personality",)),
     ("models", 5, ("timbre.models",)),

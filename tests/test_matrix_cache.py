@@ -145,7 +145,7 @@ def test_the_svd_space_is_kept_next_to_the_matrix(demo_home: Path, tmp_path: Pat
     store.cache_dir = tmp_path / "cache"
     try:
         first = spaces.build_space(load_data(store, "hetrec-lastfm-2k"), "items", "svd")
-        assert list((tmp_path / "cache").glob("matrix/*/svd*-items-*.npy"))
+        assert list((tmp_path / "cache").glob("matrix/*/svd*-items-*.npz"))
         second = spaces.build_space(load_data(store, "hetrec-lastfm-2k"), "items", "svd")
     finally:
         store.close()

@@ -155,3 +155,9 @@ def test_0005_gives_existing_data_sets_revision_zero(
     with Store.open(url) as store:
         token = store.dataset_revision("old")
         assert token is not None and token[2] == 0
+
+
+def test_the_newest_script_by_file_name_is_alembics_head() -> None:
+    from timbre.store.schema import newest_script
+
+    assert newest_script() == head_revision()

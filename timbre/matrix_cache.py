@@ -6,9 +6,11 @@ instead. A cache folder is named by the data set and a *token* that changes with
 the data set's rows (``Store.dataset_revision``), so a stale folder is never read: it is simply
 not asked for, and the next save of the data set removes it.
 
-Files (no pickles): ``matrix.npz`` (CSR arrays, ``allow_pickle=False``), Parquet frames for the
-users, the item metadata (its ``key`` column is the item vocabulary) and the optional events and
-tag frames, and ``.npy`` arrays derived from the data (see :func:`load_array`). A folder is written
+Files (no pickles): ``matrix.npz`` (CSR arrays, ``allow_pickle=False``), Feather (Arrow IPC)
+frames for the users, the item metadata (its ``key`` column is the item vocabulary) and the
+optional events and tag frames (Feather, not Parquet: reading it imports in 6 ms, Parquet's
+reader in 160 ms, on every command), and ``.npz`` arrays derived from the data (see
+:func:`load_arrays`). A folder is written
 under a temporary name and renamed into place, so a reader never sees half of one; an unreadable
 folder is a miss (rebuilt from the store), never an error.
 """
@@ -33,8 +35,8 @@ from timbre.interactions import InteractionData, Vocabulary
 log = logging.getLogger(__name__)
 
 #: Bumped when the files' layout changes (old folders are then never read).
-FORMAT = 1
-#: ``InteractionData`` frames stored as Parquet when present.
+FORMAT = 2
+#: ``InteractionData`` frames stored (as Feather) when present.
 FRAMES = ("events", "tag_weights", "tag_events")
 #: Where a loaded data set remembers its cache folder.
 FOLDER_KEY = "cache_folder"
@@ -70,10 +72,10 @@ def _read(folder: Path, dataset: str) -> InteractionData:
         matrix = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape, dtype=np.float32
         )
-    users = pd.read_parquet(folder / "users.parquet")["id"].astype(str)
-    meta = _lists_back(pd.read_parquet(folder / "items.parquet"))
+    users = pd.read_feather(folder / "users.feather")["id"].astype(str)
+    meta = _lists_back(pd.read_feather(folder / "items.feather"))
     events, tag_weights, tag_events = (
-        pd.read_parquet(path) if (path := folder / f"{name}.parquet").is_file() else None
+        pd.read_feather(path) if (path := folder / f"{name}.feather").is_file() else None
         for name in FRAMES
     )
     return InteractionData(
@@ -126,12 +128,12 @@ def _write(data: InteractionData, folder: Path) -> None:
             indptr=m.indptr,
             shape=np.asarray(m.shape, dtype=np.int64),
         )
-        pd.DataFrame({"id": data.users.ids.astype(str)}).to_parquet(staging / "users.parquet")
-        data.item_meta.to_parquet(staging / "items.parquet", index=False)
+        pd.DataFrame({"id": data.users.ids.astype(str)}).to_feather(staging / "users.feather")
+        data.item_meta.reset_index(drop=True).to_feather(staging / "items.feather")
         for name in FRAMES:
             frame = getattr(data, name)
             if frame is not None:
-                frame.to_parquet(staging / f"{name}.parquet", index=False)
+                frame.reset_index(drop=True).to_feather(staging / f"{name}.feather")
         os.replace(staging, folder)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
@@ -142,31 +144,34 @@ def _write(data: InteractionData, folder: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def load_array(data: InteractionData, name: str) -> NDArray[Any] | None:
-    """An array derived from ``data`` and saved with :func:`save_array` (``None``: not cached,
+def load_arrays(data: InteractionData, name: str) -> dict[str, NDArray[Any]] | None:
+    """Arrays derived from ``data`` and saved with :func:`save_arrays` (``None``: not cached,
     or ``data`` was not loaded through the cache). Named by ``data``'s fingerprint, so a split
-    or a filtered copy of the data set never reads the full data set's array."""
+    or a filtered copy of the data set never reads the full data set's arrays."""
     folder = data.extra.get(FOLDER_KEY)
     if not isinstance(folder, Path):
         return None
-    path = folder / f"{name}-{data.fingerprint}.npy"
+    path = folder / f"{name}-{data.fingerprint}.npz"
+    if not path.is_file():
+        return None
     try:
-        return np.asarray(np.load(path, allow_pickle=False)) if path.is_file() else None
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: np.asarray(stored[key]) for key in stored.files}
     except (OSError, ValueError) as exc:
-        log.warning("cached array %s unreadable (%s); rebuilding it", path, exc)
+        log.warning("cached arrays %s unreadable (%s); rebuilding them", path, exc)
         return None
 
 
-def save_array(data: InteractionData, name: str, values: NDArray[Any]) -> None:
-    """Keep an array derived from ``data`` next to its cached matrix (no-op without a cache)."""
+def save_arrays(data: InteractionData, name: str, **arrays: NDArray[Any]) -> None:
+    """Keep arrays derived from ``data`` next to its cached matrix (no-op without a cache)."""
     folder = data.extra.get(FOLDER_KEY)
     if not isinstance(folder, Path) or not folder.is_dir():
         return
-    path = folder / f"{name}-{data.fingerprint}.npy"
+    path = folder / f"{name}-{data.fingerprint}.npz"
     try:
         handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", dir=folder)
         with os.fdopen(handle, "wb") as out:
-            np.save(out, values, allow_pickle=False)
+            np.savez(out, allow_pickle=False, **arrays)
         os.replace(staging, path)
     except OSError as exc:
         log.warning("could not cache %s: %s", path, exc)

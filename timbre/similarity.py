@@ -21,8 +21,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.cluster.hierarchy import fcluster, leaves_list, linkage
-from scipy.spatial.distance import squareform
 
 from timbre.errors import DataError, ParameterError, TimbreError
 from timbre.interactions import InteractionData
@@ -366,6 +364,9 @@ def cluster_order(
     n = matrix.shape[0]
     if n < 3:
         return np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int64)
+    from scipy.cluster.hierarchy import fcluster, leaves_list, linkage  # 0.15 s: only here
+    from scipy.spatial.distance import squareform
+
     distance = np.clip(1.0 - (matrix + matrix.T) / 2.0, 0.0, None)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method=method, optimal_ordering=True)

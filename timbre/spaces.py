@@ -272,11 +272,12 @@ def _cached_svd(data: InteractionData, kind: Kind) -> NDArray[np.float32]:
     from timbre import matrix_cache
 
     name = f"svd{SVD_DIMS}-{kind}"
-    found = matrix_cache.load_array(data, name)
-    if found is not None and found.shape[0] == (data.n_users if kind == "users" else data.n_items):
-        return np.asarray(found, dtype=np.float32)
+    found = matrix_cache.load_arrays(data, name)
+    rows = data.n_users if kind == "users" else data.n_items
+    if found is not None and "vectors" in found and found["vectors"].shape[0] == rows:
+        return np.asarray(found["vectors"], dtype=np.float32)
     vectors = _svd(binary_matrix(data, kind))
-    matrix_cache.save_array(data, name, vectors)
+    matrix_cache.save_arrays(data, name, vectors=vectors)
     return vectors
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from timbre import matrix_cache
 from timbre.errors import DataError
 from timbre.features import ContentSpace, content_vectors
 from timbre.interactions import InteractionData, row_normalize
@@ -58,16 +59,33 @@ class Content(Recommender):
 
     def _fit(self, data: InteractionData, progress: ProgressCallback) -> None:
         progress(0.2, "building content vectors")
-        vectors = content_vectors(
-            data.item_meta, self.space, self.audio_weight, int(self.min_tag_items)
-        )
-        if not vectors.known.any():
+        self.vectors_, self.known_ = self._vectors(data)
+        if not self.known_.any():
             raise DataError(
                 f"data set {data.dataset!r} has no audio features or tags for the "
                 f"{self.space!r} content space"
             )
-        self.vectors_ = vectors.matrix
-        self.known_ = vectors.known
+
+    def _vectors(self, data: InteractionData) -> tuple[sp.csr_matrix, NDArray[np.bool_]]:
+        """The content vectors and which items have any (from the matrix cache when the data
+        was loaded through it: they depend only on its item metadata)."""
+        name = f"content-{self.space}-{float(self.audio_weight):g}-{int(self.min_tag_items)}"
+        found = matrix_cache.load_arrays(data, name)
+        if found is not None and int(found["shape"][0]) == data.n_items:
+            shape = (int(found["shape"][0]), int(found["shape"][1]))
+            matrix = sp.csr_matrix(
+                (found["values"], found["indices"], found["indptr"]), shape=shape
+            )
+            return matrix, found["known"].astype(bool)
+        vectors = content_vectors(
+            data.item_meta, self.space, self.audio_weight, int(self.min_tag_items)
+        )
+        m = sp.csr_matrix(vectors.matrix, dtype=np.float32)
+        matrix_cache.save_arrays(
+            data, name, values=m.data, indices=m.indices, indptr=m.indptr,
+            shape=np.asarray(m.shape, dtype=np.int64), known=vectors.known,
+        )  # fmt: skip
+        return m, vectors.known
 
     def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
         profiles = row_normalize(weight_matrix(user_rows, self.weighting) @ self.vectors_)

@@ -8,10 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -294,7 +290,7 @@ T_PERSON_LINKS: sa.Table = Base.metadata.tables["person_links"]
 T_STORE_WRITERS: sa.Table = Base.metadata.tables["store_writers"]
 
 
-def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+def _alembic_config(connection: Connection | None = None) -> Any:
     """The Alembic configuration of Timbre's migrations.
 
     Parameters
@@ -308,6 +304,8 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
     alembic.config.Config
         A configuration without an ini file, pointing at ``MIGRATIONS_DIR``.
     """
+    from alembic.config import Config as AlembicConfig  # Alembic only loads to check or migrate
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if connection is not None:
@@ -317,6 +315,8 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 def head_revision() -> str:
     """The newest schema revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -324,7 +324,24 @@ def head_revision() -> str:
 
 def current_revision(conn: Connection) -> str | None:
     """The schema revision of the database behind ``conn`` (``None``: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
+
+
+def newest_script() -> str:
+    """The revision of the newest migration script, from the file names (``0005_...py``; a
+    test checks it is Alembic's head)."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
+
+
+def _at_newest_script(engine: Engine) -> bool:
+    """Whether the database records the newest script's revision (one cheap query)."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return False
+        stored = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return stored == [newest_script()]
 
 
 def migrate(engine: Engine, shown: str) -> None:
@@ -343,6 +360,11 @@ def migrate(engine: Engine, shown: str) -> None:
         The database holds tables but no Timbre schema version, or a revision newer than this
         code knows.
     """
+    if _at_newest_script(engine):
+        return  # the common case, without loading Alembic and every migration script
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_alembic_config())
     known = {rev.revision for rev in script.walk_revisions()}
     head = script.get_current_head()

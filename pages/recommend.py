@@ -23,7 +23,8 @@ data, run, engine = require_engine("recommend")
 state = shared()
 weights = state.weights
 st.caption(settings_caption(run))
-comments = provenance(data.dataset, weights.as_dict(), state.normalization, state.space, run)
+notes = [engine.content_note] if engine.content_note else []
+comments = provenance(data.dataset, weights.as_dict(), state.normalization, state.space, run, notes)
 SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
 
 mode = st.radio(

@@ -79,5 +79,6 @@ def test_cli_recommends_and_exports_a_plain_csv_data_set(
         "--out", str(target),
     )  # fmt: skip
     assert code == 0, err
+    assert f"# {CONTENT_NOT_AVAILABLE}" in target.read_text(encoding="utf-8").splitlines()
     exported = pd.read_csv(target, comment="#")
     assert exported["user_id"].nunique() == 60 and (exported["content"] == 0).all()

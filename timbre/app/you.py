@@ -312,6 +312,8 @@ def list_section(store: Store, person: str, mapping_box: Any, seed_text: str = "
     extra = [f"person: {person}", mapped.text(), "feedback: " + _feedback_text(data, reactions)]
     if seeds.items:
         extra.append("seeds: " + ", ".join(seeds.names(data)))
+    if engine.content_note:
+        extra.append(engine.content_note)
     comments = provenance(
         data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra
     )

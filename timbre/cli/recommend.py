@@ -83,7 +83,10 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         stale = staleness(engine.data, data)
         if args.save:
             extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
-    comments = provenance(data.dataset, weights.as_dict(), args.normalization, args.space, run)
+    notes = [engine.content_note] if engine.content_note else []
+    comments = provenance(
+        data.dataset, weights.as_dict(), args.normalization, args.space, run, notes
+    )
     if args.out:
         write_table(frame, args.out, comments)
     if args.json:

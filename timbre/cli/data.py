@@ -4,6 +4,7 @@ and taking a person out of it."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,8 @@ from timbre.config import Settings
 from timbre.errors import ParameterError, TimbreError
 
 if TYPE_CHECKING:
-    pass
+    from timbre.records import ImportReport
+    from timbre.sources.interactions_csv import CsvChunks
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -45,10 +47,40 @@ def parse_columns(pairs: Sequence[str]) -> dict[str, str] | None:
     return columns or None
 
 
+class ImportProgress:
+    """Prints a streamed import's progress on stderr: rows, share of the file, rows/s, ETA."""
+
+    def __init__(self, chunks: CsvChunks) -> None:
+        self.chunks = chunks
+        self.started = time.perf_counter()
+
+    def __call__(self, report: ImportReport) -> None:
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        share = max(self.chunks.fraction, 1e-9)
+        left = seconds * (1 - share) / share
+        sys.stderr.write(
+            f"\r{report.rows_read:,} rows read ({share:.0%} of the file), "
+            f"{report.rows_read / seconds:,.0f} rows/s, about {left:,.0f} s left   "
+        )
+        sys.stderr.flush()
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import a file, folder or zip in one transaction and print its report."""
-    from timbre.sources.files import read_path
+    from timbre.sources.files import chunked_reader, read_path
 
+    chunks = chunked_reader(
+        Path(args.path), args.format, dataset=args.dataset, columns=parse_columns(args.column)
+    )
+    if chunks is not None:
+        with open_store(settings) as store:
+            report = store.write_batches(chunks, chunks.report, ImportProgress(chunks))
+        print("", file=sys.stderr)
+        if args.json:
+            print_json(report.as_dict())
+        else:
+            print(report.summary())
+        return 0
     batch = read_path(
         Path(args.path),
         args.format,

@@ -18,7 +18,7 @@ from timbre.records import ImportBatch
 from timbre.sources.catalog import read_catalog, read_catalog_playlists
 from timbre.sources.exports import lastfm_layout, read_lastfm_csv
 from timbre.sources.hetrec import HETREC_DATASET, read_hetrec
-from timbre.sources.interactions_csv import read_interactions_csv
+from timbre.sources.interactions_csv import STREAM_BYTES, CsvChunks, read_interactions_csv
 from timbre.sources.spotify_export import (
     DEFAULT_MIN_PLAY_MS,
     is_spotify_history,
@@ -96,6 +96,23 @@ def detect_format(path: Path) -> Format:
         return "lastfm-csv"
     except DataError:
         return "interactions-csv"
+
+
+def chunked_reader(
+    path: Path | str,
+    format: Format | None = None,
+    *,
+    dataset: str | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> CsvChunks | None:
+    """The chunk reader for an input too large to read at once (an interactions CSV over
+    ``STREAM_BYTES``), or ``None``: read it with :func:`read_path`."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size <= STREAM_BYTES:
+        return None
+    if (format or detect_format(path)) != "interactions-csv":
+        return None
+    return CsvChunks(path, dataset, columns)
 
 
 def read_path(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gzip
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,13 @@ from timbre.records import (
     check_dataset_name,
     link_key,
 )
-from timbre.sources.textio import decode_text, drop_reasons, read_bytes, read_csv_text
+from timbre.sources.textio import (
+    decode_text,
+    drop_reasons,
+    read_bytes,
+    read_csv_text,
+    sniff_separator,
+)
 
 #: Column role -> the names (lower-case) a column of that role is found by, best first.
 _ROLE_NAMES = {
@@ -95,6 +102,101 @@ def read_interactions_csv(
         raise DataError(f"{path.name} has no usable rows: {drop_reasons(report)}")
     report.accepted = len(out)
     return _interactions_batch(out, dataset, event, item_kind, report)
+
+
+#: Files larger than this are read and written in chunks (bounded memory whatever the size).
+STREAM_BYTES = 16 * 1024**2
+#: Bytes of CSV text per chunk of a streamed file (about 400k ``user,artist,plays`` rows: a
+#: few hundred MB of memory while it is parsed and written).
+CHUNK_BYTES = 8 * 1024**2
+
+
+class CsvChunks:
+    """A large interactions CSV read in chunks of about ``chunk_bytes`` (whole lines), each an
+    :class:`ImportBatch` sharing one report; ``fraction`` is how much of the file was read.
+
+    Each chunk is parsed exactly as a whole file is (:func:`read_interactions_csv`, the header
+    and separator of the first line); rows are dropped and counted per chunk, so an exact
+    duplicate row is dropped only within its chunk (across chunks the store sums the two, as
+    for any repeated key). ``.gz`` files are read as they are decompressed.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        dataset: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        event: Event = "play",
+        item_kind: ItemKind = "artist",
+        chunk_bytes: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.dataset = dataset or self.path.name.split(".")[0]
+        self.columns, self.event, self.item_kind = columns, event, item_kind
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        self.report = ImportReport(source="csv", dataset=self.dataset)
+        self.size = max(1, self.path.stat().st_size)
+        self.fraction = 0.0
+
+    def __iter__(self) -> Iterator[ImportBatch]:
+        opener = gzip.open if self.path.name.endswith(".gz") else open
+        try:
+            with opener(self.path, "rb") as raw:
+                yield from self._batches(cast(IO[bytes], raw))
+        except (OSError, EOFError) as exc:
+            raise DataError(f"cannot read {self.path.name}: {exc}") from None
+
+    def _batches(self, raw: IO[bytes]) -> Iterator[ImportBatch]:
+        header = raw.readline()
+        if not header.strip():
+            raise DataError(f"{self.path.name} is empty")
+        head = decode_text(header, self.path.name, self.report.warnings)
+        sep = sniff_separator(head.strip().splitlines()[0])
+        produced = False
+        for block in _line_blocks(raw, self.chunk_bytes):
+            self.fraction = min(1.0, _position(raw) / self.size)
+            text = head + decode_text(block, self.path.name, self.report.warnings)
+            batch = self._batch(read_csv_text(text, self.path.name, sep=sep))
+            if batch is not None:
+                produced = True
+                yield batch
+        if not produced:
+            raise DataError(f"{self.path.name} has no usable rows: {drop_reasons(self.report)}")
+
+    def _batch(self, frame: pd.DataFrame) -> ImportBatch | None:
+        roles = _resolve_columns(frame, self.columns, self.path.name)
+        self.report.rows_read += len(frame)
+        out = _usable_rows(frame, roles, self.report)
+        if out.empty:
+            return None
+        self.report.accepted += len(out)
+        return _interactions_batch(out, self.dataset, self.event, self.item_kind, self.report)
+
+
+def _position(raw: IO[bytes]) -> int:
+    """Bytes of the file read so far (of the compressed file, for a ``.gz``)."""
+    inner = getattr(raw, "fileobj", None)
+    return int((inner if inner is not None else raw).tell())
+
+
+def _line_blocks(raw: IO[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of about ``size`` bytes that end at a line end outside quotes."""
+    carry = b""
+    while True:
+        block = raw.read(size)
+        if not block:
+            if carry.strip():
+                yield carry
+            return
+        block = carry + block
+        cut = block.rfind(b"\n")
+        while cut >= 0 and block.count(b'"', 0, cut) % 2:  # a quoted line break: cut earlier
+            cut = block.rfind(b"\n", 0, cut)
+        if cut < 0:
+            carry = block
+            continue
+        carry = block[cut + 1 :]
+        yield block[: cut + 1]
 
 
 def _resolve_columns(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +20,7 @@ from timbre.errors import DataError, ParameterError, StorageError
 from timbre.records import ImportBatch, ImportReport
 from timbre.store import checks, datasets, locks, people, registry, revisions, users, writers
 from timbre.store.schema import EVENTS, current_revision, migrate
-from timbre.store.sql import content_digest, failure_reason, table_counts
+from timbre.store.sql import WriteCounts, content_digest, failure_reason, table_counts
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +185,40 @@ class Store:
         what = operation or f"importing {batch.source} data{into}"
         with self._connection(transaction=True, failure=refused, operation=what) as conn:
             counts = writers.write_batch(conn, batch)
-        report.written = {t: c.new for t, c in counts.items() if c.new or t in ALWAYS_REPORTED} | {
-            t: 0 for t in ALWAYS_REPORTED if t not in counts
-        }
-        report.updated = {t: c.updated for t, c in counts.items()}
-        report.unchanged = {t: c.unchanged for t, c in counts.items()}
+        _fill_counts(report, counts)
+        return report
+
+    def write_batches(
+        self,
+        batches: Iterable[ImportBatch],
+        report: ImportReport,
+        progress: Callable[[ImportReport], None] | None = None,
+    ) -> ImportReport:
+        """Write a streamed import (chunks of one file sharing ``report``) in one transaction:
+        all of it or nothing, however many chunks. Into a data set the import creates, every
+        chunk takes the bulk path and keys repeated across chunks are summed; into an existing
+        one each chunk is an idempotent upsert (as :meth:`write_batch`). ``progress`` is called
+        after each chunk is written. Returns ``report`` with the counts of all chunks."""
+        refused = "the store refused the import, nothing was written"
+        total: dict[str, WriteCounts] = {}
+        with self._connection(
+            transaction=True, failure=refused, operation=f"importing {report.dataset!r}"
+        ) as conn:
+            fresh = not writers.dataset_exists(conn, report.dataset)
+            for number, batch in enumerate(batches):
+                checks.validate_batch(batch)
+                checks.drop_oversized(batch)
+                counts = writers.write_batch(conn, batch, fresh, continued=fresh and number > 0)
+                for table, done in counts.items():
+                    total.setdefault(table, WriteCounts()).add(done)
+                if progress is not None:
+                    progress(report)
+            if fresh:  # the chunks' rows may have merged: count what the new data set holds
+                total["interactions"] = WriteCounts(
+                    new=writers.count_interactions(conn, report.dataset)
+                )
+                writers.catalog_counts(conn, report)
+        _fill_counts(report, total)
         return report
 
     # -- reading ---------------------------------------------------------------------------
@@ -593,3 +622,12 @@ def _count_argument(name: str, value: int) -> int:
     if count < 0:
         raise ParameterError(f"{name} must be 0 or more, got {count}")
     return count
+
+
+def _fill_counts(report: ImportReport, counts: Mapping[str, WriteCounts]) -> None:
+    """Put a write's counts into its report (new, updated and unchanged rows per table)."""
+    report.written = {t: c.new for t, c in counts.items() if c.new or t in ALWAYS_REPORTED} | {
+        t: 0 for t in ALWAYS_REPORTED if t not in counts
+    }
+    report.updated = {t: c.updated for t, c in counts.items()}
+    report.unchanged = {t: c.unchanged for t, c in counts.items()}

@@ -193,36 +193,42 @@ def bulk_insert(
     rows: Sequence[tuple[object, ...]],
     keys: Sequence[str] = (),
     update: Sequence[str] = (),
+    accumulate: Sequence[str] = (),
 ) -> None:
     """Write many rows as plain tuples through the driver's bulk path, in the caller's
     transaction.
 
     Without ``keys`` the rows are plainly inserted (they cannot collide: a new data set); with
-    ``keys`` a clash of that unique key updates ``update`` (or keeps the stored row). SQLite:
+    ``keys`` a clash of that unique key sets ``update`` to the new values and adds the new values
+    to ``accumulate`` (or keeps the stored row when both are empty). SQLite:
     ``executemany`` with a large page cache; PostgreSQL: ``COPY`` (into a staging table, then one
     ``INSERT ... ON CONFLICT``, when rows can collide). Constraint failures raise as usual and
     roll the whole transaction back.
     """
     if not rows:
         return
+    conflict = _on_conflict(table.name, keys, update, accumulate)
     if conn.dialect.name == "postgresql":
-        _copy_rows(conn, table, columns, rows, keys, update)
+        _copy_rows(conn, table, columns, rows, conflict if keys else None)
         return
     conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
     names = ", ".join(columns)
     sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
-    sql += _on_conflict(keys, update)
+    sql += conflict
     for chunk in chunks(rows, BULK_CHUNK):
         conn.exec_driver_sql(sql, list(chunk))
 
 
-def _on_conflict(keys: Sequence[str], update: Sequence[str]) -> str:
+def _on_conflict(
+    name: str, keys: Sequence[str], update: Sequence[str], accumulate: Sequence[str]
+) -> str:
     if not keys:
         return ""
-    if not update:
+    sets = [f"{c} = excluded.{c}" for c in update]
+    sets += [f"{c} = {name}.{c} + excluded.{c}" for c in accumulate]
+    if not sets:
         return f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
-    sets = ", ".join(f"{c} = excluded.{c}" for c in update)
-    return f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    return f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)}"
 
 
 def _copy_rows(
@@ -230,13 +236,13 @@ def _copy_rows(
     table: sa.Table,
     columns: Sequence[str],
     rows: Sequence[tuple[object, ...]],
-    keys: Sequence[str],
-    update: Sequence[str],
+    conflict: str | None,
 ) -> None:
+    """PostgreSQL: ``COPY`` the rows in; with a ``conflict`` clause, into a staging table first
+    and then one ``INSERT ... SELECT ... ON CONFLICT``."""
     names = ", ".join(columns)
-    target = table.name
-    if keys:
-        target = f"timbre_stage_{table.name}"
+    target = table.name if conflict is None else f"timbre_stage_{table.name}"
+    if conflict is not None:
         conn.exec_driver_sql(
             f"CREATE TEMP TABLE {target} ON COMMIT DROP AS SELECT {names} FROM {table.name} "
             "WITH NO DATA"
@@ -246,10 +252,9 @@ def _copy_rows(
     with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-    if keys:
+    if conflict is not None:
         conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}"
-            + _on_conflict(keys, update)
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target}{conflict}"
         )
         conn.exec_driver_sql(f"DROP TABLE {target}")
 

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from timbre.errors import DataError
-from timbre.records import ImportBatch, link_key
+from timbre.records import ImportBatch, ImportReport, link_key
 from timbre.store import revisions
 from timbre.store.schema import (
     FEATURE_COLUMNS,
@@ -71,7 +71,9 @@ class BatchIds:
     items: dict[str, int]
 
 
-def write_batch(conn: Connection, batch: ImportBatch) -> Counts:
+def write_batch(
+    conn: Connection, batch: ImportBatch, fresh: bool | None = None, continued: bool = False
+) -> Counts:
     """Write every table of a validated batch, in the order their foreign keys need.
 
     The caller holds the transaction: a ``DataError`` raised here (a row naming an unknown user
@@ -83,6 +85,12 @@ def write_batch(conn: Connection, batch: ImportBatch) -> Counts:
         A connection inside the import's one transaction.
     batch
         The import, checked by ``timbre.store.checks``.
+    fresh
+        Whether the batch's data set is new to the store (``None``: look it up).
+    continued
+        A later chunk of a streamed import into a data set it created: its interactions may
+        repeat an earlier chunk's keys, whose weights are then summed (as within one batch);
+        their count is left to the caller (``new`` 0).
 
     Returns
     -------
@@ -91,7 +99,8 @@ def write_batch(conn: Connection, batch: ImportBatch) -> Counts:
     """
     created = now()
     newest_item = conn.execute(sa.select(sa.func.max(T_ITEMS.c.id))).scalar() or 0
-    fresh = batch.dataset.strip() != "" and not _dataset_exists(conn, batch.dataset)
+    if fresh is None:
+        fresh = batch.dataset.strip() != "" and not dataset_exists(conn, batch.dataset)
     counts: Counts = {}
     dataset = write_dataset(conn, batch, created, counts)
     write_users(conn, batch, created, counts)
@@ -100,7 +109,7 @@ def write_batch(conn: Connection, batch: ImportBatch) -> Counts:
     write_tags(conn, batch, ids, counts)
     write_features(conn, batch, ids, counts)
     write_friends(conn, batch, ids, counts)
-    write_interactions(conn, batch, ids, counts, fresh)
+    write_interactions(conn, batch, ids, counts, fresh, continued)
     write_user_tags(conn, batch, ids, counts)
     link_catalog(conn, batch, ids)
     bump_revisions(conn, batch, ids, int(newest_item))
@@ -118,7 +127,42 @@ def bump_revisions(conn: Connection, batch: ImportBatch, ids: BatchIds, newest_i
     revisions.bump(conn, {ids.dataset, *revisions.datasets_of_items(conn, stored_before)})
 
 
-def _dataset_exists(conn: Connection, name: str) -> bool:
+def count_interactions(conn: Connection, name: str) -> int:
+    """How many interactions data set ``name`` holds."""
+    inter = T_INTERACTIONS
+    query = (
+        sa.select(sa.func.count())
+        .select_from(inter.join(T_DATASETS, T_DATASETS.c.id == inter.c.dataset_id))
+        .where(T_DATASETS.c.name == name)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def catalog_counts(conn: Connection, report: ImportReport) -> None:
+    """A streamed import's catalogue figures, counted once over its data set (each chunk's
+    own figures would count an item once per chunk it appears in)."""
+    inter, items = T_INTERACTIONS, T_ITEMS
+    members = sa.select(inter.c.item_id).join(T_DATASETS, T_DATASETS.c.id == inter.c.dataset_id)
+    members = members.where(T_DATASETS.c.name == report.dataset)
+    own = items.c.id.in_(members)
+    matched = items.c.catalog_match.is_(True)
+    count = sa.func.count()
+    report.catalog_matched = int(conn.execute(sa.select(count).where(own, matched)).scalar_one())
+    report.catalog_candidates = int(
+        conn.execute(
+            sa.select(count).where(own, sa.or_(items.c.link_key != "", matched))
+        ).scalar_one()
+    )
+    hits = (
+        sa.select(count)
+        .select_from(inter.join(items, items.c.id == inter.c.item_id))
+        .join(T_DATASETS, T_DATASETS.c.id == inter.c.dataset_id)
+        .where(T_DATASETS.c.name == report.dataset, matched)
+    )
+    report.interactions_matched = int(conn.execute(hits).scalar_one())
+
+
+def dataset_exists(conn: Connection, name: str) -> bool:
     query = sa.select(T_DATASETS.c.id).where(T_DATASETS.c.name == name)
     return conn.execute(query).first() is not None
 
@@ -305,7 +349,12 @@ def write_friends(conn: Connection, batch: ImportBatch, ids: BatchIds, counts: C
 
 
 def write_interactions(
-    conn: Connection, batch: ImportBatch, ids: BatchIds, counts: Counts, fresh: bool
+    conn: Connection,
+    batch: ImportBatch,
+    ids: BatchIds,
+    counts: Counts,
+    fresh: bool,
+    continued: bool = False,
 ) -> None:
     """Upsert interactions by their natural key; a re-import overwrites the weight.
 
@@ -342,8 +391,8 @@ def write_interactions(
         _count(counts, T_INTERACTIONS, matched.counts)
         frame = matched.rows
     if fresh:
-        _bulk_interactions(conn, batch, ids.dataset, frame)
-        _count(counts, T_INTERACTIONS, WriteCounts(new=len(frame)))
+        _bulk_interactions(conn, batch, ids.dataset, frame, continued)
+        _count(counts, T_INTERACTIONS, WriteCounts(new=0 if continued else len(frame)))
         return
     rows = [
         {
@@ -369,7 +418,7 @@ def write_interactions(
 
 
 def _bulk_interactions(
-    conn: Connection, batch: ImportBatch, dataset: int, frame: pd.DataFrame
+    conn: Connection, batch: ImportBatch, dataset: int, frame: pd.DataFrame, continued: bool
 ) -> None:
     n = len(frame)
     rows = list(
@@ -385,7 +434,10 @@ def _bulk_interactions(
         )
     )
     columns = ("dataset_id", "user_id", "item_id", "event", "weight", "ts", "source")
-    bulk_insert(conn, T_INTERACTIONS, columns, rows)
+    if continued:  # an earlier chunk of this import may hold the same key: sum, as in a batch
+        bulk_insert(conn, T_INTERACTIONS, columns, rows, INTERACTION_KEY, accumulate=["weight"])
+    else:
+        bulk_insert(conn, T_INTERACTIONS, columns, rows)
 
 
 def _ids_of(keys: pd.Series, ids: dict[str, int]) -> NDArray[np.int64]:

@@ -255,11 +255,10 @@ class InteractionData:
             frame = frame[frame["user_key"].isin(counts[counts >= min_user_interactions].index)]
         if frame.empty:
             raise DataError(f"data set {dataset!r} has no interactions left to build a matrix")
-        user_ids = np.sort(frame["user_key"].astype(str).unique())
-        item_ids = np.sort(frame["item_key"].astype(str).unique())
+        # one hashing pass per column: sorted distinct ids and each row's position among them
+        u, user_ids = pd.factorize(frame["user_key"].astype(str), sort=True)
+        i, item_ids = pd.factorize(frame["item_key"].astype(str), sort=True)
         users, item_vocab = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
-        u = users.indices(frame["user_key"].astype(str))
-        i = item_vocab.indices(frame["item_key"].astype(str))
         matrix = build_matrix(
             u, i, frame["weight"].to_numpy(dtype=np.float64), (len(users), len(item_vocab))
         )

@@ -205,10 +205,14 @@ class Store:
             transaction=True, failure=refused, operation=f"importing {report.dataset!r}"
         ) as conn:
             fresh = not writers.dataset_exists(conn, report.dataset)
+            newest = writers.newest_item_id(conn)  # items above it are this import's own
+            seen: dict[str, set[str]] = {"items": set(), "users": set()}
             for number, batch in enumerate(batches):
                 checks.validate_batch(batch)
                 checks.drop_oversized(batch)
-                counts = writers.write_batch(conn, batch, fresh, continued=fresh and number > 0)
+                _drop_written(batch, seen)  # an item or user once, as in one read of the file
+                continued = fresh and number > 0
+                counts = writers.write_batch(conn, batch, fresh, continued, newest)
                 for table, done in counts.items():
                     total.setdefault(table, WriteCounts()).add(done)
                 if progress is not None:
@@ -217,7 +221,7 @@ class Store:
                 total["interactions"] = WriteCounts(
                     new=writers.count_interactions(conn, report.dataset)
                 )
-                writers.catalog_counts(conn, report)
+            writers.catalog_counts(conn, report)  # once over the data set, not per chunk
         _fill_counts(report, total)
         return report
 
@@ -622,6 +626,17 @@ def _count_argument(name: str, value: int) -> int:
     if count < 0:
         raise ParameterError(f"{name} must be 0 or more, got {count}")
     return count
+
+
+def _drop_written(batch: ImportBatch, seen: dict[str, set[str]]) -> None:
+    """Leave out of a chunk the items and users an earlier chunk of the import wrote (the
+    first one read sets their names, as when the file is read at once); remember the rest."""
+    for name in ("items", "users"):
+        frame = getattr(batch, name)
+        if len(frame):
+            keys = frame["key"].astype(str)
+            setattr(batch, name, frame[~keys.isin(seen[name])].reset_index(drop=True))
+            seen[name].update(keys.unique())
 
 
 def _fill_counts(report: ImportReport, counts: Mapping[str, WriteCounts]) -> None:

@@ -296,6 +296,16 @@ def select_frame(conn: Connection, query: sa.Executable, columns: list[str]) -> 
     return pd.DataFrame(rows, columns=columns)
 
 
+def select_plain_frame(conn: Connection, query: sa.Executable, columns: list[str]) -> pd.DataFrame:
+    """:func:`select_frame` for columns that need no type conversion (integers, floats,
+    strings): the driver's rows are read straight from its cursor (SQLAlchemy's row processing
+    is 2-3 times the query on millions of rows)."""
+    result = conn.execute(query)
+    cursor = getattr(result, "cursor", None)
+    rows = cursor.fetchall() if cursor is not None else [tuple(r) for r in result.all()]
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
 def read_frame(conn: Connection, query: sa.Selectable) -> pd.DataFrame:
     """The rows of ``query`` as pandas reads them (column names and dtypes by ``read_sql``).
 

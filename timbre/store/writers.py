@@ -72,7 +72,11 @@ class BatchIds:
 
 
 def write_batch(
-    conn: Connection, batch: ImportBatch, fresh: bool | None = None, continued: bool = False
+    conn: Connection,
+    batch: ImportBatch,
+    fresh: bool | None = None,
+    continued: bool = False,
+    newest_item: int | None = None,
 ) -> Counts:
     """Write every table of a validated batch, in the order their foreign keys need.
 
@@ -91,6 +95,9 @@ def write_batch(
         A later chunk of a streamed import into a data set it created: its interactions may
         repeat an earlier chunk's keys, whose weights are then summed (as within one batch);
         their count is left to the caller (``new`` 0).
+    newest_item
+        The highest item id stored before the import began (``None``: now); items above it are
+        the import's own, whose data sets need no revision bump beyond its own.
 
     Returns
     -------
@@ -98,7 +105,8 @@ def write_batch(
         Per table the batch gave rows to, what the write did (see ``WriteCounts``).
     """
     created = now()
-    newest_item = conn.execute(sa.select(sa.func.max(T_ITEMS.c.id))).scalar() or 0
+    if newest_item is None:
+        newest_item = newest_item_id(conn)
     if fresh is None:
         fresh = batch.dataset.strip() != "" and not dataset_exists(conn, batch.dataset)
     counts: Counts = {}
@@ -112,7 +120,7 @@ def write_batch(
     write_interactions(conn, batch, ids, counts, fresh, continued)
     write_user_tags(conn, batch, ids, counts)
     link_catalog(conn, batch, ids)
-    bump_revisions(conn, batch, ids, int(newest_item))
+    bump_revisions(conn, batch, ids, newest_item)
     return counts
 
 
@@ -125,6 +133,11 @@ def bump_revisions(conn: Connection, batch: ImportBatch, ids: BatchIds, newest_i
         return
     stored_before = [i for i in ids.items.values() if i <= newest_item]
     revisions.bump(conn, {ids.dataset, *revisions.datasets_of_items(conn, stored_before)})
+
+
+def newest_item_id(conn: Connection) -> int:
+    """The highest item id stored (0 when there is none)."""
+    return int(conn.execute(sa.select(sa.func.max(T_ITEMS.c.id))).scalar() or 0)
 
 
 def count_interactions(conn: Connection, name: str) -> int:

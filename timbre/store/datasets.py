@@ -22,7 +22,14 @@ from timbre.store.schema import (
     T_USER_ITEM_TAGS,
     T_USERS,
 )
-from timbre.store.sql import dataset_id, ms_to_timestamps, select_frame
+from timbre.store.sql import (
+    IN_CHUNK,
+    chunks,
+    dataset_id,
+    ms_to_timestamps,
+    select_frame,
+    select_plain_frame,
+)
 
 #: Every data set's interactions with their items (what the per-data-set counts read).
 DATASET_ITEMS = T_DATASETS.join(
@@ -155,48 +162,61 @@ def load_dataset(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFram
     """
     inter, items, users, tags = T_INTERACTIONS, T_ITEMS, T_USERS, T_ITEM_TAGS
     ident = dataset_id(conn, name)
-    members = sa.select(inter.c.item_id).where(inter.c.dataset_id == ident)
     # ids, not keys, per row (a join would fetch two key strings per interaction): each key is
     # fetched once and shared by its rows
-    frame = select_frame(
+    frame = select_plain_frame(
         conn,
         sa.select(
             inter.c.user_id, inter.c.item_id, inter.c.event, inter.c.weight, inter.c.ts
         ).where(inter.c.dataset_id == ident),
         ["user_id", "item_id", "event", "weight", "ts"],
     )
-    people = sa.select(inter.c.user_id).where(inter.c.dataset_id == ident)
-    frame.insert(0, "user_key", _keys_of(conn, users, people, frame.pop("user_id")))
-    frame.insert(1, "item_key", _keys_of(conn, items, members, frame.pop("item_id")))
-    meta = select_frame(
-        conn,
-        sa.select(*[items.c[c] for c in ITEM_META_COLUMNS]).where(items.c.id.in_(members)),
+    # the data set's users and items as id lists (an IN over the interactions subquery costs
+    # a pass over all of them per query: a second each at 2M rows)
+    user_ids = np.unique(frame["user_id"].to_numpy(dtype=np.int64)).tolist()
+    item_ids = np.unique(frame["item_id"].to_numpy(dtype=np.int64)).tolist()
+    frame.insert(0, "user_key", _keys_of(conn, users, user_ids, frame.pop("user_id")))
+    frame.insert(1, "item_key", _keys_of(conn, items, item_ids, frame.pop("item_id")))
+    meta = _select_in(
+        conn, sa.select(*[items.c[c] for c in ITEM_META_COLUMNS]), items.c.id, item_ids,
         list(ITEM_META_COLUMNS),
-    )
+    )  # fmt: skip
     catalog = catalog_frame(conn)
-    item_tags = select_frame(
-        conn,
-        sa.select(tags.c.item_id, tags.c.kind, tags.c.tag, tags.c.weight).where(
-            tags.c.item_id.in_(members)
-        ),
-        ["item_id", "kind", "tag", "weight"],
-    )
-    own = select_frame(
-        conn,
-        sa.select(T_ITEM_FEATURES).where(T_ITEM_FEATURES.c.item_id.in_(members)),
+    item_tags = _select_in(
+        conn, sa.select(tags.c.item_id, tags.c.kind, tags.c.tag, tags.c.weight), tags.c.item_id,
+        item_ids, ["item_id", "kind", "tag", "weight"],
+    )  # fmt: skip
+    own = _select_in(
+        conn, sa.select(T_ITEM_FEATURES), T_ITEM_FEATURES.c.item_id, item_ids,
         ["item_id", *FEATURE_COLUMNS],
-    )
+    )  # fmt: skip
     frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(dtype=np.int64), frame.index)
     return frame, item_metadata(meta, item_tags, own, catalog)
 
 
+def _select_in(
+    conn: Connection,
+    query: sa.Select[Any],
+    column: sa.ColumnElement[Any],
+    ids: list[int],
+    columns: list[str],
+) -> pd.DataFrame:
+    """The rows of ``query`` whose ``column`` is one of ``ids`` (in chunks of bound values)."""
+    rows = [
+        tuple(row)
+        for chunk in chunks(ids, IN_CHUNK)
+        for row in conn.execute(query.where(column.in_(chunk))).all()
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _keys_of(
-    conn: Connection, table: sa.Table, wanted: sa.Select[Any], ids: pd.Series
+    conn: Connection, table: sa.Table, wanted: list[int], ids: pd.Series
 ) -> NDArray[np.object_]:
-    """The ``key`` of each id in ``ids`` (rows of ``table`` whose id ``wanted`` selects)."""
-    pairs = conn.execute(sa.select(table.c.id, table.c.key).where(table.c.id.in_(wanted))).all()
-    known = np.asarray([p[0] for p in pairs], dtype=np.int64)
-    keys = np.asarray([p[1] for p in pairs], dtype=object)
+    """The ``key`` of each id in ``ids`` (``wanted``: its distinct values)."""
+    pairs = _select_in(conn, sa.select(table.c.id, table.c.key), table.c.id, wanted, ["id", "key"])
+    known = pairs["id"].to_numpy(dtype=np.int64)
+    keys = pairs["key"].to_numpy(dtype=object)
     order = np.argsort(known)
     position = np.searchsorted(known[order], ids.to_numpy(dtype=np.int64))
     return np.asarray(keys[order][position], dtype=object)

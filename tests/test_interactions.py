@@ -116,3 +116,16 @@ def test_timestamps_are_kept_as_events() -> None:
     data = InteractionData.from_frames(interactions, pd.DataFrame({"key": ["a"]}), "toy")
     assert data.events is not None and len(data.events) == 2
     assert data.user_items.toarray().tolist() == [[2.0]]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "?!", "💀🎸", "..."])
+def test_a_query_that_normalises_to_nothing_is_an_unknown_item(query: str) -> None:
+    """Issue 17: blank, emoji and punctuation-only queries matched an artist named "#####"
+    (both normalise to an empty key)."""
+    items = pd.DataFrame({"key": ["a:1", "a:2"], "name": ["#####", "Slayer"], "kind": "artist"})
+    frame = pd.DataFrame({"user_key": ["u", "u"], "item_key": ["a:1", "a:2"], "weight": 1.0})
+    data = InteractionData.from_frames(frame, items, "toy")
+    with pytest.raises(TimbreError, match="unknown item"):
+        data.find_item(query)
+    assert data.find_item("#####") == 0  # typed exactly, the name still finds it
+    assert data.find_item("slayer") == 1

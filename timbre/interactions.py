@@ -333,6 +333,8 @@ def _lookup(
     vocab: Vocabulary, query: str, names: list[str] | None, popularity: NDArray[np.floating]
 ) -> int:
     text = str(query).strip()
+    if not text:
+        raise TimbreError(f"unknown {vocab.name}: {text!r} (give a name or an id)")
     if text in vocab:
         return vocab.index(text)
     suffix = [i for i, key in enumerate(vocab.ids) if str(key).rsplit(":", 1)[-1] == text]
@@ -343,7 +345,7 @@ def _lookup(
         wanted = name_key(text)
         keys = [name_key(n) for n in names]
         exact = [i for i, name in enumerate(names) if name == text]
-        if not exact:
+        if not exact and wanted:  # a query that normalises to nothing ("?!") matches no name
             exact = [i for i, key in enumerate(keys) if key == wanted]
         if exact:
             # several items may share a (normalised) name: the most listened wins

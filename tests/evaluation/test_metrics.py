@@ -120,3 +120,29 @@ def test_fast_ild_of_a_cosine_space_equals_the_pairwise_mean() -> None:
         n = len(items)
         pairwise.append(1.0 - (sims.sum() - np.trace(sims)) / (n * (n - 1)))
     assert intra_list_diversity(lists, space) == pytest.approx(np.mean(pairwise), abs=1e-6)
+
+
+def test_ild_stays_in_its_documented_range() -> None:
+    """Issue 17: Tune showed "Diversity 1.006" (ILD in the SVD space, where cosines go
+    negative). The panels measure ILD in the binary space, whose range is [0, 1]; the SVD space
+    is documented as [0, 2]."""
+    import pandas as pd
+
+    from timbre import spaces as sp_spaces
+    from timbre.evaluation import ILD_SPACE
+    from timbre.evaluation.metrics import ild_per_list
+    from timbre.interactions import InteractionData, Vocabulary
+
+    rng = np.random.default_rng(0)
+    matrix = sp.csr_matrix((rng.random((60, 40)) < 0.15).astype(np.float32))
+    meta = pd.DataFrame({"key": [f"i{i}" for i in range(40)], "name": "x", "kind": "artist"})
+    meta["artist"] = None
+    data = InteractionData(
+        "toy", Vocabulary([f"u{u}" for u in range(60)], "user"), Vocabulary(meta["key"]), matrix,
+        meta,
+    )  # fmt: skip
+    lists = np.array([rng.choice(40, size=10, replace=False) for _ in range(200)])
+    binary = ild_per_list(lists, sp_spaces.build_space(data, "items", ILD_SPACE))
+    assert ILD_SPACE == "binary" and binary.min() >= 0.0 and binary.max() <= 1.0
+    svd = ild_per_list(lists, sp_spaces.build_space(data, "items", "svd"))
+    assert svd.min() >= 0.0 and svd.max() <= 2.0

@@ -166,6 +166,22 @@ def test_next_track_group_and_similar_modes(
         engine.similar(seeds[0], 5, False, False)
 
 
+@pytest.mark.parametrize("aggregate", ["average", "least-misery"])
+def test_a_group_export_is_explicable(
+    engine: HybridEngine, demo_data: InteractionData, aggregate: str
+) -> None:
+    """Issue 17: every component column of a group row was 0, so score != their sum."""
+    weights = Weights(cf=0.5, content=0.2, personality=0.1, novelty=0.2, diversity=0.0)
+    group, per_member = engine.group([0, 1, 5], weights, n=10, aggregate=aggregate)
+    frame = hybrid.ranking_frame(demo_data, group, "group")
+    parts = ["cf", "content", "personality", "novelty", "diversity_bonus", "feedback"]
+    assert np.allclose(frame[parts].sum(axis=1), frame["score"], atol=1e-4)
+    assert (frame["cf"] > 0).all() and (frame["novelty"] > 0).any()
+    assert (frame["personality"] == 0).all() or weights.personality  # no profile: no share
+    expected = per_member.mean(axis=1) if aggregate == "average" else per_member.min(axis=1)
+    assert np.allclose(frame["score"], expected.to_numpy(), atol=1e-5)
+
+
 def test_batch_export_equals_single_rankings_and_round_trips(
     engine: HybridEngine, tmp_path: Path
 ) -> None:

@@ -315,3 +315,19 @@ def test_seed_names_are_matched_like_seed_items_and_unknown_ones_say_so(
 def test_seed_without_a_user_is_refused(home: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "--home", home, "recommend", "--group", "2,3", "--seed", "x")
     assert code == 1 and "--seed names a person's seed artists: give --user" in err
+
+
+def test_a_group_export_names_its_members_and_adds_up(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "group.csv"
+    code, _, err = run_cli(
+        capsys, "--home", home, "recommend", "--group", "2,3", "--aggregate", "least-misery",
+        "-n", "10", "--out", str(target),
+    )  # fmt: skip
+    assert code == 0, err
+    text = target.read_text(encoding="utf-8")
+    assert "# group: hetrec:user:2, hetrec:user:3; aggregation: least-misery" in text
+    frame = pd.read_csv(target, comment="#")
+    parts = ["cf", "content", "personality", "novelty", "diversity_bonus", "feedback"]
+    assert (frame[parts].sum(axis=1) - frame["score"]).abs().max() < 1e-3

@@ -84,6 +84,10 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         if args.save:
             extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
     notes = [engine.content_note] if engine.content_note else []
+    if "group" in extra:
+        notes.append(f"group: {', '.join(extra['group'])}; aggregation: {args.aggregate}")
+    if "seeds" in extra:
+        notes.append(f"seeds: {', '.join(extra['seeds'])}")
     comments = provenance(
         data.dataset, weights.as_dict(), args.normalization, args.space, run, notes
     )

@@ -573,12 +573,11 @@ class HybridEngine:
         if not mask.any():
             raise DataError("no item is left to recommend to this group")
         parts = self.normalized_batch(members)
-        fused = np.vstack(
-            [
-                fuse({c: parts[c][row] for c in COMPONENTS}, _chosen(components, weights))
-                for row, components in enumerate(members)
-            ]
-        )
+        weighted = [  # member -> component -> its weighted, normalised scores
+            _weighted({c: parts[c][row] for c in COMPONENTS}, _chosen(components, weights))
+            for row, components in enumerate(members)
+        ]
+        fused = np.vstack([sum(w.values()) for w in weighted])
         stacked = normalize_rows(fused, np.tile(mask, (len(members), 1)))
         stacked[:, ~mask] = np.nan  # normalize maps NaN to the minimum; keep them out
         combined = stacked.mean(axis=0) if aggregate == "average" else stacked.min(axis=0)
@@ -587,7 +586,7 @@ class HybridEngine:
         ranking = Ranking(
             items=items,
             scores=scores,
-            contributions={"group": scores},
+            contributions=_group_contributions(weighted, fused, stacked, items, aggregate),
             because=self.because(group_row, items),
             weights=weights,
             rule=f"group of {len(users)}, {aggregate}",
@@ -605,6 +604,45 @@ def fuse(parts: Mapping[str, NDArray[np.float32]], weights: Weights) -> NDArray[
         if w:
             fused += np.float32(w) * parts[name]
     return fused
+
+
+def _weighted(
+    parts: Mapping[str, NDArray[np.float32]], weights: Weights
+) -> dict[str, NDArray[np.float32]]:
+    """Each component times its weight (all of :data:`COMPONENTS`; zeros for weight 0)."""
+    zero = np.zeros(np.shape(next(iter(parts.values()))), dtype=np.float32)
+    return {
+        name: np.float32(w) * parts[name] if (w := getattr(weights, name)) else zero
+        for name in COMPONENTS
+    }
+
+
+def _group_contributions(
+    weighted: Sequence[Mapping[str, NDArray[np.float32]]],
+    fused: NDArray[np.float32],
+    stacked: NDArray[np.floating],
+    items: NDArray[np.int64],
+    aggregate: str,
+) -> dict[str, NDArray[np.float32]]:
+    """Per component, its share of the group score of each item, so that they add up to it:
+    each member's normalised score is split among the components in proportion to their share
+    of the member's fused score (equally where that is 0); ``average`` averages the
+    members' splits, ``least-misery`` takes the split of the member with the lowest score."""
+    raw = fused[:, items].astype(np.float64)
+    normalised = np.nan_to_num(stacked[:, items].astype(np.float64))
+    known = raw != 0  # the shares of a member's fused score add up to 1 (negative ones too)
+    out: dict[str, NDArray[np.float32]] = {}
+    for name in COMPONENTS:
+        part = np.vstack([member[name][items] for member in weighted]).astype(np.float64)
+        share = np.where(known, part / np.where(known, raw, 1.0), 1.0 / len(COMPONENTS))
+        split = normalised * share
+        if aggregate == "average":
+            out[name] = split.mean(axis=0).astype(np.float32)
+        else:
+            lowest = np.argmin(np.where(np.isnan(stacked[:, items]), np.inf, stacked[:, items]), 0)
+            out[name] = split[lowest, np.arange(len(items))].astype(np.float32)
+    out["diversity_bonus"] = np.zeros(len(items), dtype=np.float32)
+    return out
 
 
 def _chosen(components: Components, weights: Weights) -> Weights:

@@ -8,7 +8,7 @@ same MMR space).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal, get_args
@@ -220,12 +220,19 @@ class HybridEngine:
         self,
         users: Sequence[int] | NDArray[np.integer],
         zs: Sequence[Mapping[str, float] | None] | None = None,
+        content_for: NDArray[np.bool_] | None = None,
     ) -> list[Components]:
-        """Components of many training users, scored in batches (exports and metrics)."""
+        """Components of many training users, scored in batches (exports and metrics);
+        ``content_for`` limits the content scores to the users whose weights need them (the
+        others get NaN: no content, as when a data set has none)."""
         index = np.asarray(users, dtype=np.int64)
+        content = np.full((len(index), self.data.n_items), np.nan, dtype=np.float32)
+        wanted = np.ones(len(index), dtype=bool) if content_for is None else content_for
         with one_blas_thread():
             cf = self.cf_model.score(index)
-            content = self._content_scores(self.data.user_items[index], index)
+            if wanted.any():
+                rows = index[wanted]
+                content[wanted] = self._content_scores(self.data.user_items[rows], rows)
         out = []
         for position, user in enumerate(index):
             row = self.data.user_items[int(user)]
@@ -323,16 +330,22 @@ class HybridEngine:
         not shift the scale)."""
         return {name: rows[0] for name, rows in self.normalized_batch([components]).items()}
 
-    def normalized_batch(self, members: Sequence[Components]) -> dict[str, NDArray[np.float32]]:
+    def normalized_batch(
+        self, members: Sequence[Components], needed: Collection[str] = COMPONENTS
+    ) -> dict[str, NDArray[np.float32]]:
         """:meth:`normalized` for many listeners: ``len(members) x n_items`` per component.
 
         Novelty is the same for everyone (normalised once); all-zero personality rows (no
-        profile) stay zero.
+        profile) stay zero; a component not ``needed`` (no weight for any of the members) is
+        left at zero.
         """
         count, n = len(members), self.data.n_items
         everything = np.ones((1, n), dtype=bool)
         out: dict[str, NDArray[np.float32]] = {}
         for name in COMPONENTS:
+            if name not in needed:
+                out[name] = np.zeros((count, n), dtype=np.float32)
+                continue
             rows = np.vstack([c.raw[name] for c in members]).astype(np.float32, copy=False)
             if name == "novelty":
                 once = normalize_rows(rows[:1], everything, self.normalization)
@@ -348,10 +361,16 @@ class HybridEngine:
         return out
 
     # ----- the one ranking path -----------------------------------------------------------
-    def prepare(self, members: Sequence[Components], filters: Filters | None = None) -> Prepared:
-        """Normalise the members' components and work out the items each may get."""
+    def prepare(
+        self,
+        members: Sequence[Components],
+        filters: Filters | None = None,
+        needed: Collection[str] = COMPONENTS,
+    ) -> Prepared:
+        """Normalise the members' components (the ``needed`` ones) and work out the items each
+        may get."""
         masks = self._masks(members, filters or Filters())
-        return Prepared(tuple(members), self.normalized_batch(members), masks)
+        return Prepared(tuple(members), self.normalized_batch(members, needed), masks)
 
     def rank_prepared(
         self,
@@ -406,8 +425,11 @@ class HybridEngine:
         schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
         reasons: int = 3,
     ) -> list[Ranking]:
-        """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once)."""
-        return self.rank_prepared(self.prepare(members, filters), weights, n, schedule, reasons)
+        """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), normalising only
+        the components some member's weights (after the schedule) use."""
+        needed = needed_components([c.history for c in members], weights, schedule)
+        prepared = self.prepare(members, filters, needed)
+        return self.rank_prepared(prepared, weights, n, schedule, reasons)
 
     def rank(
         self,
@@ -593,6 +615,16 @@ class HybridEngine:
         )
         names = [self.data.users.id(int(u)) for u in users]
         return ranking, pd.DataFrame(stacked[:, items].T, columns=names)
+
+
+def needed_components(
+    histories: Sequence[int] | NDArray[np.integer],
+    weights: Weights,
+    schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
+) -> set[str]:
+    """The components with a weight for any of these histories (after the schedule)."""
+    chosen = {schedule_weights(int(h), weights, schedule)[0] for h in histories}
+    return {name for name in COMPONENTS for w in chosen if getattr(w, name)}
 
 
 def fuse(parts: Mapping[str, NDArray[np.float32]], weights: Weights) -> NDArray[np.float32]:

@@ -10,7 +10,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from timbre.hybrid.engine import HybridEngine, Ranking
-from timbre.hybrid.weights import COMPONENTS, DEFAULT_SCHEDULE, ScheduleRule, Weights
+from timbre.hybrid.weights import (
+    COMPONENTS,
+    DEFAULT_SCHEDULE,
+    ScheduleRule,
+    Weights,
+    schedule_weights,
+)
 from timbre.interactions import InteractionData
 
 #: Columns of every recommendation table (display, CSV / Parquet, saved lists).
@@ -124,7 +130,11 @@ def batch_frame(
     columns: dict[str, list[Any]] = {name: [] for name in EXPORT_COLUMNS}
     for start in range(0, len(index), batch):
         chunk = index[start : start + batch]
-        members = engine.components_batch(chunk)
+        histories = data.items_per_user[chunk].astype(np.int64)
+        content_for = np.array(
+            [schedule_weights(int(h), weights, schedule)[0].content > 0 for h in histories]
+        )  # content scores only for the users whose weights use them
+        members = engine.components_batch(chunk, content_for=content_for)
         rankings = engine.rank_many(members, weights, n, filters, schedule)
         for user, ranking in zip(chunk, rankings, strict=True):
             _append_rows(columns, data, ranking, data.users.id(int(user)), names, artists)

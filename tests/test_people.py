@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -331,3 +332,45 @@ def test_a_group_export_names_its_members_and_adds_up(
     frame = pd.read_csv(target, comment="#")
     parts = ["cf", "content", "personality", "novelty", "diversity_bonus", "feedback"]
     assert (frame[parts].sum(axis=1) - frame["score"]).abs().max() < 1e-3
+
+
+def test_an_edited_prior_reaches_the_list_and_the_export_names_it(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19 item 3 (CLI): ``--prior FILE`` feeds the list; the export names the table."""
+    from timbre import personality as pers
+
+    ipip = pers.get_instrument("mini-ipip")
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(pers.persona_answers(0, ipip)), encoding="utf-8")
+    code, _, err = run_cli(
+        capsys, "--home", home, "personality", "score", "--user", "prior-person",
+        "--instrument", "mini-ipip", "--answers", str(answers),
+    )  # fmt: skip
+    assert code == 0, err
+    table = pers.default_coefficients()
+    flipped = table.assign(coefficient=-table["coefficient"])
+    edited = tmp_path / "prior.csv"
+    flipped.to_csv(edited, index=False)
+    lists = {}
+    for name, extra in (("shipped", []), ("edited", ["--prior", str(edited)])):
+        out = tmp_path / f"{name}.csv"
+        code, _, err = run_cli(
+            capsys, "--home", home, "recommend", "--user", "prior-person", "-n", "10",
+            "--out", str(out), *extra,
+        )  # fmt: skip
+        assert code == 0, err
+        lists[name] = out.read_text(encoding="utf-8")
+    digest = pers.coefficients_digest(pers.validate_coefficients(flipped))
+    assert f"# personality prior: {edited} (sha256 {digest})" in lists["edited"]
+    assert "# personality prior: the shipped table" in lists["shipped"]
+    items = {
+        k: pd.read_csv(io.StringIO(v), comment="#")["item_id"].tolist() for k, v in lists.items()
+    }
+    assert items["shipped"] != items["edited"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("trait,attribute,coefficient,source\nopenness,depth,7,x\n", encoding="utf-8")
+    code, _, err = run_cli(
+        capsys, "--home", home, "recommend", "--user", "prior-person", "--prior", str(bad)
+    )
+    assert code == 1 and "coefficient must be a number from -1 to 1" in err

@@ -8,6 +8,7 @@ Neuroticism scale mean equals ``6 - Emotional Stability`` on the 1-5 scale.
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -238,6 +239,30 @@ def default_coefficients() -> pd.DataFrame:
     """The shipped coefficient table (``timbre/resources/personality/prior.csv``): trait, attribute,
     coefficient, reported effect, source, note."""
     return validate_coefficients(pd.read_csv(PRIOR_CSV, dtype=str, keep_default_na=False))
+
+
+def read_coefficients(path: Path | str) -> pd.DataFrame:
+    """An edited coefficient table from a CSV file (``--prior FILE``), checked.
+
+    Raises
+    ------
+    DataError
+        A missing or unreadable file, or a table :func:`validate_coefficients` refuses.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise DataError(f"no such coefficient table: {path}") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read the coefficient table {path}: {exc}") from None
+    return validate_coefficients(frame)
+
+
+def coefficients_digest(table: pd.DataFrame) -> str:
+    """A short SHA-256 of a coefficient table's trait, attribute and coefficient columns (what
+    an export names, so an edited table is told from the shipped one)."""
+    rows = table[["trait", "attribute", "coefficient"]].astype(str).to_csv(index=False)
+    return hashlib.sha256(rows.encode()).hexdigest()[:12]
 
 
 def validate_coefficients(frame: pd.DataFrame) -> pd.DataFrame:

@@ -63,6 +63,7 @@ def _rank(
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """Hybrid recommendations: one user, all users, next-track from seeds, or a group."""
+    from timbre import personality as pers
     from timbre.export import provenance, write_table
     from timbre.services.engines import engine_for_run
     from timbre.services.recommendations import save_list
@@ -78,12 +79,16 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     with open_store(settings) as store:
         data, _ = load_data(store, args.dataset)
         run = choose_run(store, data.dataset, args.run, args.model)
-        engine = engine_for_run(store, data, run, args.normalization, args.space)
+        prior = pers.read_coefficients(args.prior) if args.prior else None
+        engine = engine_for_run(store, data, run, args.normalization, args.space, prior)
         frame, extra = _rank(args, engine, weights, store)
         stale = staleness(engine.data, data)
         if args.save:
             extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
     notes = [engine.content_note] if engine.content_note else []
+    table = engine.coefficients
+    shown = args.prior or "the shipped table"
+    notes.append(f"personality prior: {shown} (sha256 {pers.coefficients_digest(table)})")
     if "group" in extra:
         notes.append(f"group: {', '.join(extra['group'])}; aggregation: {args.aggregate}")
     if "seeds" in extra:
@@ -149,6 +154,12 @@ def add_commands(sub: Commands) -> None:
         "played what)",
     )
     recommend.add_argument("--out", help="write CSV (or .parquet with a .json sidecar)")
+    recommend.add_argument(
+        "--prior",
+        metavar="FILE",
+        help="an edited personality coefficient table: a CSV with trait, attribute, "
+        "coefficient and source columns, like timbre/resources/personality/prior.csv",
+    )
     recommend.add_argument(
         "--include-seen", action="store_true", help="also rank items the user already played"
     )

@@ -261,3 +261,29 @@ def test_a_new_row_is_scored_through_the_models(
     row = sp.csr_matrix(([5.0, 5.0], ([0, 0], items)), shape=(1, demo_data.n_items))
     ranking = engine.rank(engine.components_for_row(row), Weights(), n=5)
     assert not set(items) & set(ranking.items) and ranking.rule.startswith("fewer than 5")
+
+
+def test_csv_exports_read_back_with_their_recipe_and_usual_permissions(tmp_path: Path) -> None:
+    """Issue 19 item 7: CSVs were written 0600 (Parquet 0644); a plain ``read_csv`` fails on the
+    comment lines, so the first line says how to read the file."""
+    import os
+
+    frame = pd.DataFrame({"user_id": ["u"], "item_name": ["x"], "score": [1.0]})
+    comments = provenance("demo", {"cf": 1.0}, "minmax", "svd")
+    csv_path = write_csv(frame, tmp_path / "out.csv", comments=comments)
+    first = csv_path.read_text(encoding="utf-8").splitlines()[0]
+    assert "read with pandas.read_csv(path, comment='#')" in first
+    assert pd.read_csv(csv_path, comment="#").equals(frame)
+    from timbre.export import write_parquet
+
+    parquet = write_parquet(frame, tmp_path / "out.parquet", comments)
+    modes = {p.suffix: os.stat(p).st_mode & 0o777 for p in (csv_path, parquet)}
+    assert modes[".csv"] == modes[".parquet"] == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

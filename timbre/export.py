@@ -136,12 +136,23 @@ def write_table(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] =
     return write_csv(frame, path, comments=comments)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once at import (reading it means setting it).
+_UMASK = _current_umask()
+
+
 def _atomic_write(target: Path, write: Callable[[IO[bytes]], Any]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
+        os.chmod(temp, 0o666 & ~_UMASK)  # as open() would make it (mkstemp makes 0600)
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -163,7 +174,8 @@ def provenance(
 
     made = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"Timbre {timbre.__version__} recommendations, {made}",
+        f"Timbre {timbre.__version__} recommendations, {made} "
+        "(read with pandas.read_csv(path, comment='#'))",
         f"data set: {safe_line(dataset, 200)}",
         "weights: " + ", ".join(f"{safe_line(k, 40)}={v:g}" for k, v in weights.items()),
         f"normalisation: {safe_line(normalization, 40)}; diversity (MMR) space: "

@@ -216,7 +216,7 @@ def trait_radar(
             fill="toself",
             name=name,
             line={"color": COLORS[0]},
-            hovertemplate="%{theta}: %{r:.0f}th percentile<extra></extra>",
+            hovertemplate="%{theta}: percentile %{r:.0f}<extra></extra>",
         )
     )
     fig.update_layout(

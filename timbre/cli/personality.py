@@ -47,7 +47,7 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     for trait in pers.TRAITS:
-        print(f"{trait:<18} {scores.means[trait]:.2f} / 5   {percentiles[trait]:5.1f}th percentile")
+        print(f"{trait:<18} {scores.means[trait]:.2f} / 5   percentile {percentiles[trait]:.1f}")
     if profile_id is not None:
         print(f"saved as profile {profile_id} of {user}")
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from timbre.errors import DataError
 from timbre.sources.files import detect_format, lastfm_layout, read_path
 
 
@@ -152,3 +153,14 @@ def test_spotify_zip_in_a_subfolder(tmp_path: Path) -> None:
     path = tmp_path / "my_spotify_data.zip"
     path.write_bytes(buffer.getvalue())
     assert read_path(path, user="me").report.accepted == 1
+
+
+def test_a_wrong_forced_format_suggests_the_likely_one(tmp_path: Path) -> None:
+    """Issue 17: a wrong --format said only what was wrong, not what the file looks like."""
+    plays = tmp_path / "plays.csv"
+    plays.write_text("user,artist,plays\nu1,Slayer,3\n", encoding="utf-8")
+    with pytest.raises(DataError, match="looks like interactions-csv: try --format interactions"):
+        read_path(plays, "lastfm-csv")
+    with pytest.raises(DataError) as caught:
+        read_path(plays, "interactions-csv", columns={"weight": "nope"})
+    assert "looks like" not in str(caught.value)  # the right format: no second guess

@@ -115,6 +115,40 @@ def chunked_reader(
     return CsvChunks(path, dataset, columns)
 
 
+def _read_format(
+    path: Path,
+    fmt: Format,
+    dataset: str | None,
+    user: str | None,
+    min_play_ms: int,
+    columns: Mapping[str, str] | None,
+) -> ImportBatch:
+    if fmt == "hetrec":
+        return read_hetrec(path if path.is_dir() else path.parent)
+    if fmt == "catalog":
+        return read_catalog(path)
+    if fmt == "spotify-playlists":
+        return read_catalog_playlists(path)
+    if fmt == "interactions-csv":
+        return read_interactions_csv(path, dataset, columns)
+    if fmt == "spotify-export":
+        return read_spotify_export(path, user, min_play_ms)
+    return read_lastfm_csv(path, user)
+
+
+def _format_hint(path: Path, forced: Format | None) -> str:
+    """For a forced format that failed: the format the file looks like, when it is another."""
+    if forced is None:
+        return ""
+    try:
+        likely = detect_format(path)
+    except DataError:
+        return ""
+    if likely == forced:
+        return ""
+    return f"it looks like {likely}: try --format {likely}, or leave --format out"
+
+
 def read_path(
     path: Path | str,
     format: Format | None = None,
@@ -153,18 +187,13 @@ def read_path(
     if not path.exists():
         raise DataError(f"no such file or folder: {path}")
     fmt = format or detect_format(path)
-    if fmt == "hetrec":
-        batch = read_hetrec(path if path.is_dir() else path.parent)
-    elif fmt == "catalog":
-        batch = read_catalog(path)
-    elif fmt == "spotify-playlists":
-        batch = read_catalog_playlists(path)
-    elif fmt == "interactions-csv":
-        batch = read_interactions_csv(path, dataset, columns)
-    elif fmt == "spotify-export":
-        batch = read_spotify_export(path, user, min_play_ms)
-    else:
-        batch = read_lastfm_csv(path, user)
+    try:
+        batch = _read_format(path, fmt, dataset, user, min_play_ms, columns)
+    except DataError as exc:
+        hint = _format_hint(path, format)
+        if hint:
+            raise DataError(f"{exc}; {hint}") from None
+        raise
     if dataset and fmt not in ("catalog", "interactions-csv"):
         batch.dataset = batch.report.dataset = dataset
     return batch

@@ -196,3 +196,22 @@ def test_every_model_family_trains_and_recommends_from_the_cli(
         assert code == 0, (model, err)
         recs = json.loads(out)["recommendations"]
         assert len(recs) == 10 and json.loads(out)["model"] == model
+
+
+def test_datasets_lists_and_deletes_only_with_yes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17: data sets could not be deleted from the CLI."""
+    source = tmp_path / "plays.csv"
+    source.write_text("user,artist,plays\nu1,Slayer,3\nu2,Slayer,1\n", encoding="utf-8")
+    home = ["--home", str(tmp_path / "home")]
+    assert _run(capsys, *home, "import", str(source), "--dataset", "plays")[0] == 0
+    code, out, _ = _run(capsys, *home, "datasets", "list")
+    assert code == 0 and "plays (csv)" in out
+    code, _, err = _run(capsys, *home, "datasets", "delete", "plays")
+    assert code == 1 and "would delete its 2 interactions" in err and "pass --yes" in err
+    code, out, err = _run(capsys, *home, "datasets", "delete", "plays", "--yes")
+    assert code == 0, err
+    assert "deleted data set 'plays' and its 2 interactions" in out
+    code, _, err = _run(capsys, *home, "datasets", "delete", "plays", "--yes")
+    assert code == 1 and "no data set named 'plays'" in err

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if getattr(args, "action", None) in ("activate", "delete") and args.run_id is None:
+    if args.command == "runs" and args.action in ("activate", "delete") and args.run_id is None:
         parser.error(f"runs {args.action} needs a run id")
     try:
         settings = load_settings(home=args.home, database_url=args.db)

@@ -138,8 +138,34 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace, settings: Settings) -> int:
+    """List the data sets, or delete one (its interactions; needs ``--yes``)."""
+    with open_store(settings) as store:
+        if args.action == "list":
+            listed = store.list_datasets()
+            if args.json:
+                print_json(listed)
+            for row in [] if args.json else listed:
+                print(f"{row['name']} ({row['source']})")
+            return 0
+        if not args.name:
+            raise ParameterError("datasets delete needs the data set's NAME")
+        stats = store.stats()["datasets"]
+        if args.name not in stats:
+            raise TimbreError(f"no data set named {args.name!r}; nothing was deleted")
+        count = int(stats[args.name]["interactions"])
+        if not args.yes:
+            raise TimbreError(
+                f"deleting data set {args.name!r} would delete its {count:,} interactions "
+                "(users, items and model runs stay); nothing was deleted: pass --yes to delete"
+            )
+        removed = store.delete_dataset(args.name)
+    print(f"deleted data set {args.name!r} and its {removed:,} interactions")
+    return 0
+
+
 def add_commands(sub: Commands) -> None:
-    """``demo``, ``import``, ``stats``, ``forget``."""
+    """``demo``, ``import``, ``stats``, ``datasets``, ``forget``."""
     demo = sub.add_parser("demo", help="load the bundled demo data (HetRec 2K + Spotify catalogue)")
     add_json(demo, "print the import reports as JSON")
     demo.set_defaults(handler=cmd_demo)
@@ -167,6 +193,13 @@ def add_commands(sub: Commands) -> None:
     stats = sub.add_parser("stats", help="what the store holds")
     add_json(stats)
     stats.set_defaults(handler=cmd_stats)
+
+    datasets = sub.add_parser("datasets", help="list the data sets, or delete one (needs --yes)")
+    datasets.add_argument("action", choices=("list", "delete"))
+    datasets.add_argument("name", nargs="?", help="delete: the data set's name")
+    datasets.add_argument("--yes", action="store_true", help="really delete")
+    add_json(datasets)
+    datasets.set_defaults(handler=cmd_datasets)
 
     forget = sub.add_parser(
         "forget", help="delete a person and every row that names them (needs --yes)"

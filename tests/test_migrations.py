@@ -21,17 +21,16 @@ def _upgrade_to(url: str, revision: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_an_older_database_is_upgraded_in_place_keeping_its_data(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'old.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database to migrate by hand, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_an_older_database_is_upgraded_in_place_keeping_its_data(old_url: str) -> None:
+    url = old_url
     _upgrade_to(url, "0001")
     engine = sa.create_engine(url)
     with engine.begin() as conn:
@@ -49,17 +48,8 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_data(
         assert store.table_counts()["model_runs"] == 0
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_0004_keeps_interactions_and_allows_feedback_events(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'old.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
+def test_0004_keeps_interactions_and_allows_feedback_events(old_url: str) -> None:
+    url = old_url
     _upgrade_to(url, "0003")
     insert = (
         "INSERT INTO interactions (dataset_id, user_id, item_id, event, weight, ts, source) "
@@ -131,17 +121,8 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> Non
     assert path.read_text().startswith("just some notes")
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_0005_gives_existing_data_sets_revision_zero(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'old.db'}"
-        if backend == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
+def test_0005_gives_existing_data_sets_revision_zero(old_url: str) -> None:
+    url = old_url
     _upgrade_to(url, "0004")
     engine = sa.create_engine(url)
     with engine.begin() as conn:

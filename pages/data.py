@@ -11,7 +11,13 @@ from timbre import plots
 from timbre.app.connectors import lastfm_section, spotify_section
 from timbre.app.imports import import_uploads, parse_column_map
 from timbre.app.state import bump_data_version, dataset_charts, get_store, guard, stats
-from timbre.app.widgets import escape_markdown, metric_row, progress_bar, rate_text
+from timbre.app.widgets import (
+    escape_markdown,
+    metric_row,
+    plotly_texts,
+    progress_bar,
+    rate_text,
+)
 from timbre.sources.demo import load_demo
 from timbre.sources.files import FORMATS, Format
 
@@ -89,15 +95,19 @@ def render_statistics(summary: dict[str, Any]) -> None:
     chosen = st.selectbox("Data set", names, key="data_stats_dataset")
     charts = dataset_charts(chosen)
     left, right = st.columns(2)
+    # names, genres and data set names come from imports: Plotly must show them as written
+    top = charts.top.assign(name=plotly_texts(charts.top["name"]))
     left.plotly_chart(plots.plays_per_user_histogram(charts.plays), key="data_plays_chart")
-    right.plotly_chart(plots.top_items_bar(charts.top, "Most played"), key="data_top_chart")
+    right.plotly_chart(plots.top_items_bar(top, "Most played"), key="data_top_chart")
     left2, right2 = st.columns(2)
     genres = charts.genres
     if len(genres):
+        genres = genres.assign(genre=plotly_texts(genres["genre"]))
         left2.plotly_chart(plots.genre_mix_bar(genres), key="data_genre_chart")
     else:
         left2.info("No catalogue genres matched this data set's items.")
-    right2.plotly_chart(plots.match_rate_bar(datasets), key="data_match_chart")
+    shown = dict(zip(plotly_texts(datasets), datasets.values(), strict=True))
+    right2.plotly_chart(plots.match_rate_bar(shown), key="data_match_chart")
 
 
 # --- Statistics ------------------------------------------------------------------------------
@@ -162,13 +172,11 @@ if submitted:
         )
     bump_data_version()
     st.session_state["data_last_report"] = [report.as_dict()]
-    st.session_state["data_flash"] = (
-        f"Imported into data set {escape_markdown(repr(report.dataset))}."
-    )
+    st.session_state["data_flash"] = f"Imported into data set {report.dataset!r}."
     st.rerun()  # so the statistics above include what was just imported
 
 if st.session_state.get("data_flash"):
-    st.success(st.session_state.pop("data_flash"))
+    st.success(escape_markdown(st.session_state.pop("data_flash")))
 
 for number, report_dict in enumerate(st.session_state.get("data_last_report") or []):
     with st.container(border=True):

@@ -10,7 +10,7 @@ from timbre import personality as pers
 from timbre import plots
 from timbre.app.models import cached_item_attributes, choose_dataset, interaction_data
 from timbre.app.state import get_store, guard
-from timbre.app.widgets import metric_row, persona_choice
+from timbre.app.widgets import escape_markdown, metric_row, persona_choice, text_table
 from timbre.errors import DataError
 from timbre.export import csv_text
 
@@ -98,7 +98,7 @@ if st.button("Score and save", type="primary", key="personality_submit"):
                 {t: round(m, 4) for t, m in scores.means.items()},
                 {str(t): v for t, v in percentiles.items()},
             )
-        st.success(f"Saved profile {profile_id} for {user}.")
+        st.success(escape_markdown(f"Saved profile {profile_id} for {user}."))
 
 # ----- results ------------------------------------------------------------------------------
 profile = store.latest_profile(user) if user else None
@@ -157,7 +157,7 @@ with st.expander("Coefficients (trait x music attribute, with sources): edit or 
         coefficients = pers.validate_coefficients(edited)
         st.session_state["personality_coefficients_valid"] = coefficients
     except DataError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))  # may echo an edited cell
         coefficients = st.session_state.get(
             "personality_coefficients_valid", pers.default_coefficients()
         )
@@ -205,6 +205,6 @@ def ranked(order: np.ndarray) -> pd.DataFrame:
 ordered = np.lexsort((np.arange(len(prior)), -prior))
 most, least = st.columns(2)
 most.caption("Favoured most")
-most.table(ranked(ordered[:10]))
+text_table(ranked(ordered[:10]), most)  # item names as text
 least.caption("Favoured least")
-least.table(ranked(ordered[::-1][:10]))
+text_table(ranked(ordered[::-1][:10]), least)

@@ -22,7 +22,7 @@ flash()
 data, run, engine = require_engine("recommend")
 state = shared()
 weights = state.weights
-st.caption(settings_caption(run))
+st.caption(escape_markdown(settings_caption(run)))
 notes = [engine.content_note] if engine.content_note else []
 comments = provenance(data.dataset, weights.as_dict(), state.normalization, state.space, run, notes)
 SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
@@ -57,7 +57,7 @@ def one_listener() -> pd.DataFrame:
     if mapped is not None:
         st.text(mapped.text())
     if ranking.rule != hybrid.CHOSEN:
-        st.info(f"Cold start ({ranking.rule}): the schedule's weights are used.")
+        st.info(escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights are used."))
     for note in ranking.notes:
         st.caption(escape_markdown(note))
     return hybrid.ranking_frame(data, ranking, person)

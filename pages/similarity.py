@@ -3,6 +3,7 @@ and friends vs taste."""
 
 from __future__ import annotations
 
+import re
 from typing import cast
 
 import streamlit as st
@@ -17,6 +18,7 @@ from timbre.app.similarity import (
     similarity_space,
 )
 from timbre.app.state import get_store, guard
+from timbre.app.widgets import escape_markdown, plotly_text, plotly_texts
 from timbre.errors import TimbreError
 from timbre.export import csv_text
 from timbre.similarity import (
@@ -56,7 +58,7 @@ dataset = choose_dataset("similarity")
 data = interaction_data(dataset)
 flash = st.session_state.pop("similarity_flash", None)
 if flash:
-    st.success(flash)
+    st.success(escape_markdown(flash))
 
 # ----- what to compare ----------------------------------------------------------------------
 first, second, third, fourth = st.columns([1, 2, 2, 2])
@@ -97,7 +99,7 @@ if subset == "neighbours":
 elif subset in ("genre", "tag"):
     counts = label_counts(data.item_meta, subset)
     if counts.empty:
-        st.warning(f"No item of {dataset} has a {subset}.")
+        st.warning(escape_markdown(f"No item of {dataset} has a {subset}."))
         st.stop()
     query = st.selectbox(
         subset.capitalize(),
@@ -137,15 +139,23 @@ matrix = similarity_matrix(data, space, selection, n_clusters, method)
 
 # ----- heatmap ------------------------------------------------------------------------------
 run_text = f" (run {matrix.run_id})" if matrix.run_id is not None else ""
-st.caption(
-    f"{matrix.description.capitalize()}, {SPACE_TITLES[space_name]}{run_text}; "
-    f"{matrix.n_clusters} clusters ({method} linkage), white lines between them."
-    + (f" Left out {matrix.dropped:,} without a vector in this space." if matrix.dropped else "")
+st.caption(  # the description names the query, genre or tag
+    escape_markdown(
+        f"{matrix.description.capitalize()}, {SPACE_TITLES[space_name]}{run_text}; "
+        f"{matrix.n_clusters} clusters ({method} linkage), white lines between them."
+        + (
+            f" Left out {matrix.dropped:,} without a vector in this space."
+            if matrix.dropped
+            else ""
+        )
+    )
 )
+# names come from imports: Plotly must show them as written (a click gives back the shown one)
+shown_labels = dict(zip(plotly_texts(matrix.labels), matrix.labels, strict=True))
 event = st.plotly_chart(
     plots.similarity_heatmap(
         matrix.values,
-        matrix.labels,
+        list(shown_labels),
         matrix.clusters,
         title=f"{kind.capitalize()} x {kind} ({space_name})",
         measure=matrix.measure,
@@ -157,7 +167,7 @@ event = st.plotly_chart(
 )
 # a click on a cell selects its row for the neighbour list below
 points = (event.get("selection") or {}).get("points") or [] if event else []
-clicked = next((p.get("y") for p in points if p.get("y") in matrix.labels), None)
+clicked = next((shown_labels[p["y"]] for p in points if p.get("y") in shown_labels), None)
 if clicked is not None and clicked != st.session_state.get("similarity_clicked"):
     st.session_state["similarity_clicked"] = clicked
     st.session_state["similarity_row"] = clicked
@@ -188,6 +198,7 @@ with left:
         f"{NEIGHBOUR_SHRINKAGE:g}) with n = {support_name}, so that barely observed ones do "
         "not crowd the list."
     )
+plain_name = re.sub(r"[^\w.-]+", "_", dataset)  # an imported name, made a plain file name
 with right:
     st.plotly_chart(
         plots.similarity_histogram(
@@ -200,7 +211,7 @@ with right:
     st.download_button(
         "Download the matrix (CSV)",
         csv_text(matrix.frame()),
-        file_name=f"similarity-{dataset}-{kind}-{space_name}-{len(matrix)}.csv",
+        file_name=f"similarity-{plain_name}-{kind}-{space_name}-{len(matrix)}.csv",
         mime="text/csv",
         key="similarity_download",
         icon=":material/download:",
@@ -226,16 +237,16 @@ colouring = cast(
 try:
     coords = projection(data, space, matrix, projection_method)
 except TimbreError as exc:
-    st.warning(str(exc))
+    st.warning(escape_markdown(exc))
 else:
     colours = colour_labels(data, kind, matrix.indices, colouring, matrix.clusters)
     axes = ("PC 1", "PC 2") if projection_method == "pca" else ("t-SNE 1", "t-SNE 2")
     st.plotly_chart(
         plots.embedding_map(
             coords,
-            matrix.labels,
-            colours,
-            title=f"{matrix.description.capitalize()} ({projection_method.upper()})",
+            plotly_texts(matrix.labels),
+            plotly_texts(colours),
+            title=plotly_text(f"{matrix.description.capitalize()} ({projection_method.upper()})"),
             axis_names=axes,
         ),
         key="similarity_map",

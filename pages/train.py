@@ -14,7 +14,7 @@ from timbre.app.models import (
     trained_model,
 )
 from timbre.app.state import get_settings, get_store, guard
-from timbre.app.widgets import metric_row, progress_bar, text_table
+from timbre.app.widgets import escape_markdown, metric_row, progress_bar, text_table
 from timbre.errors import TimbreError
 from timbre.hybrid import items_frame
 from timbre.models import MODELS
@@ -36,7 +36,7 @@ metric_row(
 
 flash = st.session_state.pop("train_flash", None)
 if flash:
-    st.success(flash)
+    st.success(escape_markdown(flash))  # may name the data set
 
 # ----- train --------------------------------------------------------------------------------
 st.subheader("Train a model")
@@ -103,7 +103,9 @@ if right.button("Delete run", key="train_delete", disabled=not confirm):
     st.rerun()
 
 if run["fingerprint"] != data.fingerprint:
-    st.warning(f"Run {run_id} was trained on an earlier version of {dataset}: retrain it.")
+    st.warning(
+        escape_markdown(f"Run {run_id} was trained on an earlier version of {dataset}: retrain it.")
+    )
     st.stop()
 model = trained_model(run, data)
 
@@ -122,7 +124,7 @@ with similar_tab:
         st.text(data.item_name(item))
         text_table(items_frame(data, ranking.items, ranking.scores).set_index("rank"))
     except TimbreError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))  # echoes the query
 with recommend_tab:
     user_query = st.text_input("User id", value=str(data.users.id(0)), key="train_user_query")
     try:
@@ -145,4 +147,4 @@ with recommend_tab:
         table.insert(3, "because you listened to", because)
         text_table(table.set_index("rank"))
     except TimbreError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))  # echoes the query

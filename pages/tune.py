@@ -12,7 +12,7 @@ from timbre import hybrid, plots
 from timbre import personality as pers
 from timbre.app.hybrid import PANEL_SAMPLE, listener_or_last, panel_for, persona_z, require_engine
 from timbre.app.state import bound, get_store, shared
-from timbre.app.widgets import escape_markdown
+from timbre.app.widgets import escape_markdown, plotly_texts
 from timbre.app.you import flash, reaction_buttons
 from timbre.errors import DataError, ParameterError
 from timbre.evaluation import ILD_SPACE, metric_label
@@ -28,7 +28,7 @@ st.caption(
 )
 data, run, engine = require_engine("tune")
 state = shared()
-st.caption(f"CF component: run {run['id']} ({run['model']}) on {data.dataset}.")
+st.caption(escape_markdown(f"CF component: run {run['id']} ({run['model']}) on {data.dataset}."))
 
 who, pick = st.columns([1, 3])
 kind = who.radio("Recommend for", ("a listener", "a persona"), key="tune_who")
@@ -147,7 +147,7 @@ def body() -> None:
     try:
         weights = hybrid.Weights(**{k: st.session_state[f"tune_w_{k}"] for k in hybrid.KNOBS})
     except ParameterError as exc:
-        st.warning(str(exc))
+        st.warning(escape_markdown(exc))
         return
     state.tune_weights = weights
     try:
@@ -155,16 +155,19 @@ def body() -> None:
             components, weights, n=10, schedule=state.schedule, normalized=normalized
         )
     except DataError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     frame = hybrid.ranking_frame(data, ranking, label)
     left, right = st.columns([3, 2])
     with left:
         if ranking.rule != hybrid.CHOSEN:
-            st.info(f"Cold start ({ranking.rule}): the schedule's weights are used.")
+            st.info(
+                escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights are used.")
+            )
         for note in ranking.notes:
             st.caption(escape_markdown(note))
-        st.plotly_chart(plots.contribution_bars(frame), key="tune_bars")
+        bars = frame.assign(item_name=plotly_texts(frame["item_name"]))  # names as written
+        st.plotly_chart(plots.contribution_bars(bars), key="tune_bars")
         st.dataframe(
             frame[["rank", "item_name", "score", "because"]], hide_index=True, key="tune_list"
         )
@@ -189,7 +192,7 @@ with st.expander("Cold-start schedule (users with little history get these weigh
     try:
         state.schedule = hybrid.schedule_from_frame(edited)
     except DataError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))  # may echo an edited cell
 with st.expander("Normalisation and diversity space"):
     st.radio(
         "Normalisation of each component before weighting",

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
 from tests.e2e.harness import ROOT
+from timbre.app.widgets import WORD_JOINER
 
 #: The frame every page runs in (``st.navigation``).
 APP = str(ROOT / "streamlit_app.py")
+
+
+def shown(markdown: object) -> str:
+    """What the browser shows for a text passed through ``escape_markdown`` (an alert's or a
+    caption's ``value``): without its backslash escapes and word joiners."""
+    return re.sub(r"\\(.)", r"\1", str(markdown).replace(WORD_JOINER, ""), flags=re.DOTALL)
 
 
 def app_test(path: str, timeout: float = 60, query: dict[str, str] | None = None) -> AppTest:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import app_test, open_page, table_with
+from tests.app.helpers import app_test, open_page, shown, table_with
 from tests.cli_helpers import run_cli
 from tests.fakes.spotify import FakeSpotify
 from tests.test_people import _scrobbles
@@ -157,7 +157,7 @@ def _fetch_and_check(at: AppTest, person: str, fake: FakeSpotify) -> None:
     at.button(key="you_spotify_fetch").click()
     _run(at)
     assert not at.error, [e.value for e in at.error]
-    said = [s.value.replace("\\", "") for s in at.success]  # shown Markdown-escaped
+    said = [shown(s.value) for s in at.success]  # shown Markdown-escaped
     assert f"Spotify fetch ok: {SPOTIFY_KEY} linked to {person}." in said, said
     with Store.open(load_settings()) as store:
         assert store.person_of(SPOTIFY_KEY) == person

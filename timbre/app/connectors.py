@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from timbre.app.state import bump_data_version, get_settings, stats
-from timbre.app.widgets import metric_row
+from timbre.app.widgets import escape_markdown, metric_row
 from timbre.config import Settings
 from timbre.errors import TimbreError
 from timbre.export import csv_text
@@ -30,14 +30,14 @@ def _attempt(action: Callable[[], T]) -> T | None:
     try:
         return action()
     except TimbreError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return None
 
 
 def _flash(key: str) -> None:
     message = st.session_state.pop(key, None)
     if message:
-        st.success(message)
+        st.success(escape_markdown(message))  # names users
 
 
 @st.cache_resource(show_spinner=False)
@@ -173,9 +173,9 @@ def _remove_user(store: Store, keys: list[str]) -> None:
     count = int(row["interactions"].iloc[0]) if len(row) else 0
     where = row["datasets"].iloc[0] if len(row) else ""
     st.warning(
-        f"Remove **{pending}**? This deletes its {count:,} interactions"
-        f"{f' ({where})' if where else ''}, its fetch logs and personality profiles. Tracks "
-        "and artists stay (other users share them)."
+        f"Remove **{escape_markdown(pending)}**? This deletes its {count:,} interactions"
+        f"{f' ({escape_markdown(where)})' if where else ''}, its fetch logs and personality "
+        "profiles. Tracks and artists stay (other users share them)."
     )
     yes, no = st.columns(2)
     if yes.button("Yes, remove", key="data_lastfm_remove_confirm", type="primary"):
@@ -489,9 +489,9 @@ def _spotify_connect(
         return
     st.link_button("Open Spotify to allow access", url, key=f"{prefix}_open", type="primary")
     st.caption(
-        f"Spotify then sends you to {options.redirect_uri}. If that is this page, you are "
-        "connected when it opens. Otherwise copy the address from the browser bar (it holds "
-        "`?code=...`) and paste it here. The link works once, for 10 minutes."
+        f"Spotify then sends you to {escape_markdown(options.redirect_uri)}. If that is this "
+        "page, you are connected when it opens. Otherwise copy the address from the browser "
+        "bar (it holds `?code=...`) and paste it here. The link works once, for 10 minutes."
     )
     with st.form(f"{prefix}_finish_form"):
         pasted = st.text_input("Address Spotify sent you to", key=f"{prefix}_redirect_url")
@@ -526,7 +526,7 @@ def _spotify_fetch(
         bar = st.progress(0.0, text="starting")
 
         def progress(event: FetchProgress) -> None:  # same thread: may draw
-            bar.progress(event.fraction, text=event.message[:120])
+            bar.progress(event.fraction, text=escape_markdown(event.message[:120]))
 
         def run() -> FetchResult:
             client = spotify.SpotifyClient(
@@ -566,4 +566,4 @@ def _spotify_result(result: dict[str, Any]) -> None:
     if written:
         st.caption("New rows per data set: " + ", ".join(f"{d} {n:,}" for d, n in written.items()))
     if result["error"]:
-        st.warning(result["error"])
+        st.warning(escape_markdown(result["error"]))

@@ -10,7 +10,7 @@ import streamlit as st
 from timbre import plots
 from timbre.app.models import form_params, summary_table
 from timbre.app.state import guard, shared
-from timbre.app.widgets import progress_bar
+from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.evaluation import (
     LIST_METRICS,
     PROTOCOLS,
@@ -112,7 +112,7 @@ def _show_experiment(experiment: Experiment) -> None:
     skipped = "; ".join(f"{n:,} {reason}" for reason, n in info["not_evaluated"].items())
     st.caption(
         f"{info['protocol']} split"
-        + (f" at {info['cut']}" if "cut" in info else "")
+        + (f" at {escape_markdown(info['cut'])}" if "cut" in info else "")
         + f", {info['test_users']:,} test users, "
         f"{info['test_interactions']:,} held-out interactions, K = {experiment.k}; "
         f"diversity is ILD in the {experiment.ild_space} space. "
@@ -202,7 +202,7 @@ def _show_sweep(done: SweepOutcome) -> None:
     result = done.result
     st.success(
         "Chosen on the validation split: "
-        + ", ".join(f"{k}={done.best[k]}" for k in done.swept)
+        + escape_markdown(", ".join(f"{k}={done.best[k]}" for k in done.swept))
         + f" (recorded with both metrics as run {done.run_id})"
     )
     both = pd.DataFrame(

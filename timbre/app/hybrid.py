@@ -12,6 +12,7 @@ from timbre import personality as pers
 from timbre.app.models import choose_dataset, interaction_data
 from timbre.app.navigation import page_link
 from timbre.app.state import get_settings, get_store, guard, shared, stop
+from timbre.app.widgets import escape_markdown
 from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
 from timbre.services.engines import PANEL_SAMPLE, engine_for_run, metrics_panel
@@ -27,7 +28,8 @@ def require_engine(prefix: str) -> tuple[InteractionData, Run, hybrid.HybridEngi
     run = usable_run(store, data)
     if run is None:
         st.info(
-            f"No model is trained on {dataset} yet: the CF component needs one. Train ALS with "
+            f"No model is trained on {escape_markdown(dataset)} yet: the CF component needs "
+            "one. Train ALS with "
             "its defaults here (under a second on the demo), or choose a model on the Train page."
         )
         if st.button("Train ALS now", type="primary", key=f"{prefix}_train"):

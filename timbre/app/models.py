@@ -9,6 +9,7 @@ import streamlit as st
 
 from timbre.app.navigation import page_link
 from timbre.app.state import get_store, guard, keep, shared, stop, store_url
+from timbre.app.widgets import escape_markdown
 from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
 from timbre.models import Recommender
@@ -25,7 +26,7 @@ def _dataset(url: str, version: int, dataset: str) -> InteractionData:
 
 def interaction_data(dataset: str) -> InteractionData:
     """A data set as the models see it, cached per store and data version."""
-    with guard(), st.spinner(f"Reading {dataset}..."):
+    with guard(), st.spinner(f"Reading {escape_markdown(dataset)}..."):
         return _dataset(store_url(), shared().data_version, dataset)
     stop()
 

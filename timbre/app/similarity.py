@@ -11,7 +11,7 @@ import streamlit as st
 from timbre import plots
 from timbre.app.models import trained_model
 from timbre.app.state import get_settings, get_store, guard, shared, stop, store_url
-from timbre.app.widgets import metric_row, progress_bar
+from timbre.app.widgets import escape_markdown, metric_row, progress_bar
 from timbre.interactions import InteractionData
 from timbre.models import MODELS
 from timbre.services.runs import factor_run, train_run
@@ -47,7 +47,8 @@ def factor_model(store: Store, data: InteractionData, space: str, key: str) -> A
     article = "an" if space == "als" else "a"
     st.info(
         f"The {space.upper()} space uses the factors of a trained {title} model, and none is "
-        f"trained on the current data of {data.dataset}. Train {article} {space.upper()} model "
+        f"trained on the current data of {escape_markdown(data.dataset)}. Train {article} "
+        f"{space.upper()} model "
         "first: here with the default parameters (ALS takes about a second on the demo), or on the "
         "Train page with your own."
     )
@@ -170,11 +171,13 @@ def render_friends(store: Store, data: InteractionData) -> None:
     st.subheader("Friends vs taste")
     if len(pairs) == 0:
         st.caption(
-            f"{data.dataset} has no friend graph (HetRec's user_friends), so nothing to compare."
+            f"{escape_markdown(data.dataset)} has no friend graph (HetRec's user_friends), so "
+            "nothing to compare."
         )
         return
     st.caption(
-        f"{data.dataset} has {len(pairs):,} friend pairs. Do friends listen alike? Their "
+        f"{escape_markdown(data.dataset)} has {len(pairs):,} friend pairs. Do friends listen "
+        "alike? Their "
         "similarity against as many random pairs of users who are not friends (seeded), "
         "with a two-sided permutation test of the difference of means (pair labels shuffled "
         "2,000 times)."

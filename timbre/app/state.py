@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import pandas as pd
 import streamlit as st
 
-from timbre.app.widgets import progress_bar
+from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.config import Settings, load_settings
 from timbre.errors import TimbreError
 from timbre.hybrid import DEFAULT_SCHEDULE, MMRSpace, Normalization, ScheduleRule, Weights
@@ -110,11 +110,12 @@ def bump_data_version() -> None:
 
 @contextmanager
 def guard() -> Iterator[None]:
-    """Turn an expected failure (``TimbreError``) into ``st.error`` and stop the page."""
+    """Turn an expected failure (``TimbreError``) into ``st.error`` and stop the page. The
+    message is shown as written: it often echoes a typed or imported name."""
     try:
         yield
     except TimbreError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         st.stop()
 
 

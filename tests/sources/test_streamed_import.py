@@ -50,6 +50,7 @@ def test_chunks_give_the_same_store_and_report_as_one_read(store_url: str, tmp_p
         expected.dropped,
     )
     assert report.written == expected.written
+    assert report.unchanged.get("datasets", 0) == 0  # one data set, made once
     assert (report.catalog_candidates, report.catalog_matched) == (
         expected.catalog_candidates,
         expected.catalog_matched,

@@ -58,7 +58,12 @@ def streamlit_server(
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "TIMBRE_DATABASE_URL"}
-    env.update(TIMBRE_HOME=str(home), OPENBLAS_NUM_THREADS="1")
+    # no file watcher: an edit in the checkout while a test runs must not reload the app
+    env.update(
+        TIMBRE_HOME=str(home),
+        OPENBLAS_NUM_THREADS="1",
+        STREAMLIT_SERVER_FILE_WATCHER_TYPE="none",
+    )
     log_path = home.parent / f"streamlit-{port}.log"
     home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

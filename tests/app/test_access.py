@@ -227,3 +227,12 @@ def test_a_personal_install_shows_no_presenter_box(
     assert not _button(at, "train_submit").disabled  # type: ignore[attr-defined]
     assert not at.sidebar.caption and not at.sidebar.error
     assert not any("Read-only" in c.value for c in at.caption)
+
+
+def test_the_read_only_demo_cannot_train_where_a_model_is_missing(
+    demo_app_home: Path, exposed: None
+) -> None:
+    at = open_page("pages/tune.py", TIMEOUT)
+    assert not at.exception
+    assert _button(at, "tune_train").disabled  # type: ignore[attr-defined]
+    assert any("cannot train a model" in c.value for c in at.caption)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from timbre import plots
+from timbre.app.access import require_write, write_gate
 from timbre.app.connectors import lastfm_section, spotify_section
 from timbre.app.imports import import_uploads, parse_column_map
 from timbre.app.state import bump_data_version, dataset_charts, get_store, guard, stats
@@ -128,12 +129,14 @@ st.caption(
     "folder's files, or the Spotify catalogue CSV. Everything is imported in one transaction: "
     "all or nothing."
 )
+can_import = write_gate("import")
 with st.form("data_import_form"):
     uploads = st.file_uploader(
         "Files",
         accept_multiple_files=True,
         key="data_uploads",
         type=["csv", "tsv", "txt", "json", "zip", "gz", "dat"],
+        disabled=not can_import,
     )
     c1, c2, c3 = st.columns(3)
     fmt = c1.selectbox("Format", ["auto-detect", *FORMATS], key="data_format")
@@ -158,7 +161,7 @@ with st.form("data_import_form"):
         key="data_columns",
         placeholder="user=listener, item=artist, weight=plays",
     )
-    submitted = st.form_submit_button("Import", key="data_import_submit")
+    submitted = st.form_submit_button("Import", key="data_import_submit", disabled=not can_import)
 if submitted:
     with guard():
         report = import_uploads(
@@ -194,7 +197,10 @@ with st.expander("Bundled demo data", expanded=False):
         "HetRec 2011 Last.fm 2K (1,892 users, 17,632 artists, 92,834 play counts, tags, friends) "
         "and a 28k-track Spotify catalogue with audio features and genres. Loading is idempotent."
     )
-    if st.button("Load or refresh the demo", key="data_load_demo"):
+    can_reload = write_gate("reload the demo")
+    if st.button("Load or refresh the demo", key="data_load_demo", disabled=not can_reload):
+        with guard():
+            require_write("reload the demo")
         with st.status("Loading the demo...", expanded=True) as status:
             progress = progress_bar("Loading...")
             with guard():

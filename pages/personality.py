@@ -8,6 +8,7 @@ import streamlit as st
 
 from timbre import personality as pers
 from timbre import plots
+from timbre.app.access import require_write, write_gate
 from timbre.app.models import cached_item_attributes, choose_dataset, interaction_data
 from timbre.app.state import get_store, guard
 from timbre.app.widgets import escape_markdown, metric_row, persona_choice, text_table
@@ -81,7 +82,8 @@ with st.container(height=420):
             horizontal=True,
             key=f"personality_q_{item.code}",
         )
-if st.button("Score and save", type="primary", key="personality_submit"):
+can_save = write_gate("save a profile")
+if st.button("Score and save", type="primary", key="personality_submit", disabled=not can_save):
     answers = {
         item.code: st.session_state.get(f"personality_q_{item.code}") for item in instrument.items
     }
@@ -89,6 +91,7 @@ if st.button("Score and save", type="primary", key="personality_submit"):
         st.error("Give the listener a name or id first.")
     else:
         with guard():
+            require_write("save a profile")
             scores = pers.score(instrument, {k: v for k, v in answers.items() if v is not None})
             percentiles = pers.percentiles(scores)
             profile_id = store.add_profile(

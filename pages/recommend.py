@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from timbre import hybrid
+from timbre.app.access import can_write, reason, require_write
 from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.state import get_store, guard, shared
 from timbre.app.widgets import escape_markdown, progress_bar
@@ -130,8 +131,14 @@ left.download_button(
     mime="text/csv",
     key="recommend_download",
 )
-if mode == "One listener" and right.button("Save this list", key="recommend_save"):
+if mode == "One listener" and right.button(
+    "Save this list",
+    key="recommend_save",
+    disabled=not can_write(),
+    help=None if can_write() else reason("save lists"),
+):
     with guard():
+        require_write("save a list")
         saved = save_list(get_store(), run, frame, weights, state.normalization)
     st.success(
         escape_markdown(f"Saved {saved} items for {frame['user_id'].iloc[0]} with run {run['id']}.")

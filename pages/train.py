@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from timbre.app.access import require_write, write_gate
 from timbre.app.evaluate import render_evaluation
 from timbre.app.models import (
     choose_dataset,
@@ -43,16 +44,20 @@ st.subheader("Train a model")
 name = st.selectbox("Model", list(MODELS), format_func=lambda n: MODELS[n].title, key="train_model")
 klass = MODELS[name]
 st.caption(klass.summary)
+can_write = write_gate("train, activate or delete models")
 with st.form("train_form"):
     columns = st.columns(3)
     params = {}
     for index, spec in enumerate(klass.param_specs()):
         with columns[index % 3]:
             params.update(param_inputs((spec,), f"train_param_{name}"))
-    submitted = st.form_submit_button("Train", type="primary", key="train_submit")
+    submitted = st.form_submit_button(
+        "Train", type="primary", key="train_submit", disabled=not can_write
+    )
 if submitted:
     progress = progress_bar(f"Training {klass.title}...")
     with guard():
+        require_write("train a model")
         result = train_run(store, get_settings(), data, name, params, progress)
     st.session_state["train_flash"] = (
         f"Run {result.run_id}: {klass.title} trained in {result.fit_seconds:.2f} s "
@@ -90,13 +95,16 @@ run_id = st.selectbox(
 )
 run = by_id[run_id]
 left, right = st.columns(2)
-if left.button("Make active", key="train_activate", disabled=bool(run["active"])):
+if left.button("Make active", key="train_activate", disabled=bool(run["active"]) or not can_write):
+    with guard():
+        require_write("change the active model")
     store.set_active_run(run_id)
     st.session_state["train_flash"] = f"Run {run_id} is now the active model of {dataset}."
     st.rerun()
-confirm = right.checkbox("Confirm deletion", key="train_delete_confirm")
-if right.button("Delete run", key="train_delete", disabled=not confirm):
+confirm = right.checkbox("Confirm deletion", key="train_delete_confirm", disabled=not can_write)
+if right.button("Delete run", key="train_delete", disabled=not (confirm and can_write)):
     with guard():
+        require_write("delete a run")
         delete_run(store, run_id)
     st.session_state.pop("train_run_select", None)
     st.session_state["train_flash"] = f"Run {run_id} and its artifact were deleted."

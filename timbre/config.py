@@ -24,6 +24,10 @@ ENV_DATABASE_URL = "TIMBRE_DATABASE_URL"
 ENV_LASTFM_API_ROOT = "TIMBRE_LASTFM_API_ROOT"
 ENV_SPOTIFY_API_ROOT = "TIMBRE_SPOTIFY_API_ROOT"
 ENV_SPOTIFY_ACCOUNTS_ROOT = "TIMBRE_SPOTIFY_ACCOUNTS_ROOT"
+#: The presenter password's hash (``timbre presenter-hash``); also ``presenter_password_hash``
+#: in the secrets file. Set, the app is read-only until the presenter unlocks it.
+ENV_PRESENTER_HASH = "TIMBRE_PRESENTER_PASSWORD_HASH"
+PRESENTER_HASH = "presenter_password_hash"
 
 #: Secret names looked up in the environment (upper case) and in ``.streamlit/secrets.toml``.
 SECRET_NAMES = (
@@ -65,7 +69,8 @@ class Settings:
     database_url
         SQLAlchemy URL of the store; ``None`` means SQLite at ``home / "timbre.db"``.
     secrets
-        API keys by name (see ``SECRET_NAMES``); never logged, stored or exported.
+        API keys by name (see ``SECRET_NAMES``) and the presenter password hash
+        (``PRESENTER_HASH``); never logged, stored or exported.
     lastfm_api_root, spotify_api_root, spotify_accounts_root
         Base URLs of the live services (``TIMBRE_LASTFM_API_ROOT``, ...); ``None`` means the
         real ones (``timbre.sources.lastfm`` / ``spotify`` hold the defaults).
@@ -120,6 +125,9 @@ def load_settings(
         value = os.environ.get(name.upper()) or file_secrets.get(name)
         if value:
             secrets[name] = str(value)
+    presenter = os.environ.get(ENV_PRESENTER_HASH) or file_secrets.get(PRESENTER_HASH)
+    if presenter:
+        secrets[PRESENTER_HASH] = str(presenter)
     return Settings(
         home=resolved_home,
         database_url=url or None,

@@ -50,19 +50,27 @@ class Server:
 
 @contextmanager
 def streamlit_server(
-    home: Path, timeout: float = 90.0, app: Path | None = None
+    home: Path,
+    timeout: float = 90.0,
+    app: Path | None = None,
+    address: str = "127.0.0.1",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Run the app (or ``app``) with ``TIMBRE_HOME=home`` until the block ends.
+    """Run the app (or ``app``) with ``TIMBRE_HOME=home`` until the block ends, listening on
+    ``address`` (loopback unless told), with ``env`` added to the environment.
 
-    Waits for ``/_stcore/health`` to answer ``ok``.
+    Waits for ``/_stcore/health`` to answer ``ok``. A presenter hash in the tests' own
+    environment is never passed on (give it in ``env``).
     """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "TIMBRE_DATABASE_URL"}
+    dropped = ("TIMBRE_DATABASE_URL", "TIMBRE_PRESENTER_PASSWORD_HASH")
+    environment = {k: v for k, v in os.environ.items() if k not in dropped}
     # no file watcher: an edit in the checkout while a test runs must not reload the app
-    env.update(
+    environment.update(
         TIMBRE_HOME=str(home),
         OPENBLAS_NUM_THREADS="1",
         STREAMLIT_SERVER_FILE_WATCHER_TYPE="none",
+        **(env or {}),
     )
     log_path = home.parent / f"streamlit-{port}.log"
     home.mkdir(parents=True, exist_ok=True)
@@ -80,12 +88,12 @@ def streamlit_server(
                 "--server.port",
                 str(port),
                 "--server.address",
-                "127.0.0.1",
+                address,
                 "--browser.gatherUsageStats",
                 "false",
             ],
             cwd=ROOT,
-            env=env,
+            env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

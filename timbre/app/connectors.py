@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from timbre.app.access import can_write, require_write, write_gate, writes
 from timbre.app.state import bump_data_version, get_settings, stats
 from timbre.app.widgets import escape_markdown, metric_row
 from timbre.config import Settings
@@ -25,9 +26,12 @@ T = TypeVar("T")
 _TOKEN_KEY = "data_spotify_token"
 
 
-def _attempt(action: Callable[[], T]) -> T | None:
-    """Run ``action``; an expected failure becomes ``st.error`` (the page carries on)."""
+def _attempt(action: Callable[[], T], write: str | None = None) -> T | None:
+    """Run ``action``; an expected failure becomes ``st.error`` (the page carries on). With
+    ``write`` (what it does), only if this session may write."""
     try:
+        if write:
+            require_write(write)
         return action()
     except TimbreError as exc:
         st.error(escape_markdown(exc))
@@ -104,6 +108,7 @@ def lastfm_section(store: Store) -> None:
 
     users = lastfm.tracked_users(store)
     _lastfm_totals(store, users)
+    allowed = write_gate("add, remove or fetch Last.fm users")
     _flash("data_lastfm_flash")
     if len(users):
         st.dataframe(
@@ -125,8 +130,10 @@ def lastfm_section(store: Store) -> None:
             placeholder="rj, another_user",
             help="User names separated by commas or spaces.",
         )
-        if st.form_submit_button("Add users", key="data_lastfm_add"):
-            added = _attempt(lambda: lastfm.add_users(store, names.replace(",", " ").split()))
+        if st.form_submit_button("Add users", key="data_lastfm_add", disabled=not allowed):
+            added = _attempt(
+                lambda: lastfm.add_users(store, names.replace(",", " ").split()), "add users"
+            )
             if added:
                 bump_data_version()
                 st.session_state["data_lastfm_flash"] = f"Tracking {', '.join(added)}."
@@ -134,7 +141,7 @@ def lastfm_section(store: Store) -> None:
     with right:
         _remove_user(store, list(users["key"]))
 
-    _lastfm_fetch(store, api_key, list(users["key"]), settings.lastfm_api_root)
+    _lastfm_fetch(store, api_key, list(users["key"]), settings.lastfm_api_root, allowed)
     _fetch_log(store)
 
 
@@ -164,7 +171,7 @@ def _remove_user(store: Store, keys: list[str]) -> None:
     pending = st.session_state.get("data_lastfm_confirm_remove")
     if pending not in keys:
         target = st.selectbox("Remove a user", keys, key="data_lastfm_remove_user")
-        if st.button("Remove...", key="data_lastfm_remove"):
+        if st.button("Remove...", key="data_lastfm_remove", disabled=not can_write()):
             st.session_state["data_lastfm_confirm_remove"] = target
             st.rerun()
         return
@@ -178,8 +185,10 @@ def _remove_user(store: Store, keys: list[str]) -> None:
         "profiles. Tracks and artists stay (other users share them)."
     )
     yes, no = st.columns(2)
-    if yes.button("Yes, remove", key="data_lastfm_remove_confirm", type="primary"):
-        removed = _attempt(lambda: store.remove_user(pending))
+    if yes.button(
+        "Yes, remove", key="data_lastfm_remove_confirm", type="primary", disabled=not can_write()
+    ):
+        removed = _attempt(lambda: store.remove_user(pending), "remove users")
         st.session_state.pop("data_lastfm_confirm_remove", None)
         if removed is not None:
             bump_data_version()
@@ -192,7 +201,9 @@ def _remove_user(store: Store, keys: list[str]) -> None:
         st.rerun()
 
 
-def _lastfm_fetch(store: Store, api_key: str | None, keys: list[str], api_root: str | None) -> None:
+def _lastfm_fetch(
+    store: Store, api_key: str | None, keys: list[str], api_root: str | None, allowed: bool
+) -> None:
     names = [k.removeprefix(lastfm.USER_PREFIX) for k in keys]
     with st.form("data_lastfm_fetch_form"):
         picked = st.multiselect(
@@ -217,7 +228,9 @@ def _lastfm_fetch(store: Store, api_key: str | None, keys: list[str], api_root: 
         workers = c2.number_input(
             "Users at once", min_value=1, max_value=16, value=4, key="data_lastfm_workers"
         )
-        submitted = st.form_submit_button("Fetch from Last.fm", key="data_lastfm_fetch")
+        submitted = st.form_submit_button(
+            "Fetch from Last.fm", key="data_lastfm_fetch", disabled=not allowed
+        )
     if submitted:
         if not api_key:
             st.error("A Last.fm API key is needed: type it above or set lastfm_api_key.")
@@ -249,6 +262,7 @@ def _lastfm_fetch(store: Store, api_key: str | None, keys: list[str], api_root: 
         st.dataframe(_result_rows(last), hide_index=True, key="data_lastfm_results_table")
 
 
+@writes("fetch from Last.fm")
 def _run_lastfm(
     store: Store,
     api_key: str,
@@ -438,7 +452,7 @@ def spotify_sign_in(store: Store, settings: Settings, prefix: str, page: str) ->
     _spotify_redirect(options, cache, prefix)
     _flash(f"{prefix}_flash")
     if cache.get_cached_token() is None:
-        _spotify_connect(options, cache, prefix)
+        _spotify_connect(options, cache, prefix, write_gate("connect and fetch Spotify"))
         return None
     return _spotify_fetch(store, options, cache, prefix)
 
@@ -477,9 +491,14 @@ def _spotify_redirect(
 
 
 def _spotify_connect(
-    options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache, prefix: str
+    options: spotify.SpotifyOptions,
+    cache: spotify.MappingTokenCache,
+    prefix: str,
+    allowed: bool,
 ) -> None:
-    if st.button("Connect Spotify", key=f"{prefix}_connect"):
+    if st.button("Connect Spotify", key=f"{prefix}_connect", disabled=not allowed) and _attempt(
+        lambda: True, "connect Spotify"
+    ):
         pending = spotify.start_authorization(options)
         _pending_sign_ins().add(pending)
         st.session_state[f"{prefix}_auth_url"] = pending.url
@@ -505,6 +524,7 @@ def _spotify_fetch(
     store: Store, options: spotify.SpotifyOptions, cache: spotify.MappingTokenCache, prefix: str
 ) -> FetchResult | None:
     st.success("Connected to Spotify (this browser session only).")
+    allowed = write_gate("fetch from Spotify")
     kinds = st.multiselect(
         "What to fetch",
         list(spotify.KINDS),
@@ -517,7 +537,9 @@ def _spotify_fetch(
         cache.clear()
         st.session_state.pop(f"{prefix}_result", None)
         st.rerun()
-    if not fetch.button("Fetch from Spotify", key=f"{prefix}_fetch", type="primary"):
+    if not fetch.button(
+        "Fetch from Spotify", key=f"{prefix}_fetch", type="primary", disabled=not allowed
+    ):
         return None
     if not kinds:
         st.error("Choose at least one kind to fetch.")
@@ -535,7 +557,7 @@ def _spotify_fetch(
             with client:
                 return spotify.SpotifyFetcher(store, client).fetch(kinds, progress)
 
-        result = _attempt(run)
+        result = _attempt(run, "fetch from Spotify")
         status.update(
             label="Spotify fetch " + (result.status if result else "failed"),
             state="complete" if result and result.status == "ok" else "error",

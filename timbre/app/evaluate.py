@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from timbre import plots
+from timbre.app.access import require_write, write_gate
 from timbre.app.models import form_params, summary_table
 from timbre.app.state import guard, shared
 from timbre.app.widgets import escape_markdown, progress_bar
@@ -45,6 +46,7 @@ def render_evaluation(store: Store, data: InteractionData) -> None:
         "above, or their defaults; the hybrid ranks through the same engine as the Recommend "
         "page, with its weights."
     )
+    allowed = write_gate("evaluate models (an experiment trains and records runs)")
     with st.form("train_eval_form"):
         models = st.multiselect(
             "Models",
@@ -75,13 +77,14 @@ def render_evaluation(store: Store, data: InteractionData) -> None:
             "the latest test fraction of all events begins. Needs timestamped listening "
             "(Last.fm scrobbles, Spotify history); HetRec's play counts have none.",
         )
-        submitted = st.form_submit_button("Evaluate", key="train_eval_submit")
+        submitted = st.form_submit_button("Evaluate", key="train_eval_submit", disabled=not allowed)
     if submitted:
         if not models:
             st.warning("Choose at least one model.")
         else:
             progress = progress_bar("Evaluating...")
             with guard():
+                require_write("evaluate models")
                 moment = cut.strip() if protocol == "global-time" and cut.strip() else None
                 split = SplitSpec(cast(Protocol, protocol), fraction, seed, cut=moment)
                 experiment, _ = evaluate_rankers(
@@ -152,6 +155,7 @@ def _show_experiment(experiment: Experiment) -> None:
 
 def _render_sweep(store: Store, data: InteractionData) -> None:
     with st.expander("Hyper-parameter sweep", expanded=False):
+        allowed = write_gate("run a sweep (it trains and records runs)")
         with st.form("train_sweep_form"):
             model = st.selectbox(
                 "Model",
@@ -170,10 +174,13 @@ def _render_sweep(store: Store, data: InteractionData) -> None:
             )
             mode = middle.selectbox("Order", ("grid", "random"), key="train_sweep_mode")
             metric = right.selectbox("Best by", RANKING_METRICS, key="train_sweep_metric")
-            submitted = st.form_submit_button("Run sweep", key="train_sweep_submit")
+            submitted = st.form_submit_button(
+                "Run sweep", key="train_sweep_submit", disabled=not allowed
+            )
         if submitted:
             lines = [line.strip() for line in grid_text.splitlines() if line.strip()]
             with guard():
+                require_write("run a sweep")
                 grid = parse_grid(model, lines)
             bar = st.progress(0.0, text="Sweeping...")
             early = st.empty()

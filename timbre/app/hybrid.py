@@ -9,6 +9,7 @@ import streamlit as st
 
 from timbre import hybrid
 from timbre import personality as pers
+from timbre.app.access import require_write, write_gate
 from timbre.app.models import choose_dataset, interaction_data
 from timbre.app.navigation import page_link
 from timbre.app.state import get_settings, get_store, guard, shared, stop
@@ -32,8 +33,10 @@ def require_engine(prefix: str) -> tuple[InteractionData, Run, hybrid.HybridEngi
             "one. Train ALS with "
             "its defaults here (under a second on the demo), or choose a model on the Train page."
         )
-        if st.button("Train ALS now", type="primary", key=f"{prefix}_train"):
+        allowed = write_gate("train a model")
+        if st.button("Train ALS now", type="primary", key=f"{prefix}_train", disabled=not allowed):
             with guard(), st.spinner("Training ALS..."):
+                require_write("train a model")
                 train_run(store, get_settings(), data, "als")
             st.rerun()
         page_link("pages/train.py")

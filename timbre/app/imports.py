@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from timbre.app.access import writes
 from timbre.errors import DataError
 from timbre.records import ImportReport
 from timbre.sources.files import Format, read_path
@@ -22,6 +23,7 @@ class Upload(Protocol):
     def getvalue(self) -> bytes: ...
 
 
+@writes("import")
 def import_uploads(
     store: Store,
     uploads: Sequence[Upload],

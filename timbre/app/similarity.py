@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from timbre import plots
+from timbre.app.access import require_write, write_gate
 from timbre.app.models import trained_model
 from timbre.app.state import get_settings, get_store, guard, shared, stop, store_url
 from timbre.app.widgets import escape_markdown, metric_row, progress_bar
@@ -52,9 +53,16 @@ def factor_model(store: Store, data: InteractionData, space: str, key: str) -> A
         "first: here with the default parameters (ALS takes about a second on the demo), or on the "
         "Train page with your own."
     )
-    if st.button(f"Train {space.upper()} with default parameters", key=key, type="primary"):
+    allowed = write_gate("train a model")
+    if st.button(
+        f"Train {space.upper()} with default parameters",
+        key=key,
+        type="primary",
+        disabled=not allowed,
+    ):
         progress = progress_bar(f"Training {title}...")
         with guard():
+            require_write("train a model")
             result = train_run(store, get_settings(), data, space, None, progress, activate=False)
         st.session_state["similarity_flash"] = (
             f"Run {result.run_id}: {title} trained in {result.fit_seconds:.2f} s "

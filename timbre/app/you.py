@@ -16,6 +16,7 @@ import streamlit as st
 
 from timbre import hybrid
 from timbre import personality as pers
+from timbre.app.access import can_write, require_write, write_gate
 from timbre.app.connectors import _run_lastfm, spotify_sign_in
 from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.imports import import_uploads
@@ -140,6 +141,7 @@ def listening_section(store: Store, person: str) -> tuple[Any, str]:
         "retraining. Without any, your list is popular items (plus the personality prior if "
         "you take the questionnaire, and what your seed artists suggest)."
     )
+    write_gate("connect an account or import listening")
     left, middle, right = st.columns(3)
     with left:
         _lastfm_connect(store, person)
@@ -172,13 +174,16 @@ def _lastfm_connect(store: Store, person: str) -> None:
                 ).strip()
                 or None
             )
-        submitted = st.form_submit_button("Connect Last.fm", key="you_lastfm_connect")
+        submitted = st.form_submit_button(
+            "Connect Last.fm", key="you_lastfm_connect", disabled=not can_write()
+        )
     if not submitted:
         return
     if not api_key:
         st.error("A Last.fm API key is needed: type it above or set lastfm_api_key.")
         return
     with guard():
+        require_write("connect Last.fm")
         user = lastfm.check_username(name)
         keys = lastfm.add_users(store, [user])
         results = _run_lastfm(
@@ -206,6 +211,7 @@ def _spotify_linked(store: Store, person: str, result: FetchResult) -> None:
     said = f"Spotify fetch {result.status}"
     error = result.as_dict().get("error")
     with guard():
+        require_write("link an account")
         known = store.existing_user_keys([result.user_key])
         for key in known:
             store.link_account(person, key)
@@ -220,8 +226,11 @@ def _upload(store: Store, person: str) -> None:
             accept_multiple_files=True,
             key="you_uploads",
             type=["csv", "txt", "json", "zip"],
+            disabled=not can_write(),
         )
-        submitted = st.form_submit_button("Import for me", key="you_import")
+        submitted = st.form_submit_button(
+            "Import for me", key="you_import", disabled=not can_write()
+        )
     if not submitted:
         return
     with guard():
@@ -263,7 +272,10 @@ def personality_section(store: Store, person: str) -> None:
                     horizontal=True,
                     key=f"you_q_{item.code}",
                 )
-            submitted = st.form_submit_button("Score and save", key="you_ipip_submit")
+            allowed = write_gate("save a profile")
+            submitted = st.form_submit_button(
+                "Score and save", key="you_ipip_submit", disabled=not allowed
+            )
     if submitted:
         _save_profile(store, person, instrument)
 
@@ -275,6 +287,7 @@ def _save_profile(store: Store, person: str, instrument: pers.Instrument) -> Non
         if (v := st.session_state.get(f"you_q_{item.code}")) is not None
     }
     with guard():
+        require_write("save a profile")
         scores = pers.score(instrument, answers)
         profile_id = store.add_profile(
             person,
@@ -350,13 +363,15 @@ def reaction_buttons(store: Store, person: str, frame: pd.DataFrame, prefix: str
         f"feedback weight ({hybrid.FEEDBACK_WEIGHT:g}) and never lists it again; Block removes "
         "it for good. The next list reacts at once; undo below."
     )
+    allowed = write_gate("like, skip or block")
     for row in frame[["rank", "item_id", "item_name"]].to_dict("records"):
         rank, key, name = int(row["rank"]), str(row["item_id"]), str(row["item_name"])
         cells = st.columns([6, 1, 1, 1], vertical_alignment="center")
         cells[0].text(f"{rank}. {name}")
         for cell, (event, label) in zip(cells[1:], REACTIONS.items(), strict=True):
-            if cell.button(label, key=f"{prefix}_{event}_{rank}"):
+            if cell.button(label, key=f"{prefix}_{event}_{rank}", disabled=not allowed):
                 with guard():
+                    require_write("like, skip or block")
                     store.add_feedback(person, [key], event, int(time.time() * 1000))
                 _done(f"{PAST[event].capitalize()} {name}.")
 
@@ -385,12 +400,14 @@ def feedback_section(store: Store, person: str, data: InteractionData) -> None:
         st.caption("None yet: Like, Skip or Block an item above.")
         return
     standing = {"like": reactions.liked, "skip": reactions.skipped, "block": reactions.blocked}
+    allowed = write_gate("undo feedback")
     for event, items in standing.items():
         for number, (key, name) in enumerate(zip(items, _names(data, items), strict=True)):
             left, right = st.columns([7, 1], vertical_alignment="center")
             left.text(f"{PAST[event]}: {name}")
-            if right.button("Undo", key=f"you_undo_{event}_{number}"):
+            if right.button("Undo", key=f"you_undo_{event}_{number}", disabled=not allowed):
                 with guard():
+                    require_write("undo feedback")
                     for account in keys:
                         store.remove_feedback(account, [key], event)
                 _done(f"Undid {PAST[event]} {name}.")
@@ -416,11 +433,15 @@ def forget_section(store: Store, person: str) -> None:
         "Deletes you from the shared store: your accounts' plays, profiles, links and feedback. "
         "Data sets and trained models stay."
     )
+    allowed = write_gate("forget anyone")
     sure = st.checkbox(
-        f"Yes, delete everything about {escape_markdown(person)}", key="you_forget_confirm"
+        f"Yes, delete everything about {escape_markdown(person)}",
+        key="you_forget_confirm",
+        disabled=not allowed,
     )
-    if st.button("Forget me", key="you_forget", disabled=not sure, type="primary"):
+    if st.button("Forget me", key="you_forget", disabled=not (sure and allowed), type="primary"):
         with guard():
+            require_write("forget anyone")
             said = forget_line(forget_person(store, person))
         st.session_state.pop("you_forget_confirm", None)
         _done(f"Forgot {person}: deleted {said}.")

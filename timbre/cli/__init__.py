@@ -17,6 +17,7 @@ from timbre.cli import (
     models,
     people,
     personality,
+    presenter,
     recommend,
     similarity,
 )
@@ -25,7 +26,7 @@ from timbre.config import load_settings
 from timbre.errors import TimbreError
 
 #: The command groups, in the order ``timbre --help`` lists them.
-GROUPS = (data, live, models, similarity, recommend, people, personality, evaluate)
+GROUPS = (data, live, models, similarity, recommend, people, personality, evaluate, presenter)
 
 
 def build_parser() -> argparse.ArgumentParser:

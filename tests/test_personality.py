@@ -170,3 +170,17 @@ def test_alphas_match_the_published_checks() -> None:
     for row in rows:
         assert int(row["n"]) == 19718
         assert float(row["alpha"]) == pytest.approx(expected[row["trait"]], abs=0.005)
+
+
+def test_personas_are_labelled_by_their_full_profile() -> None:
+    """Issue 19 item 6: "Openness around the 90th percentile" hid Agreeableness z = -3."""
+    from timbre.personality import personas
+
+    table = personas()
+    assert (
+        table["persona"]
+        .str.fullmatch(r"O \d+ · C \d+ · E \d+ · A \d+ · N \d+ \(percentiles\)")
+        .all()
+    )
+    high = table[table["chosen_for"].str.contains("90th")].iloc[0]
+    assert high["persona"].startswith("O 90 ") and " A 1 " in high["persona"]

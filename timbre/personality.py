@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -447,13 +447,51 @@ def exploration_level(z: Mapping[str, float]) -> Exploration:
 
 @cache
 def personas() -> pd.DataFrame:
-    """Real anonymous IPIP-50 responses to fill the questionnaire in demos (personas.csv)."""
-    return pd.read_csv(PERSONAS_CSV)
+    """Real anonymous IPIP-50 responses to fill the questionnaire in demos (personas.csv).
+
+    ``persona`` is each response's full profile, its five IPIP-50 percentiles ("O 90 · C 87 ·
+    E 42 · A 1 · N 9"): the file's names ("Openness around the 90th percentile") hid the other
+    traits, which drive a persona's list as much; ``chosen_for`` keeps them.
+    """
+    return _personas().copy()
+
+
+@cache
+def _personas() -> pd.DataFrame:
+    table = pd.read_csv(PERSONAS_CSV)
+    table.insert(1, "chosen_for", table["persona"])
+    ipip = get_instrument("ipip50")
+    table["persona"] = [
+        persona_label(percentiles(score(ipip, {c: int(row[c]) for c in ipip.codes()})))
+        for _, row in table.iterrows()
+    ]
+    return table
+
+
+#: Trait order and letters of a persona label (the usual OCEAN order).
+LABEL_TRAITS = (
+    ("openness", "O"),
+    ("conscientiousness", "C"),
+    ("extraversion", "E"),
+    ("agreeableness", "A"),
+    ("neuroticism", "N"),
+)
+
+
+def persona_label(percentile: Mapping[Any, float]) -> str:
+    """A profile's five percentiles as a short label: ``O 90 · C 87 · E 42 · A 1 · N 9``.
+
+    >>> persona_label({"openness": 90.2, "conscientiousness": 87, "extraversion": 42,
+    ...                "agreeableness": 1, "neuroticism": 9})
+    'O 90 · C 87 · E 42 · A 1 · N 9 (percentiles)'
+    """
+    parts = [f"{letter} {float(percentile[trait]):.0f}" for trait, letter in LABEL_TRAITS]
+    return " · ".join(parts) + " (percentiles)"
 
 
 def persona_answers(index: int, instrument: Instrument) -> dict[str, int]:
     """The answers of persona ``index`` to ``instrument``'s items."""
-    row = personas().iloc[int(index)]
+    row = _personas().iloc[int(index)]
     return {code: int(row[code]) for code in instrument.codes()}
 
 

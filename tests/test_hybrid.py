@@ -287,3 +287,21 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_presenter_safe_and_the_listener_floor_keep_items_off_a_list(
+    engine: HybridEngine, demo_data: InteractionData
+) -> None:
+    """Issue 19 item 2: a slur in an artist's name reached a persona's list; cold-start lists
+    were full of artists with one to four listeners."""
+    blocked = np.flatnonzero(engine.blocklisted)
+    names = [demo_data.item_name(int(i)) for i in blocked]
+    assert "Nigga Ft. Belinda" in names and "Socially Retarded" in names
+    assert not any("Scunthorpe" in n for n in names)  # whole words only
+    safe = hybrid.Filters(presenter_safe=True, min_listeners=5)
+    mask = engine.item_mask(safe)
+    assert not mask[blocked].any() and not mask[engine.listeners < 5].any()
+    persona = engine.components_for_row(None, {"openness": 2.0, "agreeableness": -3.0})
+    listed = engine.rank(persona, Weights(), 50, safe).items
+    assert not set(listed) & set(blocked) and (engine.listeners[listed] >= 5).all()
+    assert "presenter safe" in safe.text() and "at least 5 listeners" in safe.text()

@@ -374,3 +374,21 @@ def test_an_edited_prior_reaches_the_list_and_the_export_names_it(
         capsys, "--home", home, "recommend", "--user", "prior-person", "--prior", str(bad)
     )
     assert code == 1 and "coefficient must be a number from -1 to 1" in err
+
+
+def test_recommend_takes_a_listener_floor_and_presenter_safe(
+    home: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(
+        capsys, "--home", home, "recommend", "--user", "2", "-n", "30", "--json",
+        "--min-listeners", "20", "--presenter-safe",
+    )  # fmt: skip
+    assert code == 0, err
+    with Store.open(Settings(home=Path(home))) as store:
+        data = load_data(store, DEMO_DATASET)
+    listeners = dict(zip(data.items.ids, data.listeners, strict=True))
+    assert all(listeners[row["item_id"]] >= 20 for row in json.loads(out)["recommendations"])
+    code, _, err = run_cli(
+        capsys, "--home", home, "recommend", "--user", "2", "--min-listeners", "-1"
+    )
+    assert code == 1 and "--min-listeners must be 0 or more" in err

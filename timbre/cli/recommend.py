@@ -30,7 +30,13 @@ def _rank(
     from timbre import hybrid
 
     data = engine.data
-    filters = hybrid.Filters(exclude_seen=not args.include_seen)
+    if args.min_listeners < 0:
+        raise ParameterError(f"--min-listeners must be 0 or more, got {args.min_listeners}")
+    filters = hybrid.Filters(
+        exclude_seen=not args.include_seen,
+        min_listeners=args.min_listeners,
+        presenter_safe=args.presenter_safe,
+    )
     if args.all_users:
         frame = hybrid.batch_frame(
             engine, range(data.n_users), weights, args.n, filters, progress=log_progress
@@ -154,6 +160,18 @@ def add_commands(sub: Commands) -> None:
         "played what)",
     )
     recommend.add_argument("--out", help="write CSV (or .parquet with a .json sidecar)")
+    recommend.add_argument(
+        "--min-listeners",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only items with at least N listeners (default 0: all)",
+    )
+    recommend.add_argument(
+        "--presenter-safe",
+        action="store_true",
+        help="hide items whose name holds a word of timbre/resources/safety/blocklist.txt",
+    )
     recommend.add_argument(
         "--prior",
         metavar="FILE",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cache, cached_property
+from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
@@ -34,6 +35,7 @@ from timbre.hybrid.weights import (
 from timbre.interactions import InteractionData
 from timbre.models import Recommender, create_model
 from timbre.models.base import one_blas_thread, top_n, top_n_rows
+from timbre.records import name_key
 
 #: Spaces the diversity bonus (MMR) can measure similarity in (no trained model needed).
 MMRSpace = Literal["svd", "binary", "interactions", "content"]
@@ -80,6 +82,8 @@ class Filters:
     exclude_tags: tuple[str, ...] = ()
     min_listeners: int = 0
     max_listeners: int | None = None
+    #: Hide items whose name or artist holds a word of the presenter-safe blocklist.
+    presenter_safe: bool = False
 
     def text(self) -> str:
         """What the filters do, for provenance lines."""
@@ -92,6 +96,8 @@ class Filters:
             parts.append(f"at least {self.min_listeners} listeners")
         if self.max_listeners is not None:
             parts.append(f"at most {self.max_listeners} listeners")
+        if self.presenter_safe:
+            parts.append("presenter safe (blocklisted names hidden)")
         return "; ".join(parts)
 
 
@@ -200,6 +206,14 @@ class HybridEngine:
         return None if self.content_model is not None else CONTENT_NOT_AVAILABLE
 
     @cached_property
+    def blocklisted(self) -> NDArray[np.bool_]:
+        """Items whose name or artist holds a word of the presenter-safe blocklist."""
+        words = blocklist()
+        meta = self.data.item_meta
+        names = meta["name"].astype(str) + " " + meta["artist"].fillna("").astype(str)
+        return np.array([bool(words & set(name_key(n).split())) for n in names], dtype=bool)
+
+    @cached_property
     def item_tags(self) -> list[set[str]]:
         """Lower-cased tags and genres of every item (built on first use: the tag filters)."""
         return _item_tags(self.data)
@@ -303,6 +317,8 @@ class HybridEngine:
             mask &= self.listeners >= filters.min_listeners
         if filters.max_listeners is not None:
             mask &= self.listeners <= filters.max_listeners
+        if filters.presenter_safe:
+            mask &= ~self.blocklisted
         if filters.include_tags or filters.exclude_tags:
             include = {t.lower() for t in filters.include_tags}
             exclude = {t.lower() for t in filters.exclude_tags}
@@ -615,6 +631,17 @@ class HybridEngine:
         )
         names = [self.data.users.id(int(u)) for u in users]
         return ranking, pd.DataFrame(stacked[:, items].T, columns=names)
+
+
+BLOCKLIST = Path(__file__).resolve().parents[1] / "resources" / "safety" / "blocklist.txt"
+
+
+@cache
+def blocklist() -> frozenset[str]:
+    """The presenter-safe blocklist's words (``timbre/resources/safety/blocklist.txt``),
+    normalised like names."""
+    lines = BLOCKLIST.read_text(encoding="utf-8").splitlines()
+    return frozenset(name_key(w) for w in lines if w.strip() and not w.startswith("#"))
 
 
 def needed_components(

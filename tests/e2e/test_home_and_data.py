@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.harness import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, open_page, wait_for_app
 from timbre.sources.demo import SAMPLES_DIR
 
 
@@ -41,7 +41,7 @@ def test_first_start_loads_the_demo_and_data_shows_its_statistics(app_server, pa
 
 
 def test_uploading_a_spotify_export_shows_the_report(app_server, page) -> None:
-    page.goto(f"{app_server.url}/Data")
+    open_page(page, app_server.url, "Data")
     wait_for_app(page)
     sample = SAMPLES_DIR / "my_spotify_data.zip"
     page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(sample))
@@ -56,7 +56,7 @@ def test_uploading_a_spotify_export_shows_the_report(app_server, page) -> None:
 
 
 def test_a_bad_upload_shows_an_error_not_a_traceback(app_server, page, tmp_path) -> None:
-    page.goto(f"{app_server.url}/Data")
+    open_page(page, app_server.url, "Data")
     wait_for_app(page)
     bad = tmp_path / "plays.csv"
     bad.write_bytes(bytes(range(256)) * 16)

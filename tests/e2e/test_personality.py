@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.harness import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, open_page, wait_for_app
 from timbre import personality as pers
 
 
 def test_completing_the_mini_ipip_shows_scores_and_radar(app_server: Any, page: Any) -> None:
-    page.goto(f"{app_server.url}/Personality")
+    open_page(page, app_server.url, "Personality")
     wait_for_app(page)
     assert_no_exception(page)
     page.get_by_role("textbox", name="Listener").fill("browser-tester")

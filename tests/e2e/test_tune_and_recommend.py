@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from tests.e2e.harness import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, open_page, wait_for_app
 
 
 def _metric(page: Any, label: str) -> str:
@@ -29,7 +29,7 @@ def _ensure_model(page: Any) -> None:
 
 
 def test_moving_a_slider_on_tune_changes_the_list_and_metrics(app_server: Any, page: Any) -> None:
-    page.goto(f"{app_server.url}/Tune")
+    open_page(page, app_server.url, "Tune")
     wait_for_app(page)
     _ensure_model(page)
     assert_no_exception(page)
@@ -52,7 +52,7 @@ def test_moving_a_slider_on_tune_changes_the_list_and_metrics(app_server: Any, p
 
 
 def test_downloading_a_csv_from_recommend_reads_back(app_server: Any, page: Any) -> None:
-    page.goto(f"{app_server.url}/Recommend")
+    open_page(page, app_server.url, "Recommend")
     wait_for_app(page)
     _ensure_model(page)
     assert_no_exception(page)
@@ -72,7 +72,7 @@ def _caption(page: Any) -> str:
 
 def test_tunes_settings_follow_to_recommend_and_survive_a_rerun(app_server: Any, page: Any) -> None:
     """Regression (issue 12): Recommend lost the normalisation and space chosen on Tune."""
-    page.goto(f"{app_server.url}/Tune")
+    open_page(page, app_server.url, "Tune")
     wait_for_app(page)
     _ensure_model(page)
     page.get_by_text("Offline metrics, 300 held-out users").wait_for()

@@ -21,6 +21,16 @@ def _upgrade_to(url: str, revision: str) -> None:
     engine.dispose()
 
 
+def _old_database(url: str, revision: str, *statements: str) -> None:
+    """Bring an empty database up to ``revision`` by hand and run ``statements`` in it."""
+    _upgrade_to(url, revision)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database to migrate by hand, on SQLite and on PostgreSQL."""
@@ -30,19 +40,16 @@ def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_an_older_database_is_upgraded_in_place_keeping_its_data(old_url: str) -> None:
-    url = old_url
-    _upgrade_to(url, "0001")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO users (key, name, created_at) VALUES "
-                "('lastfm:rj', 'RJ', CURRENT_TIMESTAMP)"
-            )
-        )
+    _old_database(
+        old_url,
+        "0001",
+        "INSERT INTO users (key, name, created_at) VALUES ('lastfm:rj', 'RJ', CURRENT_TIMESTAMP)",
+    )
+    engine = sa.create_engine(old_url)
+    with engine.connect() as conn:
         assert "model_runs" not in sa.inspect(conn).get_table_names()
     engine.dispose()
-    with Store.open(url) as store:
+    with Store.open(old_url) as store:
         assert store.schema_revision() == head_revision() == "0006"
         assert store.table_counts()["users"] == 1
         assert store.table_counts()["model_runs"] == 0
@@ -122,18 +129,12 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> Non
 
 
 def test_0005_gives_existing_data_sets_revision_zero(old_url: str) -> None:
-    url = old_url
-    _upgrade_to(url, "0004")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO datasets (name, source, created_at) "
-                "VALUES ('old', 'csv', CURRENT_TIMESTAMP)"
-            )
-        )
-    engine.dispose()
-    with Store.open(url) as store:
+    _old_database(
+        old_url,
+        "0004",
+        "INSERT INTO datasets (name, source, created_at) VALUES ('old', 'csv', CURRENT_TIMESTAMP)",
+    )
+    with Store.open(old_url) as store:
         token = store.dataset_revision("old")
         assert token is not None and token[2] == 0
 

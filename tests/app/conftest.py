@@ -40,6 +40,17 @@ def demo_app_home(demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
+def als_home(demo_als_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the demo with the default ALS run active (what a presenter has),
+    selected through TIMBRE_HOME; it shares the run's artifact, so tests must not delete runs."""
+    home = tmp_path / "home"
+    shutil.copytree(demo_als_home, home)
+    monkeypatch.setenv("TIMBRE_HOME", str(home))
+    monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.fixture
 def empty_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty Timbre home: the app's first start."""
     home = tmp_path / "empty-home"

@@ -11,7 +11,6 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import open_page
-from tests.cli_helpers import run_cli
 from timbre.app.imports import import_uploads
 from timbre.config import ENV_PRESENTER_HASH, load_settings
 from timbre.presenter import ReadOnlyError, hash_password
@@ -38,14 +37,6 @@ FREE_CONTROLS = {
     "pages/tune.py": ["tune_apply_preset", "tune_use"],
     "pages/personality.py": ["personality_persona"],
 }
-
-
-@pytest.fixture
-def als_home(demo_app_home: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """The demo with the default ALS run active (what a presenter prepares)."""
-    code, _, err = run_cli(capsys, "--home", str(demo_app_home), "train", "--model", "als")
-    assert code == 0, err
-    return demo_app_home
 
 
 @pytest.fixture

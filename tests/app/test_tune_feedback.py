@@ -19,14 +19,6 @@ PAGE = "pages/tune.py"
 TIMEOUT = 120
 
 
-@pytest.fixture
-def als_home(demo_app_home: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """The demo with the default ALS run active (what a presenter has)."""
-    code, _, err = run_cli(capsys, "--home", str(demo_app_home), "train", "--model", "als")
-    assert code == 0, err
-    return demo_app_home
-
-
 def _run(at: AppTest) -> AppTest:
     at.run(timeout=TIMEOUT)
     assert not at.exception, [e.value for e in at.exception]

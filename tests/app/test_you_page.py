@@ -12,7 +12,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import app_test, open_page, shown, table_with
-from tests.cli_helpers import run_cli
 from tests.fakes.spotify import FakeSpotify
 from tests.test_people import _scrobbles
 from timbre.config import load_settings
@@ -21,14 +20,6 @@ from timbre.store import Store
 
 PAGE = "pages/you.py"
 TIMEOUT = 120
-
-
-@pytest.fixture
-def als_home(demo_app_home: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """The demo with the default ALS run active (what a presenter has)."""
-    code, _, err = run_cli(capsys, "--home", str(demo_app_home), "train", "--model", "als")
-    assert code == 0, err
-    return demo_app_home
 
 
 def _texts(at: AppTest) -> list[str]:

@@ -324,8 +324,8 @@ def listener_components(
     if not mapped.accounts and not seeds and not components.raw["personality"].any():
         raise TimbreError(
             f"unknown user: {query!r}; no account or questionnaire profile is linked to "
-            f"{person!r} either (import their listening with --user, save a profile, or give "
-            "--seed)"
+            f"{person!r} either: bring their listening or take the questionnaire on the You "
+            "page (or `timbre import FILE --user NAME`), or give seed artists"
         )
     return components, mapped, person
 

@@ -278,15 +278,9 @@ def test_csv_exports_read_back_with_their_recipe_and_usual_permissions(tmp_path:
 
     parquet = write_parquet(frame, tmp_path / "out.parquet", comments)
     modes = {p.suffix: os.stat(p).st_mode & 0o777 for p in (csv_path, parquet)}
-    assert modes[".csv"] == modes[".parquet"] == 0o666 & ~_umask()
+    from timbre.atomic import UMASK
 
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    assert modes[".csv"] == modes[".parquet"] == 0o666 & ~UMASK
 
 
 def test_presenter_safe_and_the_listener_floor_keep_items_off_a_list(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
+
+from timbre.atomic import atomic_write
 
 #: A spreadsheet treats a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -102,7 +102,7 @@ def write_csv(
 ) -> Path:
     """Write :func:`csv_text` of ``frame`` to ``path`` atomically (temporary file, then rename)."""
     text = csv_text(frame, spreadsheet_safe, comments)
-    return _atomic_write(Path(path), lambda stream: stream.write(text.encode("utf-8")))
+    return atomic_write(Path(path), lambda stream: stream.write(text.encode("utf-8")))
 
 
 def parquet_bytes(frame: pd.DataFrame, comments: Sequence[str] = ()) -> bytes:
@@ -122,10 +122,10 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, comments: Sequence[str]
     (readable without a Parquet library)."""
     target = Path(path)
     payload = parquet_bytes(frame, comments)
-    _atomic_write(target, lambda stream: stream.write(payload))
+    atomic_write(target, lambda stream: stream.write(payload))
     made_with = [safe_line(line) for line in comments]
     sidecar = json.dumps({"made_with": made_with}, indent=2).encode("utf-8")
-    _atomic_write(target.with_suffix(".json"), lambda stream: stream.write(sidecar))
+    atomic_write(target.with_suffix(".json"), lambda stream: stream.write(sidecar))
     return target
 
 
@@ -134,30 +134,6 @@ def write_table(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] =
     if str(path).endswith(".parquet"):
         return write_parquet(frame, path, comments)
     return write_csv(frame, path, comments=comments)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-#: The process's umask, read once at import (reading it means setting it).
-_UMASK = _current_umask()
-
-
-def _atomic_write(target: Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.chmod(temp, 0o666 & ~_UMASK)  # as open() would make it (mkstemp makes 0600)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 def provenance(

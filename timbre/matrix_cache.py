@@ -30,6 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from timbre.atomic import atomic_write
 from timbre.interactions import InteractionData, Vocabulary
 
 log = logging.getLogger(__name__)
@@ -169,9 +170,6 @@ def save_arrays(data: InteractionData, name: str, **arrays: NDArray[Any]) -> Non
         return
     path = folder / f"{name}-{data.fingerprint}.npz"
     try:
-        handle, staging = tempfile.mkstemp(prefix=f".{path.name}-", dir=folder)
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, allow_pickle=False, **arrays)
-        os.replace(staging, path)
+        atomic_write(path, lambda out: np.savez(out, allow_pickle=False, **arrays))
     except OSError as exc:
         log.warning("could not cache %s: %s", path, exc)

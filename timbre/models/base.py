@@ -5,8 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import os
-import tempfile
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +17,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
+from timbre.atomic import atomic_write
 from timbre.errors import (
     DataError,
     NotFittedError,
@@ -664,17 +663,6 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
 
 
 def _atomic_write(target: Path, write: Callable[[Any], Any]) -> str:
-    """Write ``target`` through a temporary file in its folder, renamed once complete (a crash
-    never leaves a half-written file under the final name); the SHA-256 of what was written."""
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        digest = artifact_checksum(temp)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return digest
+    """:func:`timbre.atomic.atomic_write`, synced to disk; the SHA-256 of what was written."""
+    atomic_write(target, write, sync=True)
+    return artifact_checksum(target)

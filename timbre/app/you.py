@@ -234,8 +234,8 @@ def _upload(store: Store, person: str) -> None:
     if not submitted:
         return
     with guard():
-        report = import_uploads(store, uploads or [], user=person)
-    _done(f"Imported for {person} into data set {report.dataset!r}: {report.summary()}")
+        result = import_uploads(store, uploads or [], user=person)
+    _done(f"Imported for {person}: {result.summary()}")
 
 
 def _fill_persona() -> None:

@@ -258,7 +258,7 @@ class Store:
     def stats(self) -> dict[str, Any]:
         """Users, items per kind, interactions, per data set counts and catalogue match rates."""
         with self._connection() as conn:
-            return datasets.stats(conn)
+            return datasets.stats(conn, self.cache_dir)
 
     def load_dataset(self, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """One data set as long-format frames for ``InteractionData.from_frames``.
@@ -279,6 +279,11 @@ class Store:
         """
         with self._connection() as conn:
             return datasets.load_dataset(conn, name)
+
+    def state_token(self) -> str:
+        """Changes with every write the statistics can see (``revisions.state_token``)."""
+        with self._connection() as conn:
+            return revisions.state_token(conn)
 
     def dataset_revision(self, name: str) -> tuple[int, str, int] | None:
         """``(id, created_at, revision)`` of data set ``name`` (``None``: no such data set);

@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from timbre.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from timbre.evaluation import Experiment
 
 #: A spreadsheet treats a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -161,3 +165,23 @@ def provenance(
         params = ", ".join(f"{k}={v}" for k, v in sorted(dict(run.get("params") or {}).items()))
         lines.append(safe_line(f"cf model: run {run.get('id')} ({run.get('model')}), {params}"))
     return [*lines, *(safe_line(line) for line in extra)]
+
+
+def experiment_zip(experiment: Experiment) -> bytes:
+    """An experiment's files as one zip for a download: ``train.csv`` and ``test.csv`` (its
+    split, as ``--save-split`` writes them), ``per_user.csv`` (every test user's metrics per
+    model) and ``recommendations.csv`` (each model's top-K lists), ids kept exactly."""
+    from timbre.evaluation import per_user_frame, recommendation_frame, split_frames
+
+    train, test = split_frames(experiment.split)
+    files = {
+        "train.csv": train,
+        "test.csv": test,
+        "per_user.csv": per_user_frame(experiment),
+        "recommendations.csv": recommendation_frame(experiment),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, frame in files.items():
+            archive.writestr(name, csv_text(frame, spreadsheet_safe=False))
+    return buffer.getvalue()

@@ -109,25 +109,6 @@ def _param_input(spec: ParamSpec, key: str) -> Any:
     return st.text_input(spec.name, value=str(spec.default), help=spec.help, key=key)
 
 
-def runs_frame(runs: list[dict[str, Any]], fingerprint: str) -> pd.DataFrame:
-    """The run registry as a table for display."""
-    return pd.DataFrame(
-        [
-            {
-                "run": r["id"],
-                "active": bool(r["active"]),
-                "model": r["model"],
-                "seconds": r["duration_s"],
-                "parameters": ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())),
-                "current data": r["fingerprint"] == fingerprint,
-                "created": r["created_at"],
-            }
-            for r in runs
-        ],
-        columns=["run", "active", "model", "seconds", "parameters", "current data", "created"],
-    )
-
-
 def form_params(model: str, prefix: str = "train_param") -> dict[str, Any]:
     """The hyper-parameters of ``model`` as last set in the training form (defaults otherwise)."""
     from timbre.models import model_class

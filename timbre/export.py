@@ -16,6 +16,8 @@ from timbre.atomic import atomic_write
 
 if TYPE_CHECKING:
     from timbre.evaluation import Experiment
+    from timbre.hybrid import Filters
+    from timbre.interactions import InteractionData
 
 #: A spreadsheet treats a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -147,16 +149,29 @@ def provenance(
     space: str,
     run: Mapping[str, Any] | None = None,
     extra: Sequence[str] = (),
+    *,
+    revision: tuple[int, str, int] | None = None,
+    fingerprint: str | None = None,
+    filters: Filters | None = None,
+    profile: Mapping[str, float] | str | None = "",
 ) -> list[str]:
     """The comment lines that say how a recommendation export was made (every name in them
-    made one harmless line by :func:`safe_line`)."""
+    made one harmless line by :func:`safe_line`): the Timbre version, the data set with its
+    revision (``Store.dataset_revision``) and the data's fingerprint, the run, weights,
+    normalisation, filters and the personality profile used (``None``: the listener has none;
+    ``""``: not a single listener's list), then ``extra`` (seeds, group, notes)."""
     import timbre
 
     made = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    where = f"data set: {safe_line(dataset, 200)}"
+    if revision is not None:
+        where += f" (revision {revision[2]}, created {safe_line(revision[1], 40)})"
+    if fingerprint:
+        where += f"; data fingerprint {fingerprint}"
     lines = [
         f"Timbre {timbre.__version__} recommendations, {made} "
         "(read with pandas.read_csv(path, comment='#'))",
-        f"data set: {safe_line(dataset, 200)}",
+        where,
         "weights: " + ", ".join(f"{safe_line(k, 40)}={v:g}" for k, v in weights.items()),
         f"normalisation: {safe_line(normalization, 40)}; diversity (MMR) space: "
         f"{safe_line(space, 80)}",
@@ -164,7 +179,25 @@ def provenance(
     if run:
         params = ", ".join(f"{k}={v}" for k, v in sorted(dict(run.get("params") or {}).items()))
         lines.append(safe_line(f"cf model: run {run.get('id')} ({run.get('model')}), {params}"))
+    if filters is not None:
+        lines.append(safe_line(f"filters: {filters.text()}"))
+    if profile is None:
+        lines.append("personality profile: none (the personality component is 0)")
+    elif not isinstance(profile, str):
+        traits = ", ".join(f"{safe_line(t, 40)} {z:+.2f}" for t, z in profile.items())
+        lines.append(f"personality profile (trait z-scores): {traits}")
     return [*lines, *(safe_line(line) for line in extra)]
+
+
+def seeds_line(data: InteractionData, items: Sequence[int]) -> str:
+    """The provenance line of a list made from seeds (next-track, a person's seed artists):
+    each seed's name and id."""
+    return "seeds: " + ", ".join(f"{data.item_name(i)} ({data.items.id(i)})" for i in items)
+
+
+def group_line(members: Sequence[str], aggregate: str) -> str:
+    """The provenance line of a group's list: who, and how their scores were combined."""
+    return f"group: {', '.join(members)}; aggregation: {aggregate}"
 
 
 def experiment_zip(experiment: Experiment) -> bytes:

@@ -160,7 +160,11 @@ def ensure_demo(store: Store) -> None:
     with _demo_lock(store.url):
         if store.list_datasets():
             return
-        with st.status("First start: loading the bundled demo data...", expanded=True) as status:
+        label = (
+            "First start: loading the bundled demo data (HetRec Last.fm 2K and a Spotify "
+            "catalogue; about 10 s, once)..."
+        )
+        with st.status(label, expanded=True) as status:
             progress = progress_bar("Loading...")
             with guard():
                 reports = load_demo(store, progress=progress)

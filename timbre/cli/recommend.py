@@ -23,6 +23,18 @@ def _weights(args: argparse.Namespace) -> Any:
     return hybrid.preset(args.preset) if args.preset else hybrid.Weights()
 
 
+def _filters(args: argparse.Namespace) -> Any:
+    from timbre import hybrid
+
+    if args.min_listeners < 0:
+        raise ParameterError(f"--min-listeners must be 0 or more, got {args.min_listeners}")
+    return hybrid.Filters(
+        exclude_seen=not args.include_seen,
+        min_listeners=args.min_listeners,
+        presenter_safe=args.presenter_safe,
+    )
+
+
 def _rank(
     args: argparse.Namespace, engine: Any, weights: Any, store: Any
 ) -> tuple[pd.DataFrame, dict]:
@@ -30,13 +42,7 @@ def _rank(
     from timbre import hybrid
 
     data = engine.data
-    if args.min_listeners < 0:
-        raise ParameterError(f"--min-listeners must be 0 or more, got {args.min_listeners}")
-    filters = hybrid.Filters(
-        exclude_seen=not args.include_seen,
-        min_listeners=args.min_listeners,
-        presenter_safe=args.presenter_safe,
-    )
+    filters = _filters(args)
     if args.all_users:
         frame = hybrid.batch_frame(
             engine, range(data.n_users), weights, args.n, filters, progress=log_progress
@@ -51,7 +57,7 @@ def _rank(
         ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
         ids = [data.users.id(u) for u in members]
         return hybrid.ranking_frame(data, ranking, "group:" + ",".join(ids)), {"group": ids}
-    from timbre.services.people import find_seeds, listener_components
+    from timbre.services.people import find_seeds, listener_components, listener_profile
 
     named = find_seeds(data, args.seed or [])
     if named.unknown:
@@ -59,6 +65,7 @@ def _rank(
     components, mapped, user_id = listener_components(store, engine, args.user, named.items)
     ranking = engine.rank(components, weights, args.n, filters)
     extra: dict[str, Any] = {"rule": ranking.rule, "notes": list(ranking.notes)}
+    extra["profile"] = listener_profile(store, engine, user_id)
     if named.items:
         extra["seeds"] = [data.items.id(s) for s in named.items]
     if mapped is not None:
@@ -70,7 +77,7 @@ def _rank(
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """Hybrid recommendations: one user, all users, next-track from seeds, or a group."""
     from timbre import personality as pers
-    from timbre.export import provenance, write_table
+    from timbre.export import group_line, provenance, seeds_line, write_table
     from timbre.services.engines import engine_for_run
     from timbre.services.recommendations import save_list
     from timbre.services.runs import choose_run, staleness
@@ -89,6 +96,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         engine = engine_for_run(store, data, run, args.normalization, args.space, prior)
         frame, extra = _rank(args, engine, weights, store)
         stale = staleness(engine.data, data)
+        revision = store.dataset_revision(data.dataset)
         if args.save:
             extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
     notes = [engine.content_note] if engine.content_note else []
@@ -96,12 +104,14 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     shown = args.prior or "the shipped table"
     notes.append(f"personality prior: {shown} (sha256 {pers.coefficients_digest(table)})")
     if "group" in extra:
-        notes.append(f"group: {', '.join(extra['group'])}; aggregation: {args.aggregate}")
+        notes.append(group_line(extra["group"], args.aggregate))
     if "seeds" in extra:
-        notes.append(f"seeds: {', '.join(extra['seeds'])}")
+        notes.append(seeds_line(engine.data, engine.data.items.indices(extra["seeds"]).tolist()))
     comments = provenance(
-        data.dataset, weights.as_dict(), args.normalization, args.space, run, notes
-    )
+        data.dataset, weights.as_dict(), args.normalization, args.space, run, notes,
+        revision=revision, fingerprint=engine.data.fingerprint, filters=_filters(args),
+        profile=extra.pop("profile", ""),
+    )  # fmt: skip
     if args.out:
         write_table(frame, args.out, comments)
     if args.json:

@@ -41,10 +41,17 @@ PARTS: tuple[str, ...] = (*COMPONENTS, "diversity_bonus", "feedback")
 
 
 def _artists(data: InteractionData) -> NDArray[Any]:
+    """Each item's artist: a track's or album's own, an artist item's name."""
     column = data.item_meta.get("artist")
     if column is None:
-        return np.full(data.n_items, "", dtype=object)
-    return np.asarray([a if isinstance(a, str) else "" for a in column], dtype=object)
+        artists = np.full(data.n_items, "", dtype=object)
+    else:
+        artists = np.asarray([a if isinstance(a, str) else "" for a in column], dtype=object)
+    kind = data.item_meta.get("kind")
+    if kind is not None:
+        own = (kind.astype(str).to_numpy() == "artist") & (artists == "")
+        artists[own] = _names(data)[own]
+    return artists
 
 
 def _names(data: InteractionData) -> NDArray[Any]:

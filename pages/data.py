@@ -169,6 +169,7 @@ with st.form("data_import_form"):
     )
     submitted = st.form_submit_button("Import", key="data_import_submit", disabled=not can_import)
 if submitted:
+    progress = progress_bar("Importing...")
     with guard():
         result = import_uploads(
             store,
@@ -178,6 +179,7 @@ if submitted:
             user=user.strip() or None,
             min_play_ms=int(min_play * 1000),
             columns=parse_column_map(column_map),
+            progress=progress,
         )
     bump_data_version()
     clear_upload_box("data_uploads")  # the next import starts from an empty box

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +15,8 @@ import streamlit as st
 from timbre.app.access import writes
 from timbre.errors import DataError
 from timbre.records import ImportBatch, ImportReport
-from timbre.sources.files import Format, read_path
+from timbre.sources.files import Format, chunked_reader, read_path
+from timbre.sources.interactions_csv import CsvChunks, StreamClock
 from timbre.sources.spotify_export import is_spotify_history
 from timbre.store import Store
 
@@ -90,6 +91,7 @@ def import_uploads(
     user: str | None = None,
     min_play_ms: int = 30_000,
     columns: dict[str, str] | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> UploadResult:
     """Import uploaded files, every one accounted for, in one transaction.
 
@@ -99,7 +101,9 @@ def import_uploads(
     Spotify zip is imported too). A file that cannot be read is reported with the reason and the
     rest are imported; when nothing can be read, nothing is written and the error names every
     file. All imports are written in one transaction: all of them or none. The same file
-    uploaded twice is read once; two different files of the same name are both kept.
+    uploaded twice is read once; two different files of the same name are both kept. One large
+    interactions CSV (over ``STREAM_BYTES``) is streamed in chunks, as ``timbre import`` does,
+    with ``progress(fraction, "rows read, rows/s, time left")`` after each.
     """
     if not uploads:
         raise DataError("choose at least one file to import")
@@ -107,6 +111,9 @@ def import_uploads(
         result = UploadResult()
         paths, repeated = _write_uploads(Path(tmp), uploads)
         result.files += [(name, "uploaded more than once; read once") for name in repeated]
+        chunks = chunked_reader(paths[0], fmt, dataset=dataset, columns=columns)
+        if len(paths) == 1 and chunks is not None:
+            return _streamed(store, chunks, paths[0].name, progress)
         batches: list[ImportBatch] = []
         for group in _groups(Path(tmp), paths, fmt):
             try:
@@ -158,6 +165,21 @@ def _write_uploads(folder: Path, uploads: Sequence[Upload]) -> tuple[list[Path],
         path.write_bytes(data)
         paths.append(path)
     return paths, repeated
+
+
+def _streamed(
+    store: Store, chunks: CsvChunks, name: str, progress: Callable[[float, str], None] | None
+) -> UploadResult:
+    """One large interactions CSV, read and written chunk by chunk in one transaction."""
+    clock = StreamClock(chunks)
+
+    def report_progress(report: ImportReport) -> None:
+        if progress is not None:
+            progress(*clock(report))
+
+    report = store.write_batches(chunks, chunks.report, report_progress)
+    done = f"imported as {report.source} into data set {report.dataset!r}"
+    return UploadResult([report], [(name, done)])
 
 
 def _groups(folder: Path, paths: list[Path], fmt: Format | None) -> list[_Group]:

@@ -9,10 +9,8 @@ same MMR space).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cache, cached_property
-from pathlib import Path
-from typing import Literal, get_args
+from dataclasses import replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -22,8 +20,27 @@ from numpy.typing import NDArray
 from timbre import personality as pers
 from timbre import spaces
 from timbre.errors import DataError, ParameterError, TimbreError
+from timbre.hybrid.catalogue import blocklist, item_tags
+from timbre.hybrid.fusion import fuse, needed_components
+from timbre.hybrid.group import rank_group
 from timbre.hybrid.mmr import mmr
 from timbre.hybrid.normalization import Normalization, check_normalization, normalize_rows
+from timbre.hybrid.types import (
+    CONTENT_NOT_AVAILABLE,
+    FEEDBACK_NEIGHBOURS,
+    FEEDBACK_WEIGHT,
+    MMR_SPACES,
+    NO_HISTORY,
+    POOL,
+    REASON_SPACE,
+    Aggregate,
+    Components,
+    Filters,
+    MMRSpace,
+    Prepared,
+    Ranking,
+    empty_ranking,
+)
 from timbre.hybrid.weights import (
     CHOSEN,
     COMPONENTS,
@@ -36,103 +53,6 @@ from timbre.interactions import InteractionData
 from timbre.models import Recommender, create_model
 from timbre.models.base import one_blas_thread, top_n, top_n_rows
 from timbre.records import name_key
-
-#: Spaces the diversity bonus (MMR) can measure similarity in (no trained model needed).
-MMRSpace = Literal["svd", "binary", "interactions", "content"]
-MMR_SPACES: tuple[str, ...] = get_args(MMRSpace)
-#: How a group's member scores are combined.
-Aggregate = Literal["average", "least-misery"]
-#: The space of the "because you listened to" reasons: co-listening, fast.
-REASON_SPACE: spaces.SpaceName = "svd"
-#: How much one like or skip moves an item's nearest neighbours (fused-score units; the first
-#: design's +-5% per reaction), and how many neighbours it moves.
-FEEDBACK_WEIGHT = 0.05
-FEEDBACK_NEIGHBOURS = 5
-#: MMR re-ranks the best ``POOL`` items by fused score (at least 2 x n).
-POOL = 100
-NO_HISTORY = "no history: the cf component is item popularity"
-CONTENT_NOT_AVAILABLE = (
-    "content: not available (this data set has no audio features, tags or genres)"
-)
-
-
-@dataclass
-class Components:
-    """Raw component scores of every item for one listener (a user, a seed list, a persona)."""
-
-    raw: dict[str, NDArray[np.float32]]
-    seen: NDArray[np.int64]
-    row: sp.csr_matrix
-    history: int
-    notes: list[str] = field(default_factory=list)
-    #: Added to the fused score after fusion (the listener's feedback: see
-    #: :meth:`HybridEngine.with_feedback`); its share of a listed item is the ``feedback``
-    #: contribution.
-    adjust: NDArray[np.float32] | None = None
-    #: Items never recommended to this listener (blocked or skipped), whatever the filters.
-    barred: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which items may be recommended."""
-
-    exclude_seen: bool = True
-    include_tags: tuple[str, ...] = ()
-    exclude_tags: tuple[str, ...] = ()
-    min_listeners: int = 0
-    max_listeners: int | None = None
-    #: Hide items whose name or artist holds a word of the presenter-safe blocklist.
-    presenter_safe: bool = False
-
-    def text(self) -> str:
-        """What the filters do, for provenance lines."""
-        parts = ["heard items left out" if self.exclude_seen else "heard items kept"]
-        if self.include_tags:
-            parts.append("only tags " + ", ".join(self.include_tags))
-        if self.exclude_tags:
-            parts.append("never tags " + ", ".join(self.exclude_tags))
-        if self.min_listeners:
-            parts.append(f"at least {self.min_listeners} listeners")
-        if self.max_listeners is not None:
-            parts.append(f"at most {self.max_listeners} listeners")
-        if self.presenter_safe:
-            parts.append("presenter safe (blocklisted names hidden)")
-        return "; ".join(parts)
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """A hybrid top-N: items best first with the final score and each part of it.
-
-    ``contributions`` holds one array per component (weight x normalised score) and
-    ``diversity_bonus`` (diversity weight x (1 - max similarity to the items above it)); they
-    add up to ``scores``.
-    """
-
-    items: NDArray[np.int64]
-    scores: NDArray[np.float32]
-    contributions: dict[str, NDArray[np.float32]]
-    because: list[list[int]]
-    weights: Weights
-    rule: str
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Listeners ready to rank: their components normalised and the items each may get.
-
-    Built once by :meth:`HybridEngine.prepare`; a weight change only re-ranks (the Tune page,
-    the metrics panel).
-    """
-
-    members: tuple[Components, ...]
-    parts: dict[str, NDArray[np.float32]]
-    masks: NDArray[np.bool_]
-
-    def __len__(self) -> int:
-        return len(self.members)
 
 
 class HybridEngine:
@@ -216,7 +136,7 @@ class HybridEngine:
     @cached_property
     def item_tags(self) -> list[set[str]]:
         """Lower-cased tags and genres of every item (built on first use: the tag filters)."""
-        return _item_tags(self.data)
+        return item_tags(self.data)
 
     # ----- components ---------------------------------------------------------------------
     def personality_scores(self, z: Mapping[str, float] | None) -> NDArray[np.float32]:
@@ -491,7 +411,7 @@ class HybridEngine:
     ) -> Ranking:
         """MMR over a listener's pool, then contributions and reasons."""
         if len(pool) == 0:
-            return _empty_ranking(chosen, rule, components)
+            return empty_ranking(chosen, rule, components)
         picked, bonus = mmr(pool, values, self.mmr_space, chosen.diversity, n)
         contributions = {
             name: np.float32(getattr(chosen, name)) * parts[name][picked] for name in COMPONENTS
@@ -594,148 +514,20 @@ class HybridEngine:
         aggregate: Aggregate = "average",
         filters: Filters | None = None,
     ) -> tuple[Ranking, pd.DataFrame]:
-        """A blend for several users: each member's fused scores (normalised), aggregated by
-        ``average`` or ``least-misery`` (the minimum); items any member heard are excluded.
-
-        Returns the ranking and each member's score for its items.
-        """
-        if len(users) < 2:
-            raise DataError("a group needs at least two users")
-        if aggregate not in ("average", "least-misery"):
-            raise ParameterError("aggregate must be average or least-misery")
-        filters = filters or Filters()
-        members = self.components_batch(users)
-        mask = self.item_mask(filters)
-        if filters.exclude_seen:
-            mask[np.unique(np.concatenate([c.seen for c in members]))] = False
-        if not mask.any():
-            raise DataError("no item is left to recommend to this group")
-        parts = self.normalized_batch(members)
-        weighted = [  # member -> component -> its weighted, normalised scores
-            _weighted({c: parts[c][row] for c in COMPONENTS}, _chosen(components, weights))
-            for row, components in enumerate(members)
-        ]
-        fused = np.vstack([sum(w.values()) for w in weighted])
-        stacked = normalize_rows(fused, np.tile(mask, (len(members), 1)))
-        stacked[:, ~mask] = np.nan  # normalize maps NaN to the minimum; keep them out
-        combined = stacked.mean(axis=0) if aggregate == "average" else stacked.min(axis=0)
-        items, scores = top_n(combined, n)
-        group_row = sp.csr_matrix(sum(c.row for c in members))
-        ranking = Ranking(
-            items=items,
-            scores=scores,
-            contributions=_group_contributions(weighted, fused, stacked, items, aggregate),
-            because=self.because(group_row, items),
-            weights=weights,
-            rule=f"group of {len(users)}, {aggregate}",
-        )
-        names = [self.data.users.id(int(u)) for u in users]
-        return ranking, pd.DataFrame(stacked[:, items].T, columns=names)
-
-
-BLOCKLIST = Path(__file__).resolve().parents[1] / "resources" / "safety" / "blocklist.txt"
-
-
-@cache
-def blocklist() -> frozenset[str]:
-    """The presenter-safe blocklist's words (``timbre/resources/safety/blocklist.txt``),
-    normalised like names."""
-    lines = BLOCKLIST.read_text(encoding="utf-8").splitlines()
-    return frozenset(name_key(w) for w in lines if w.strip() and not w.startswith("#"))
-
-
-def needed_components(
-    histories: Sequence[int] | NDArray[np.integer],
-    weights: Weights,
-    schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
-) -> set[str]:
-    """The components with a weight for any of these histories (after the schedule)."""
-    chosen = {schedule_weights(int(h), weights, schedule)[0] for h in histories}
-    return {name for name in COMPONENTS for w in chosen if getattr(w, name)}
-
-
-def fuse(parts: Mapping[str, NDArray[np.float32]], weights: Weights) -> NDArray[np.float32]:
-    """``sum(w_c x component_c)`` over the components with a non-zero weight."""
-    first = next(iter(parts.values()))
-    fused = np.zeros(np.shape(first), dtype=np.float32)
-    for name in COMPONENTS:
-        w = getattr(weights, name)
-        if w:
-            fused += np.float32(w) * parts[name]
-    return fused
-
-
-def _weighted(
-    parts: Mapping[str, NDArray[np.float32]], weights: Weights
-) -> dict[str, NDArray[np.float32]]:
-    """Each component times its weight (all of :data:`COMPONENTS`; zeros for weight 0)."""
-    zero = np.zeros(np.shape(next(iter(parts.values()))), dtype=np.float32)
-    return {
-        name: np.float32(w) * parts[name] if (w := getattr(weights, name)) else zero
-        for name in COMPONENTS
-    }
-
-
-def _group_contributions(
-    weighted: Sequence[Mapping[str, NDArray[np.float32]]],
-    fused: NDArray[np.float32],
-    stacked: NDArray[np.floating],
-    items: NDArray[np.int64],
-    aggregate: str,
-) -> dict[str, NDArray[np.float32]]:
-    """Per component, its share of the group score of each item, so that they add up to it:
-    each member's normalised score is split among the components in proportion to their share
-    of the member's fused score (equally where that is 0); ``average`` averages the
-    members' splits, ``least-misery`` takes the split of the member with the lowest score."""
-    raw = fused[:, items].astype(np.float64)
-    normalised = np.nan_to_num(stacked[:, items].astype(np.float64))
-    known = raw != 0  # the shares of a member's fused score add up to 1 (negative ones too)
-    out: dict[str, NDArray[np.float32]] = {}
-    for name in COMPONENTS:
-        part = np.vstack([member[name][items] for member in weighted]).astype(np.float64)
-        share = np.where(known, part / np.where(known, raw, 1.0), 1.0 / len(COMPONENTS))
-        split = normalised * share
-        if aggregate == "average":
-            out[name] = split.mean(axis=0).astype(np.float32)
-        else:
-            lowest = np.argmin(np.where(np.isnan(stacked[:, items]), np.inf, stacked[:, items]), 0)
-            out[name] = split[lowest, np.arange(len(items))].astype(np.float32)
-    out["diversity_bonus"] = np.zeros(len(items), dtype=np.float32)
-    return out
-
-
-def _chosen(components: Components, weights: Weights) -> Weights:
-    return schedule_weights(components.history, weights)[0]
-
-
-def _empty_ranking(chosen: Weights, rule: str, components: Components) -> Ranking:
-    empty = np.zeros(0, dtype=np.float32)
-    contributions = {name: empty for name in (*COMPONENTS, "diversity_bonus")}
-    return Ranking(
-        np.zeros(0, dtype=np.int64), empty, contributions, [], chosen, rule, tuple(components.notes)
-    )
-
-
-def _item_tags(data: InteractionData) -> list[set[str]]:
-    """Lower-cased tags and genres of every item (for the tag filters)."""
-    empty: list[list[str]] = [[]] * data.n_items
-    tags = data.item_meta.get("tags")
-    genres = data.item_meta.get("genres")
-    out = []
-    for a, b in zip(
-        empty if tags is None else tags, empty if genres is None else genres, strict=True
-    ):
-        groups = (g for g in (a, b) if isinstance(g, list | tuple | np.ndarray))
-        out.append({str(t).lower() for group in groups for t in group})
-    return out
+        """A blend for several users (:func:`timbre.hybrid.group.rank_group`): each member's
+        fused scores (normalised), aggregated by ``average`` or ``least-misery``; items any
+        member heard are excluded. Returns the ranking and each member's score for its items."""
+        return rank_group(self, users, weights, n, aggregate, filters)
 
 
 __all__ = [
     "CHOSEN",
     "MMR_SPACES",
+    "Aggregate",
     "Components",
     "Filters",
     "HybridEngine",
+    "MMRSpace",
     "Prepared",
     "Ranking",
     "fuse",

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from timbre.hybrid.engine import HybridEngine, Ranking
+from timbre.hybrid.engine import HybridEngine
+from timbre.hybrid.types import Ranking
 from timbre.hybrid.weights import (
     COMPONENTS,
     DEFAULT_SCHEDULE,

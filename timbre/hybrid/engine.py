@@ -8,9 +8,9 @@ same MMR space).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,13 @@ from numpy.typing import NDArray
 from timbre import personality as pers
 from timbre import spaces
 from timbre.errors import DataError, ParameterError, TimbreError
+from timbre.features import CONTENT_AUDIO_FEATURES
 from timbre.hybrid.catalogue import blocklist, item_tags
-from timbre.hybrid.fusion import fuse, needed_components
+from timbre.hybrid.fusion import component_needs, fuse
 from timbre.hybrid.group import rank_group
-from timbre.hybrid.mmr import mmr
+from timbre.hybrid.mmr import mmr_rows
 from timbre.hybrid.normalization import Normalization, check_normalization, normalize_rows
+from timbre.hybrid.reasons import because_rows
 from timbre.hybrid.types import (
     CONTENT_NOT_AVAILABLE,
     FEEDBACK_NEIGHBOURS,
@@ -39,6 +41,7 @@ from timbre.hybrid.types import (
     MMRSpace,
     Prepared,
     Ranking,
+    Scores,
     empty_ranking,
 )
 from timbre.hybrid.weights import (
@@ -105,24 +108,53 @@ class HybridEngine:
         self.novelty_raw = (-np.log2(np.maximum(self.listeners, 1.0) / data.n_users)).astype(
             np.float32
         )
-        attributes = pers.item_attributes(data.item_meta)
-        self.attribute_matrix = attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float64)
-        self.mmr_space = spaces.space(data, "items", space)
-        self.reason_space = spaces.space(data, "items", REASON_SPACE)
+
+    @cached_property
+    def attribute_matrix(self) -> NDArray[np.float32]:
+        """Items x the prior's attributes (built on first use: the personality component)."""
+        attributes = pers.item_attributes(self.data.item_meta)
+        return attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float32)
+
+    @cached_property
+    def mmr_space(self) -> spaces.VectorSpace:
+        """Where the diversity bonus measures similarity (built on first use)."""
+        return spaces.space(self.data, "items", self.space)
+
+    @cached_property
+    def reason_space(self) -> spaces.VectorSpace:
+        """The space of the reasons and of the feedback's neighbours (built on first use)."""
+        return spaces.space(self.data, "items", REASON_SPACE)
 
     @cached_property
     def content_model(self) -> Recommender | None:
         """The content model, fitted on first use; ``None`` when the data set has no audio
         features, tags or genres (the content component is then "not available": it adds
         nothing, and :attr:`content_note` says so on every list)."""
+        if not self._may_have_content:
+            return None
         try:
             return create_model("content").fit(self.data)
         except DataError:
             return None
 
+    @cached_property
+    def _may_have_content(self) -> bool:
+        """Whether any item has an audio feature, a tag or a genre (cheap: no model fitted)."""
+        return may_have_content(self.data.item_meta)
+
+    @property
+    def _content_missing(self) -> bool:
+        """Known to have no content, without fitting anything."""
+        built = "content_model" in self.__dict__
+        return not self._may_have_content or (built and self.content_model is None)
+
     @property
     def content_note(self) -> str | None:
-        """What a list says when this data set has no content component."""
+        """What a list says when this data set has no content component. Known without fitting
+        the content model when no item has features; otherwise from the model once something
+        needed it (until then the data set is taken to have content)."""
+        if "content_model" not in self.__dict__ and self._may_have_content:
+            return None
         return None if self.content_model is not None else CONTENT_NOT_AVAILABLE
 
     @cached_property
@@ -144,51 +176,94 @@ class HybridEngine:
         if not z:
             return np.zeros(self.data.n_items, dtype=np.float32)
         weights = pers.attribute_weights(z, self.coefficients)
-        return np.asarray(self.attribute_matrix @ weights.to_numpy(), dtype=np.float32)
+        return np.asarray(self.attribute_matrix @ weights.to_numpy(np.float32), np.float32)
 
     def components_for_user(self, user: int, z: Mapping[str, float] | None = None) -> Components:
-        """Components of a training user (``z`` overrides their stored profile)."""
-        return self.components_batch([user], [z])[0]
+        """Components of a training user (``z`` overrides their stored profile), each computed
+        when first read."""
+        return self.components_batch([user], [z], needs={})[0]
 
     def components_batch(
         self,
         users: Sequence[int] | NDArray[np.integer],
         zs: Sequence[Mapping[str, float] | None] | None = None,
-        content_for: NDArray[np.bool_] | None = None,
+        needs: Mapping[str, NDArray[np.bool_]] | None = None,
     ) -> list[Components]:
-        """Components of many training users, scored in batches (exports and metrics);
-        ``content_for`` limits the content scores to the users whose weights need them (the
-        others get NaN: no content, as when a data set has none)."""
+        """Components of many training users (exports and metrics).
+
+        ``needs`` (:func:`timbre.hybrid.fusion.component_needs`) says per component which users'
+        weights use it: the cf and content scores of those users are computed now, in one batch
+        each; everything else only if something reads it. ``None`` (the default): every
+        component for everyone, now (the metrics panel, whose weights change).
+        """
         index = np.asarray(users, dtype=np.int64)
-        content = np.full((len(index), self.data.n_items), np.nan, dtype=np.float32)
-        wanted = np.ones(len(index), dtype=bool) if content_for is None else content_for
+        rows = self.data.user_items[index]
+        batch: dict[str, dict[int, NDArray[np.float32]]] = {"cf": {}, "content": {}}
+        scorers: dict[str, Callable[[NDArray[np.int64]], NDArray[np.float32]]] = {
+            "cf": self.cf_model.score,
+            "content": self._content_of_users,
+        }
         with one_blas_thread():
-            cf = self.cf_model.score(index)
-            if wanted.any():
-                rows = index[wanted]
-                content[wanted] = self._content_scores(self.data.user_items[rows], rows)
+            for name, score in scorers.items():
+                wanted = np.ones(len(index), bool) if needs is None else needs.get(name)
+                if wanted is None or not wanted.any():
+                    continue
+                chosen = np.flatnonzero(wanted)
+                batch[name] = dict(zip(chosen.tolist(), score(index[chosen]), strict=True))
         out = []
-        for position, user in enumerate(index):
-            row = self.data.user_items[int(user)]
+        for position, user in enumerate(index.tolist()):
+            row = _row(rows, position)
             given = zs[position] if zs is not None else None
-            z = given if given is not None else self.profiles.get(self.data.users.id(int(user)))
-            out.append(self._components(row, cf[position], content[position], z, None))
+            z = given if given is not None else self.profiles.get(self.data.users.id(user))
+            ready = {name: batch[name][position] for name in batch if position in batch[name]}
+            later: dict[str, Callable[[], NDArray[np.float32]]] = {
+                "cf": partial(self._cf_of_users, user),
+                "content": partial(self._content_of_users, [user], single=True),
+            }
+            out.append(self._components(row, ready, later, z))
+        if needs is None:
+            for components in out:
+                for name in COMPONENTS:
+                    components.raw[name]
         return out
 
     def components_for_row(
         self, row: sp.spmatrix | None, z: Mapping[str, float] | None = None
     ) -> Components:
         """Components for a listener the models were not trained on: a row of plays over the
-        data set's items (a fresh import, a seed list), or no row at all (a persona)."""
+        data set's items (a fresh import, a seed list), or no row at all (a persona); each is
+        computed when first read."""
         n = self.data.n_items
         matrix = sp.csr_matrix((1, n), dtype=np.float32) if row is None else sp.csr_matrix(row)
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
         if matrix.nnz == 0:
-            return self._components(matrix, None, np.full(n, np.nan, np.float32), z, None)
+            return self._components(matrix, {"content": np.full(n, np.nan, np.float32)}, {}, z)
+        notes: list[str] = []
+
+        def cf() -> NDArray[np.float32]:
+            with one_blas_thread():
+                scores, fallback = self.cf_model.score_rows(matrix)
+            if fallback:
+                notes.insert(0, fallback)
+            return scores[0]
+
+        def content() -> NDArray[np.float32]:
+            with one_blas_thread():
+                return self._content_scores(matrix, None)[0]
+
+        return self._components(matrix, {}, {"cf": cf, "content": content}, z, notes)
+
+    def _cf_of_users(self, user: int) -> NDArray[np.float32]:
         with one_blas_thread():
-            cf_scores, fallback = self.cf_model.score_rows(matrix)
-            content = self._content_scores(matrix, None)[0]
-        return self._components(matrix, cf_scores[0], content, z, fallback)
+            return self.cf_model.score([user])[0]
+
+    def _content_of_users(
+        self, users: Sequence[int] | NDArray[np.int64], single: bool = False
+    ) -> NDArray[np.float32]:
+        index = np.asarray(users, dtype=np.int64)
+        with one_blas_thread():
+            scores = self._content_scores(self.data.user_items[index], index)
+        return scores[0] if single else scores
 
     def _content_scores(
         self, rows: sp.csr_matrix, users: NDArray[np.int64] | None
@@ -205,24 +280,21 @@ class HybridEngine:
     def _components(
         self,
         row: sp.csr_matrix,
-        cf: NDArray[np.float32] | None,
-        content: NDArray[np.float32],
+        ready: dict[str, NDArray[np.float32]],
+        later: dict[str, Callable[[], NDArray[np.float32]]],
         z: Mapping[str, float] | None,
-        note: str | None,
+        notes: list[str] | None = None,
     ) -> Components:
-        notes = [note] if note else []
-        if self.content_note and row.nnz:
-            notes.append(self.content_note)
-        if row.nnz == 0 or cf is None:
-            cf = self.listeners.astype(np.float32)
+        notes = [] if notes is None else notes
+        if row.nnz and self._content_missing:
+            notes.append(CONTENT_NOT_AVAILABLE)
+        if row.nnz == 0:
+            ready["cf"] = self.listeners.astype(np.float32)
             notes.append(NO_HISTORY)
+        ready["novelty"] = self.novelty_raw
+        later["personality"] = partial(self.personality_scores, z)
         return Components(
-            raw={
-                "cf": cf,
-                "content": content,
-                "personality": self.personality_scores(z),
-                "novelty": self.novelty_raw,
-            },
+            raw=Scores(ready, later),
             seen=row.indices.astype(np.int64),
             row=row,
             history=int(row.nnz),
@@ -267,32 +339,37 @@ class HybridEngine:
         return {name: rows[0] for name, rows in self.normalized_batch([components]).items()}
 
     def normalized_batch(
-        self, members: Sequence[Components], needed: Collection[str] = COMPONENTS
+        self,
+        members: Sequence[Components],
+        needed: Collection[str] | Mapping[str, NDArray[np.bool_]] = COMPONENTS,
     ) -> dict[str, NDArray[np.float32]]:
         """:meth:`normalized` for many listeners: ``len(members) x n_items`` per component.
 
-        Novelty is the same for everyone (normalised once); all-zero personality rows (no
-        profile) stay zero; a component not ``needed`` (no weight for any of the members) is
-        left at zero.
+        Only the ``needed`` components are computed and normalised (a mapping: only for the
+        members it marks, the other rows stay 0); the others are left out. Novelty is the same
+        for everyone (normalised once); all-zero personality rows (no profile) stay zero.
         """
         count, n = len(members), self.data.n_items
-        everything = np.ones((1, n), dtype=bool)
+        wanted = _wanted(needed, count)
         out: dict[str, NDArray[np.float32]] = {}
         for name in COMPONENTS:
-            if name not in needed:
-                out[name] = np.zeros((count, n), dtype=np.float32)
+            if name not in wanted:
                 continue
-            rows = np.vstack([c.raw[name] for c in members]).astype(np.float32, copy=False)
             if name == "novelty":
-                once = normalize_rows(rows[:1], everything, self.normalization)
+                once = normalize_rows(self.novelty_raw[None, :], None, self.normalization)
                 out[name] = np.broadcast_to(once, (count, n))
                 continue
+            who = np.flatnonzero(wanted[name])
+            rows = np.empty((len(who), n), dtype=np.float32)
+            for k, position in enumerate(who.tolist()):
+                rows[k] = members[position].raw[name]
+            live = np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1)
+            if live.all() and len(who) == count:
+                out[name] = normalize_rows(rows, None, self.normalization)
+                continue
             result = np.zeros((count, n), dtype=np.float32)
-            live = np.flatnonzero(np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1))
-            if len(live):
-                result[live] = normalize_rows(
-                    rows[live], np.ones((len(live), n), dtype=bool), self.normalization
-                )
+            if live.any():
+                result[who[live]] = normalize_rows(rows[live], None, self.normalization)
             out[name] = result
         return out
 
@@ -301,12 +378,14 @@ class HybridEngine:
         self,
         members: Sequence[Components],
         filters: Filters | None = None,
-        needed: Collection[str] = COMPONENTS,
+        needed: Collection[str] | Mapping[str, NDArray[np.bool_]] = COMPONENTS,
     ) -> Prepared:
         """Normalise the members' components (the ``needed`` ones) and work out the items each
         may get."""
         masks = self._masks(members, filters or Filters())
-        return Prepared(tuple(members), self.normalized_batch(members, needed), masks)
+        wanted = _wanted(needed, len(members))
+        parts = self.normalized_batch(members, wanted)
+        return Prepared(tuple(members), parts, masks, wanted)
 
     def rank_prepared(
         self,
@@ -319,33 +398,71 @@ class HybridEngine:
         """Rank every prepared listener: the schedule's weights for their history, fusion, the
         best ``pool`` items by fused score, MMR, contributions and reasons.
 
-        Fusion and the pools are computed for all listeners at once (one partition); MMR and
-        the reasons per listener. A listener with no item left gets an empty ranking.
+        Fusion, the pools, MMR and the reasons are computed for all listeners at once (MMR one
+        greedy step for all a time). A listener with no item left gets an empty ranking. A
+        component the weights need that ``prepared`` lacks is normalised first.
         """
         if n < 1:
             raise ParameterError(f"n must be at least 1, got {n}")
         chosen = [schedule_weights(c.history, weights, schedule) for c in prepared.members]
-        pools = top_n_rows(self._fused(prepared, [w for w, _ in chosen]), max(self.pool, 2 * n))
-        out = []
-        with one_blas_thread():
-            for row, components in enumerate(prepared.members):
-                parts = {name: prepared.parts[name][row] for name in COMPONENTS}
-                (rule_weights, rule), (pool, values) = chosen[row], pools[row]
-                out.append(
-                    self._select(parts, pool, values, rule_weights, rule, n, components, reasons)
-                )
-        return out
+        prepared = self._cover(prepared, weights, schedule)
+        rule_weights = [w for w, _ in chosen]
+        pools = top_n_rows(self._fused(prepared, rule_weights), max(self.pool, 2 * n))
+        picks: list[tuple[NDArray[np.int64], NDArray[np.float32]]] = [pool for pool in pools]
+        for diversity in {w.diversity for w in rule_weights}:
+            rows = [r for r, w in enumerate(rule_weights) if w.diversity == diversity]
+            space = self.mmr_space if diversity else None
+            picked = mmr_rows([pools[r] for r in rows], space, diversity, n)
+            for r, pick in zip(rows, picked, strict=True):
+                picks[r] = pick
+        members = prepared.members
+        reasons_of = (
+            because_rows(
+                self.reason_space, [c.row for c in members], [p for p, _ in picks], reasons
+            )
+            if reasons
+            else [[] for _ in members]
+        )
+        return [
+            self._select(prepared, row, picks[row], chosen[row], reasons_of[row])
+            for row in range(len(members))
+        ]
+
+    def _cover(
+        self,
+        prepared: Prepared,
+        weights: Weights,
+        schedule: Sequence[ScheduleRule] | None,
+    ) -> Prepared:
+        """``prepared`` with every component row these weights need normalised."""
+        needs = component_needs([c.history for c in prepared.members], weights, schedule)
+        ready = prepared.ready
+        if ready is None:
+            missing = {name: rows for name, rows in needs.items() if name not in prepared.parts}
+        else:
+            missing = {
+                name: rows | ready[name] if name in ready else rows
+                for name, rows in needs.items()
+                if name not in ready or (rows & ~ready[name]).any()
+            }
+        if not missing:
+            return prepared
+        parts = {**prepared.parts, **self.normalized_batch(prepared.members, missing)}
+        everyone = np.ones(len(prepared), dtype=bool)
+        done = {name: everyone for name in prepared.parts} if ready is None else dict(ready)
+        return replace(prepared, parts=parts, ready={**done, **missing})
 
     def _fused(self, prepared: Prepared, chosen: list[Weights]) -> NDArray[np.float32]:
         """Every listener's fused scores under their weights; -inf where an item is not allowed."""
         groups = set(chosen)
         if len(groups) == 1:  # the usual case: no slicing copies
-            fused = fuse(prepared.parts, chosen[0])
+            fused = fuse(prepared.parts, chosen[0], prepared.masks.shape)
         else:
             fused = np.empty(prepared.masks.shape, dtype=np.float32)
             for group in groups:
                 rows = [r for r, w in enumerate(chosen) if w == group]
-                fused[rows] = fuse({c: prepared.parts[c][rows] for c in COMPONENTS}, group)
+                parts = {c: v[rows] for c, v in prepared.parts.items() if getattr(group, c)}
+                fused[rows] = fuse(parts, group, (len(rows), prepared.masks.shape[1]))
         for row, components in enumerate(prepared.members):
             if components.adjust is not None:
                 fused[row] += components.adjust
@@ -361,10 +478,10 @@ class HybridEngine:
         schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
         reasons: int = 3,
     ) -> list[Ranking]:
-        """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), normalising only
-        the components some member's weights (after the schedule) use."""
-        needed = needed_components([c.history for c in members], weights, schedule)
-        prepared = self.prepare(members, filters, needed)
+        """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), computing and
+        normalising only the components each member's weights (after the schedule) use."""
+        needs = component_needs([c.history for c in members], weights, schedule)
+        prepared = self.prepare(members, filters, needs)
         return self.rank_prepared(prepared, weights, n, schedule, reasons)
 
     def rank(
@@ -377,7 +494,8 @@ class HybridEngine:
         normalized: Mapping[str, NDArray[np.float32]] | None = None,
         reasons: int = 3,
     ) -> Ranking:
-        """One listener's ranking (:meth:`rank_prepared` of one).
+        """One listener's ranking (:meth:`rank_prepared` of one), computing only the components
+        the weights use.
 
         ``normalized`` may be passed from :meth:`normalized` to re-rank after a weight change
         without normalising again (the live Tune page).
@@ -390,55 +508,46 @@ class HybridEngine:
         masks = self._masks([components], filters or Filters())
         if not masks[0].any():
             raise DataError("no item is left to recommend under these filters")
-        parts = (
-            {name: np.asarray(v)[None, :] for name, v in normalized.items()}
-            if normalized is not None
-            else self.normalized_batch([components])
-        )
-        prepared = Prepared((components,), parts, masks)
+        if normalized is None:
+            needs = component_needs([components.history], weights, schedule)
+            prepared = Prepared(
+                (components,), self.normalized_batch([components], needs), masks, needs
+            )
+        else:
+            parts = {name: np.asarray(v)[None, :] for name, v in normalized.items()}
+            prepared = Prepared((components,), parts, masks)
         return self.rank_prepared(prepared, weights, n, schedule, reasons)[0]
 
     def _select(
         self,
-        parts: Mapping[str, NDArray[np.float32]],
-        pool: NDArray[np.int64],
-        values: NDArray[np.float32],
-        chosen: Weights,
-        rule: str,
-        n: int,
-        components: Components,
-        reasons: int,
+        prepared: Prepared,
+        row: int,
+        pick: tuple[NDArray[np.int64], NDArray[np.float32]],
+        chosen: tuple[Weights, str],
+        because: list[list[int]],
     ) -> Ranking:
-        """MMR over a listener's pool, then contributions and reasons."""
-        if len(pool) == 0:
-            return empty_ranking(chosen, rule, components)
-        picked, bonus = mmr(pool, values, self.mmr_space, chosen.diversity, n)
+        """A listener's ranking from their MMR picks: contributions and reasons."""
+        (weights, rule), components = chosen, prepared.members[row]
+        picked, bonus = pick
+        if len(picked) == 0:
+            return empty_ranking(weights, rule, components)
         contributions = {
-            name: np.float32(getattr(chosen, name)) * parts[name][picked] for name in COMPONENTS
+            name: np.float32(w) * prepared.parts[name][row, picked]
+            if (w := getattr(weights, name))
+            else np.zeros(len(picked), dtype=np.float32)
+            for name in COMPONENTS
         }
-        contributions["diversity_bonus"] = np.float32(chosen.diversity) * bonus
+        contributions["diversity_bonus"] = np.float32(weights.diversity) * bonus
         if components.adjust is not None:
             contributions["feedback"] = components.adjust[picked].astype(np.float32)
         scores = np.asarray(np.sum(list(contributions.values()), axis=0), dtype=np.float32)
-        because = self.because(components.row, picked, reasons) if reasons else []
-        return Ranking(
-            picked, scores, contributions, because, chosen, rule, tuple(components.notes)
-        )
+        notes = tuple(components.notes)
+        return Ranking(picked, scores, contributions, because, weights, rule, notes)
 
     def because(self, row: sp.csr_matrix, items: NDArray[np.int64], k: int = 3) -> list[list[int]]:
         """Up to ``k`` listened items most similar to each item (co-listening neighbours,
         weighted by how much they were played)."""
-        if row.nnz == 0 or len(items) == 0:
-            return [[] for _ in items]
-        listened = row.indices
-        sims = self.reason_space.gram(items, listened)
-        strength = sims * np.log1p(row.data)[None, :]
-        top = min(k, len(listened))
-        # stable sort on -strength: ties keep the lower item index first (indices are sorted)
-        order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
-        chosen = listened[order]
-        keep = np.take_along_axis(strength, order, axis=1) > 0
-        return [items[ok].tolist() for items, ok in zip(chosen, keep, strict=True)]
+        return because_rows(self.reason_space, [row], [items], k)[0]
 
     def with_feedback(
         self,
@@ -532,3 +641,34 @@ __all__ = [
     "Ranking",
     "fuse",
 ]
+
+
+def _wanted(
+    needed: Collection[str] | Mapping[str, NDArray[np.bool_]], count: int
+) -> dict[str, NDArray[np.bool_]]:
+    """Per needed component, which of ``count`` members need it."""
+    if isinstance(needed, Mapping):
+        return {name: np.asarray(rows, dtype=bool) for name, rows in needed.items()}
+    return {name: np.ones(count, dtype=bool) for name in needed}
+
+
+def may_have_content(item_meta: pd.DataFrame) -> bool:
+    """Whether any item has an audio feature, a tag or a genre (what the content model needs;
+    it may still find none usable, e.g. tags that no two items share)."""
+    for column in CONTENT_AUDIO_FEATURES:
+        if column in item_meta.columns and item_meta[column].notna().any():
+            return True
+    for column in ("tags", "genres"):
+        values = item_meta[column] if column in item_meta.columns else ()
+        if any(len(v) for v in values if isinstance(v, list | tuple | np.ndarray)):
+            return True
+    return False
+
+
+def _row(rows: sp.csr_matrix, position: int) -> sp.csr_matrix:
+    """Row ``position`` of a CSR block as a ``1 x n`` CSR matrix sharing its arrays."""
+    start, end = int(rows.indptr[position]), int(rows.indptr[position + 1])
+    indptr = np.array([0, end - start], dtype=rows.indptr.dtype)
+    return sp.csr_matrix(
+        (rows.data[start:end], rows.indices[start:end], indptr), shape=(1, rows.shape[1])
+    )

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from timbre.errors import DataError, ParameterError
-from timbre.hybrid.fusion import weighted_parts
+from timbre.hybrid.fusion import component_needs, weighted_parts
 from timbre.hybrid.normalization import normalize_rows
 from timbre.hybrid.types import Aggregate, Filters, Ranking
 from timbre.hybrid.weights import COMPONENTS, Weights, schedule_weights
@@ -40,16 +40,17 @@ def rank_group(
     if aggregate not in ("average", "least-misery"):
         raise ParameterError("aggregate must be average or least-misery")
     filters = filters or Filters()
-    members = engine.components_batch(users)
+    needs = component_needs([int(h) for h in engine.data.items_per_user[list(users)]], weights)
+    members = engine.components_batch(users, needs=needs)
     mask = engine.item_mask(filters)
     if filters.exclude_seen:
         mask[np.unique(np.concatenate([c.seen for c in members]))] = False
     if not mask.any():
         raise DataError("no item is left to recommend to this group")
-    parts = engine.normalized_batch(members)
+    parts = engine.normalized_batch(members, needs)
     weighted = [  # member -> component -> its weighted, normalised scores
         weighted_parts(
-            {c: parts[c][row] for c in COMPONENTS},
+            {c: parts[c][row] for c in parts},
             schedule_weights(components.history, weights)[0],
         )
         for row, components in enumerate(members)

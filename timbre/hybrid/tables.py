@@ -10,13 +10,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from timbre.hybrid.engine import HybridEngine
+from timbre.hybrid.fusion import component_needs
 from timbre.hybrid.types import Ranking
 from timbre.hybrid.weights import (
     COMPONENTS,
     DEFAULT_SCHEDULE,
     ScheduleRule,
     Weights,
-    schedule_weights,
 )
 from timbre.interactions import InteractionData
 
@@ -132,10 +132,8 @@ def batch_frame(
     for start in range(0, len(index), batch):
         chunk = index[start : start + batch]
         histories = data.items_per_user[chunk].astype(np.int64)
-        content_for = np.array(
-            [schedule_weights(int(h), weights, schedule)[0].content > 0 for h in histories]
-        )  # content scores only for the users whose weights use them
-        members = engine.components_batch(chunk, content_for=content_for)
+        needs = component_needs(histories, weights, schedule)  # only what the weights use
+        members = engine.components_batch(chunk, needs=needs)
         rankings = engine.rank_many(members, weights, n, filters, schedule)
         for user, ranking in zip(chunk, rankings, strict=True):
             _append_rows(columns, data, ranking, data.users.id(int(user)), names, artists)

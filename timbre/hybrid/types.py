@@ -3,6 +3,7 @@ ranking, prepared listeners."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -32,11 +33,48 @@ CONTENT_NOT_AVAILABLE = (
 )
 
 
+class Scores(Mapping[str, NDArray[np.float32]]):
+    """A listener's raw component scores by name, each computed on first use.
+
+    ``ready`` holds what was computed already (a batch scores many listeners at once);
+    ``later`` how to compute the rest, which runs only when something reads it: a component no
+    weight uses is never computed.
+    """
+
+    def __init__(
+        self,
+        ready: Mapping[str, NDArray[np.float32]],
+        later: Mapping[str, Callable[[], NDArray[np.float32]]] | None = None,
+    ) -> None:
+        self._ready = dict(ready)
+        self._later = {k: v for k, v in (later or {}).items() if k not in self._ready}
+
+    def __getitem__(self, name: str) -> NDArray[np.float32]:
+        if name not in self._ready:
+            make = self._later.pop(name)  # KeyError for a name it does not know
+            self._ready[name] = np.asarray(make(), dtype=np.float32)
+        return self._ready[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._ready, *self._later])
+
+    def __len__(self) -> int:
+        return len(self._ready) + len(self._later)
+
+    def computed(self) -> frozenset[str]:
+        """The components computed so far."""
+        return frozenset(self._ready)
+
+
 @dataclass
 class Components:
-    """Raw component scores of every item for one listener (a user, a seed list, a persona)."""
+    """Raw component scores of every item for one listener (a user, a seed list, a persona).
 
-    raw: dict[str, NDArray[np.float32]]
+    ``raw`` computes a component when it is first read (:class:`Scores`), so a listener ranked
+    under weights that leave it out never pays for it.
+    """
+
+    raw: Mapping[str, NDArray[np.float32]]
     seen: NDArray[np.int64]
     row: sp.csr_matrix
     history: int
@@ -104,8 +142,12 @@ class Prepared:
     """
 
     members: tuple[Components, ...]
+    #: Normalised scores (``len(members) x n_items``) of the components some member needs; a
+    #: component left out, or a member's row of it that ``ready`` marks False, weighs 0.
     parts: dict[str, NDArray[np.float32]]
     masks: NDArray[np.bool_]
+    #: Per component in ``parts``, which members' rows were normalised (``None``: all).
+    ready: dict[str, NDArray[np.bool_]] | None = None
 
     def __len__(self) -> int:
         return len(self.members)

@@ -123,8 +123,10 @@ def test_batched_mmr_and_reasons_equal_one_listener_at_a_time(
     rows = [c.row for c in members]
     for k in (1, 3):
         batched_reasons = because_rows(engine.reason_space, rows, lists, k)
-        for row, items, got in zip(rows, lists, batched_reasons, strict=True):
-            assert got == because(engine.reason_space, row, items, k)
+        for row, items, (got, table) in zip(rows, lists, batched_reasons, strict=True):
+            want = because(engine.reason_space, row, items, k)
+            assert got == want
+            assert [[int(i) for i in t if i >= 0] for t in table] == want
 
 
 def test_float32_throughout(demo_data: InteractionData, model: object) -> None:
@@ -134,3 +136,13 @@ def test_float32_throughout(demo_data: InteractionData, model: object) -> None:
     assert {v.dtype for v in parts.values()} == {np.dtype(np.float32)}
     assert {members[0].raw[c].dtype for c in hybrid.COMPONENTS} == {np.dtype(np.float32)}
     assert engine.attribute_matrix.dtype == np.float32
+
+
+def test_a_users_row_is_the_scipy_row(demo_data: InteractionData, model: object) -> None:
+    engine = _engine(demo_data, model)
+    users = np.array([0, 5, 17, 3])
+    for user, components in zip(users, engine.components_batch(users, needs={}), strict=True):
+        want = demo_data.user_items[int(user)]
+        assert (components.row != want).nnz == 0 and components.row.shape == want.shape
+        assert np.array_equal(components.row.indices, want.indices)
+        assert np.array_equal((components.row + want).toarray(), 2 * want.toarray())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -286,9 +286,10 @@ class HybridEngine:
         notes: list[str] | None = None,
     ) -> Components:
         notes = [] if notes is None else notes
-        if row.nnz and self._content_missing:
+        history = len(row.indices)
+        if history and self._content_missing:
             notes.append(CONTENT_NOT_AVAILABLE)
-        if row.nnz == 0:
+        if history == 0:
             ready["cf"] = self.listeners.astype(np.float32)
             notes.append(NO_HISTORY)
         ready["novelty"] = self.novelty_raw
@@ -297,7 +298,7 @@ class HybridEngine:
             raw=Scores(ready, later),
             seen=row.indices.astype(np.int64),
             row=row,
-            history=int(row.nnz),
+            history=history,
             notes=notes,
         )
 
@@ -360,10 +361,15 @@ class HybridEngine:
                 out[name] = np.broadcast_to(once, (count, n))
                 continue
             who = np.flatnonzero(wanted[name])
-            rows = np.empty((len(who), n), dtype=np.float32)
-            for k, position in enumerate(who.tolist()):
-                rows[k] = members[position].raw[name]
-            live = np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1)
+            rows = np.stack([members[p].raw[name] for p in who.tolist()]) if len(who) else None
+            if rows is None:
+                continue
+            # all-zero rows (no profile) stay zero; min-max maps them to zero anyway
+            live = (
+                np.ones(len(who), dtype=bool)
+                if self.normalization == "minmax"
+                else np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1)
+            )
             if live.all() and len(who) == count:
                 out[name] = normalize_rows(rows, None, self.normalization)
                 continue
@@ -394,9 +400,11 @@ class HybridEngine:
         n: int = 10,
         schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
         reasons: int = 3,
+        reason_lists: bool = True,
     ) -> list[Ranking]:
         """Rank every prepared listener: the schedule's weights for their history, fusion, the
-        best ``pool`` items by fused score, MMR, contributions and reasons.
+        best ``pool`` items by fused score, MMR, contributions and reasons (``reason_lists``
+        False: in :attr:`Ranking.reason_items` only, as the export reads them).
 
         Fusion, the pools, MMR and the reasons are computed for all listeners at once (MMR one
         greedy step for all a time). A listener with no item left gets an empty ranking. A
@@ -416,12 +424,12 @@ class HybridEngine:
             for r, pick in zip(rows, picked, strict=True):
                 picks[r] = pick
         members = prepared.members
+        no_reasons: tuple[list[list[int]], NDArray[np.int64] | None] = ([], None)
+        rows = [c.row for c in members]
         reasons_of = (
-            because_rows(
-                self.reason_space, [c.row for c in members], [p for p, _ in picks], reasons
-            )
+            because_rows(self.reason_space, rows, [p for p, _ in picks], reasons, reason_lists)
             if reasons
-            else [[] for _ in members]
+            else [no_reasons] * len(members)
         )
         return [
             self._select(prepared, row, picks[row], chosen[row], reasons_of[row])
@@ -477,12 +485,13 @@ class HybridEngine:
         filters: Filters | None = None,
         schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
         reasons: int = 3,
+        reason_lists: bool = True,
     ) -> list[Ranking]:
         """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), computing and
         normalising only the components each member's weights (after the schedule) use."""
         needs = component_needs([c.history for c in members], weights, schedule)
         prepared = self.prepare(members, filters, needs)
-        return self.rank_prepared(prepared, weights, n, schedule, reasons)
+        return self.rank_prepared(prepared, weights, n, schedule, reasons, reason_lists)
 
     def rank(
         self,
@@ -524,7 +533,7 @@ class HybridEngine:
         row: int,
         pick: tuple[NDArray[np.int64], NDArray[np.float32]],
         chosen: tuple[Weights, str],
-        because: list[list[int]],
+        reasons: tuple[list[list[int]], NDArray[np.int64] | None],
     ) -> Ranking:
         """A listener's ranking from their MMR picks: contributions and reasons."""
         (weights, rule), components = chosen, prepared.members[row]
@@ -542,12 +551,13 @@ class HybridEngine:
             contributions["feedback"] = components.adjust[picked].astype(np.float32)
         scores = np.asarray(np.sum(list(contributions.values()), axis=0), dtype=np.float32)
         notes = tuple(components.notes)
-        return Ranking(picked, scores, contributions, because, weights, rule, notes)
+        because, table = reasons
+        return Ranking(picked, scores, contributions, because, weights, rule, notes, table)
 
     def because(self, row: sp.csr_matrix, items: NDArray[np.int64], k: int = 3) -> list[list[int]]:
         """Up to ``k`` listened items most similar to each item (co-listening neighbours,
         weighted by how much they were played)."""
-        return because_rows(self.reason_space, [row], [items], k)[0]
+        return because_rows(self.reason_space, [row], [items], k)[0][0]
 
     def with_feedback(
         self,
@@ -669,6 +679,25 @@ def _row(rows: sp.csr_matrix, position: int) -> sp.csr_matrix:
     """Row ``position`` of a CSR block as a ``1 x n`` CSR matrix sharing its arrays."""
     start, end = int(rows.indptr[position]), int(rows.indptr[position + 1])
     indptr = np.array([0, end - start], dtype=rows.indptr.dtype)
+    data, indices = rows.data[start:end], rows.indices[start:end]
+    template = _row_template(rows.shape[1], rows.indptr.dtype)
+    if set(template.__dict__) != _CSR_FIELDS:  # another scipy: the checked constructor
+        return sp.csr_matrix((data, indices, indptr), shape=(1, rows.shape[1]))
+    # The constructor checks the arrays (40 us a row, most of an export's per-user cost);
+    # a slice of a valid CSR block is valid, so only the arrays of a checked row change.
+    row: sp.csr_matrix = object.__new__(sp.csr_matrix)
+    row.__dict__.update(template.__dict__, data=data, indices=indices, indptr=indptr)
+    return row
+
+
+#: The attributes of a scipy CSR matrix (scipy 1.17): what :func:`_row` sets.
+_CSR_FIELDS = {"_shape", "maxprint", "indices", "indptr", "data"}
+
+
+@cache
+def _row_template(width: int, index_dtype: np.dtype) -> sp.csr_matrix:
+    """An empty, checked ``1 x width`` CSR row."""
     return sp.csr_matrix(
-        (rows.data[start:end], rows.indices[start:end], indptr), shape=(1, rows.shape[1])
+        (np.zeros(0, np.float32), np.zeros(0, index_dtype), np.zeros(2, index_dtype)),
+        shape=(1, width),
     )

@@ -38,31 +38,37 @@ def because_rows(
     rows: Sequence[sp.csr_matrix],
     lists: Sequence[NDArray[np.int64]],
     k: int = 3,
-) -> list[list[list[int]]]:
-    """:func:`because` of many listeners at once (the same reasons): one batched product of
-    the listed items with the listened ones, then the ``k`` strongest by repeated argmax
-    (first of equals: the lower item index, as the stable sort)."""
-    out: list[list[list[int]]] = [[] for _ in rows]
+    as_lists: bool = True,
+) -> list[tuple[list[list[int]], NDArray[np.int64]]]:
+    """:func:`because` of many listeners at once (the same reasons), each also as a table
+    (:func:`reason_table`): one batched product of the listed items with the listened ones,
+    then the ``k`` strongest by repeated argmax (first of equals: the lower item index, as
+    the stable sort). ``as_lists=False``: the tables only (the lists empty; the export)."""
+    out: list[tuple[list[list[int]], NDArray[np.int64]]] = []
     batch = []
+    sizes = [len(row.indices) for row in rows]
     for r, (row, items) in enumerate(zip(rows, lists, strict=True)):
-        if row.nnz == 0 or len(items) == 0:
-            out[r] = [[] for _ in items]
-        elif row.nnz > BATCH_HISTORY or not _dense_cosine(space):
-            out[r] = because(space, row, items, k)
+        if sizes[r] == 0 or len(items) == 0:
+            found: list[list[int]] = [[] for _ in items]
+            out.append((found, reason_table(found, k)))
+        elif sizes[r] > BATCH_HISTORY or not _dense_cosine(space):
+            found = because(space, row, items, k)
+            out.append((found, reason_table(found, k)))
         else:
+            out.append(([], np.empty((0, 0), dtype=np.int64)))
             batch.append(r)
     if not batch:
         return out
-    width = max(rows[r].nnz for r in batch)
+    width = max(sizes[r] for r in batch)
     length = max(len(lists[r]) for r in batch)
     listened = np.zeros((len(batch), width), dtype=np.int64)
     weight = np.zeros((len(batch), width), dtype=np.float32)
     valid = np.zeros((len(batch), width), dtype=bool)
     listed = np.zeros((len(batch), length), dtype=np.int64)
     for b, r in enumerate(batch):
-        row, items = rows[r], lists[r]
-        listened[b, : row.nnz], weight[b, : row.nnz] = row.indices, np.log1p(row.data)
-        valid[b, : row.nnz] = True
+        row, items, size = rows[r], lists[r], sizes[r]
+        listened[b, :size], weight[b, :size] = row.indices, np.log1p(row.data)
+        valid[b, :size] = True
         listed[b, : len(items)] = items
     vectors = space.vectors
     sims = np.matmul(vectors[listed], vectors[listened].transpose(0, 2, 1))
@@ -78,10 +84,25 @@ def because_rows(
     items_of = np.take_along_axis(listened[:, None, :], chosen, axis=2)
     keep = values > 0
     for b, r in enumerate(batch):
-        count, depth = len(lists[r]), min(k, rows[r].nnz)
+        count, depth = len(lists[r]), min(k, sizes[r])
         ids, ok = items_of[b, :count, :depth], keep[b, :count, :depth]
-        out[r] = [i[o].tolist() for i, o in zip(ids, ok, strict=True)]
+        table = np.where(ok, ids, -1)
+        if not as_lists:
+            out[r] = ([], table)
+            continue
+        found = ids.tolist()  # one conversion for the whole list
+        for i in np.flatnonzero(~ok.all(axis=1)).tolist():
+            found[i] = ids[i][ok[i]].tolist()
+        out[r] = (found, table)
     return out
+
+
+def reason_table(because: Sequence[Sequence[int]], k: int) -> NDArray[np.int64]:
+    """Reasons as a ``len(because) x k`` array, -1 where an item has fewer (the export)."""
+    table = np.full((len(because), k), -1, dtype=np.int64)
+    for i, found in enumerate(because):
+        table[i, : len(found)] = found[:k]
+    return table
 
 
 def _dense_cosine(space: VectorSpace) -> bool:

@@ -131,6 +131,9 @@ class Ranking:
     weights: Weights
     rule: str
     notes: tuple[str, ...] = ()
+    #: ``because`` as a ``len(items) x k`` array, -1 where an item has fewer reasons (what
+    #: the export reads; ``None``: build it from ``because``).
+    reason_items: NDArray[np.int64] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.app.you import flash, reaction_buttons
 from timbre.export import csv_text, parquet_bytes, provenance
 from timbre.hybrid.engine import Aggregate
-from timbre.services.people import listener_components
-from timbre.services.recommendations import save_list
+from timbre.services import recommendations as lists
+from timbre.services.recommendations import rank_listener, save_list
 
 st.title("Recommend")
 flash()
@@ -53,15 +53,15 @@ def one_listener() -> pd.DataFrame:
         key="recommend_user",
     )
     with guard():
-        components, mapped, person = listener_components(get_store(), engine, user_id)
-        ranking = engine.rank(components, weights, n, filters, state.schedule)
-    if mapped is not None:
-        st.text(mapped.text())
-    if ranking.rule != hybrid.CHOSEN:
-        st.info(escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights are used."))
-    for note in ranking.notes:
+        made = rank_listener(get_store(), engine, user_id, weights, n, filters, (), state.schedule)
+    if made.mapped is not None:
+        st.text(made.mapped.text())
+    if made.ranking.rule != hybrid.CHOSEN:
+        rule = made.ranking.rule
+        st.info(escape_markdown(f"Cold start ({rule}): the schedule's weights are used."))
+    for note in made.ranking.notes:
         st.caption(escape_markdown(note))
-    return hybrid.ranking_frame(data, ranking, person)
+    return made.frame
 
 
 def next_track() -> pd.DataFrame:
@@ -71,9 +71,9 @@ def next_track() -> pd.DataFrame:
         key="recommend_seeds",
     )
     with guard():
-        seeds = [data.find_item(s.strip()) for s in seeds_text.splitlines() if s.strip()]
-        ranking = engine.next_tracks(seeds, weights, n, filters)
-    return hybrid.ranking_frame(data, ranking, "next-track")
+        sequence = seeds_text.splitlines()
+        frame, _ = lists.next_track(engine, sequence, weights, n, filters, "next-track")
+    return frame
 
 
 def similar_items() -> pd.DataFrame:
@@ -87,10 +87,8 @@ def similar_items() -> pd.DataFrame:
         st.warning("Switch on at least one of CF and content similarity.")
         st.stop()
     with guard():
-        item = data.find_item(query)
-        items, scores = engine.similar(item, n, cf_on, content_on)
-    ranking = hybrid.Ranking(items, scores, {}, [], weights, "similar items")
-    return hybrid.ranking_frame(data, ranking, f"like {data.items.id(item)}")
+        frame, _ = lists.similar_items(engine, query, n, cf_on, content_on)
+    return frame
 
 
 def group() -> pd.DataFrame:

@@ -41,14 +41,11 @@ PARTS: tuple[str, ...] = (*COMPONENTS, "diversity_bonus", "feedback")
 
 
 def _artists(data: InteractionData) -> NDArray[Any]:
-    column = data.item_meta.get("artist")
-    if column is None:
-        return np.full(data.n_items, "", dtype=object)
-    return np.asarray([a if isinstance(a, str) else "" for a in column], dtype=object)
+    return data.item_artists
 
 
 def _names(data: InteractionData) -> NDArray[Any]:
-    return np.asarray(data.item_meta["name"].astype(str).to_numpy(), dtype=object)
+    return data.item_names
 
 
 def _append_rows(

@@ -21,6 +21,7 @@ from timbre.store.schema import (
     T_INTERACTIONS,
     T_ITEMS,
     T_PERSON_LINKS,
+    T_PERSONALITY_PROFILES,
     T_USERS,
 )
 from timbre.store.sql import ids_by_key, ms_to_timestamps, now, select_frame
@@ -140,3 +141,36 @@ def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:
     )
     frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(), frame.index)
     return frame
+
+
+def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[int, int, float, int]:
+    """``(rows, newest row id, summed weight)`` of these users' interactions in every data set
+    and their newest profile's id (0 without): any write to their rows changes one of them."""
+    inter, users, profiles = T_INTERACTIONS, T_USERS, T_PERSONALITY_PROFILES
+    wanted = list(dict.fromkeys(user_keys))
+    if not wanted:
+        return 0, 0, 0.0, 0
+    row = conn.execute(
+        sa.select(
+            sa.func.count(inter.c.id),
+            sa.func.coalesce(sa.func.max(inter.c.id), 0),
+            sa.func.coalesce(sa.func.sum(inter.c.weight), 0.0),
+        )
+        .select_from(inter.join(users, users.c.id == inter.c.user_id))
+        .where(users.c.key.in_(wanted))
+    ).one()
+    newest = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.max(profiles.c.id), 0)).where(
+            profiles.c.user_key.in_(wanted)
+        )
+    ).scalar_one()
+    return int(row[0]), int(row[1]), float(row[2]), int(newest)
+
+
+def profile_marks(conn: Connection) -> tuple[int, int]:
+    """``(profiles, newest profile id)`` in the store."""
+    profiles = T_PERSONALITY_PROFILES
+    row = conn.execute(
+        sa.select(sa.func.count(profiles.c.id), sa.func.coalesce(sa.func.max(profiles.c.id), 0))
+    ).one()
+    return int(row[0]), int(row[1])

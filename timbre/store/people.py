@@ -8,6 +8,7 @@ is a ``users`` row keyed by their id.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 from timbre.errors import DataError, ParameterError
 from timbre.store import revisions
 from timbre.store.schema import (
+    EVENTS,
     FEEDBACK_EVENTS,
     T_DATASETS,
     T_INTERACTIONS,
@@ -143,18 +145,23 @@ def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[int, int, float, int]:
-    """``(rows, newest row id, summed weight)`` of these users' interactions in every data set
-    and their newest profile's id (0 without): any write to their rows changes one of them."""
+def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[Any, ...]:
+    """Aggregates of these users' interactions in every data set (rows, newest id, summed
+    weight, summed item id per event, summed time) and their newest profile's id (0 without):
+    a write to their rows changes at least one, also a delete followed by an insert that
+    reuses the deleted row's id."""
     inter, users, profiles = T_INTERACTIONS, T_USERS, T_PERSONALITY_PROFILES
     wanted = list(dict.fromkeys(user_keys))
     if not wanted:
-        return 0, 0, 0.0, 0
+        return (0, 0, 0.0, 0, 0, 0)
+    code = sa.case({event: n for n, event in enumerate(EVENTS, start=1)}, value=inter.c.event)
     row = conn.execute(
         sa.select(
             sa.func.count(inter.c.id),
             sa.func.coalesce(sa.func.max(inter.c.id), 0),
             sa.func.coalesce(sa.func.sum(inter.c.weight), 0.0),
+            sa.func.coalesce(sa.func.sum(inter.c.item_id * code), 0),
+            sa.func.coalesce(sa.func.sum(inter.c.ts), 0),
         )
         .select_from(inter.join(users, users.c.id == inter.c.user_id))
         .where(users.c.key.in_(wanted))
@@ -164,7 +171,14 @@ def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[int, 
             profiles.c.user_key.in_(wanted)
         )
     ).scalar_one()
-    return int(row[0]), int(row[1]), float(row[2]), int(newest)
+    return (
+        int(row[0]),
+        int(row[1]),
+        round(float(row[2]), 6),
+        int(row[3]),
+        int(row[4]),
+        int(newest),
+    )
 
 
 def profile_marks(conn: Connection) -> tuple[int, int]:

@@ -346,10 +346,10 @@ class Store:
         with self._connection() as conn:
             return people.feedback_of(conn, person_keys)
 
-    def interaction_marks(self, user_keys: Sequence[str]) -> tuple[int, int, float, int]:
-        """What changes whenever these users' rows change: ``(rows, newest row id, summed
-        weight)`` of their interactions in every data set (feedback included) and the id of
-        their newest profile (0 without); a cache of their lists keys on it."""
+    def interaction_marks(self, user_keys: Sequence[str]) -> tuple[Any, ...]:
+        """What changes whenever these users' rows change (their interactions in every data
+        set, feedback included, and their newest profile; see ``people.interaction_marks``):
+        a cache of their lists keys on it."""
         with self._connection() as conn:
             return people.interaction_marks(conn, user_keys)
 

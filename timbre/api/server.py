@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from timbre.api.cache import ResponseCache, open_cache
+from timbre.api.errors import ApiError
 from timbre.api.limits import RateLimiter
 from timbre.api.metrics import ApiMetrics
 from timbre.config import Settings
+from timbre.errors import NotFoundError, TimbreError
 from timbre.hybrid import HybridEngine
 from timbre.services.data import load_data
 from timbre.services.engines import engine_for_run
@@ -86,7 +88,12 @@ class Server:
     def served(self) -> Served:
         """The engine of the data set's active run (else its newest), built on first use and
         again when the active run or the stored profiles change."""
-        run = choose_run(self.store, self.dataset_name())
+        try:
+            run = choose_run(self.store, self.dataset_name())
+        except NotFoundError:
+            raise
+        except TimbreError as exc:  # no data, or no trained model yet
+            raise ApiError(503, "no_model", str(exc)) from None
         marks = (int(run["id"]), self.store.profile_marks())
         current = self._served
         if current is None or current.marks != marks:

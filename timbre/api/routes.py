@@ -98,7 +98,7 @@ def _user_list(
     key = cache_key(
         kind="user",
         run=served.run_id,
-        profiles=served.marks[1],
+        profiles=served.marks[2:],
         **_person_parts(server, user_id),
         weights=weights.as_dict(),
         filters=asdict(filters),

@@ -143,5 +143,9 @@ def filters_of(text: str | None) -> hybrid.Filters:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A table's rows as JSON-ready records (missing values are ``null``)."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [{str(k): v for k, v in row.items()} for row in clean.to_dict("records")]
+    rows = frame.to_dict("records")
+    for row in rows:
+        for name, value in row.items():
+            if isinstance(value, float) and math.isnan(value):
+                row[name] = None
+    return [{str(k): v for k, v in row.items()} for row in rows]

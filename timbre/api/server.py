@@ -28,8 +28,8 @@ class Served:
 
     run: Run
     engine: HybridEngine
-    #: ``(run id, (profiles, newest profile id))``: a change rebuilds the engine.
-    marks: tuple[int, tuple[int, int]]
+    #: ``Store.serving_marks`` when it was built: a change rebuilds the engine.
+    marks: tuple[int | None, int | None, int, int]
     loaded_at: float
     stale: str
 
@@ -83,29 +83,35 @@ class Server:
 
     def dataset_name(self) -> str:
         """The data set served."""
-        return self.dataset or default_dataset(self.store)
+        if self.dataset is None:  # resolved once: the default data set does not move
+            self.dataset = default_dataset(self.store)
+        return self.dataset
 
     def served(self) -> Served:
         """The engine of the data set's active run (else its newest), built on first use and
-        again when the active run or the stored profiles change."""
-        try:
-            run = choose_run(self.store, self.dataset_name())
-        except NotFoundError:
-            raise
-        except TimbreError as exc:  # no data, or no trained model yet
-            raise ApiError(503, "no_model", str(exc)) from None
-        marks = (int(run["id"]), self.store.profile_marks())
+        again when the active run or the stored profiles change (checked on every call with
+        one query, :meth:`Store.serving_marks`)."""
+        dataset = self.dataset_name()
+        marks = self.store.serving_marks(dataset)
         current = self._served
         if current is None or current.marks != marks:
             with self._lock:  # one build at a time; the others wait for it
                 current = self._served
                 if current is None or current.marks != marks:
-                    current = self._build(run, marks)
+                    current = self._build(self._run(dataset), marks)
                     self._served = current
         self.metrics.model_age.set(current.model_age_s())
         return current
 
-    def _build(self, run: Run, marks: tuple[int, tuple[int, int]]) -> Served:
+    def _run(self, dataset: str) -> Run:
+        try:
+            return choose_run(self.store, dataset)
+        except NotFoundError:
+            raise
+        except TimbreError as exc:  # no data, or no trained model yet
+            raise ApiError(503, "no_model", str(exc)) from None
+
+    def _build(self, run: Run, marks: tuple[int | None, int | None, int, int]) -> Served:
         data = load_data(self.store, run["dataset"])
         engine = engine_for_run(self.store, data, run)
         _ = engine.content_model, engine.blocklisted  # fitted now, not in a request

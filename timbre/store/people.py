@@ -26,7 +26,7 @@ from timbre.store.schema import (
     T_PERSONALITY_PROFILES,
     T_USERS,
 )
-from timbre.store.sql import ids_by_key, ms_to_timestamps, now, select_frame
+from timbre.store.sql import ids_by_key, ms_to_timestamps, now
 
 #: The data set feedback rows live in (never trained on).
 FEEDBACK_DATASET = "feedback"
@@ -129,8 +129,7 @@ def remove_feedback(conn: Connection, person_key: str, item_keys: Sequence[str],
 def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:
     """The feedback of these keys, oldest first: ``user_key, item_key, event, timestamp``."""
     inter, users, items, sets = T_INTERACTIONS, T_USERS, T_ITEMS, T_DATASETS
-    frame = select_frame(
-        conn,
+    query = (
         sa.select(users.c.key, items.c.key, inter.c.event, inter.c.ts)
         .select_from(
             inter.join(users, users.c.id == inter.c.user_id)
@@ -138,11 +137,25 @@ def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:
             .join(sets, sets.c.id == inter.c.dataset_id)
         )
         .where(sets.c.name == FEEDBACK_DATASET, users.c.key.in_(list(person_keys)))
-        .order_by(inter.c.ts, inter.c.id),
-        ["user_key", "item_key", "event", "ts"],
+        .order_by(inter.c.ts, inter.c.id)
     )
+    rows = [tuple(row) for row in conn.execute(query).all()]
+    if not rows:  # the common case (no reactions yet), without building a frame from rows
+        return _NO_FEEDBACK.copy()
+    frame = pd.DataFrame(rows, columns=["user_key", "item_key", "event", "ts"])
     frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(), frame.index)
     return frame
+
+
+#: What :func:`feedback_of` returns for keys without feedback.
+_NO_FEEDBACK = pd.DataFrame(
+    {
+        "user_key": pd.Series(dtype=object),
+        "item_key": pd.Series(dtype=object),
+        "event": pd.Series(dtype=object),
+        "timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+    }
+)
 
 
 def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[Any, ...]:

@@ -353,6 +353,12 @@ class Store:
         with self._connection() as conn:
             return people.interaction_marks(conn, user_keys)
 
+    def serving_marks(self, dataset: str) -> tuple[int | None, int | None, int, int]:
+        """The data set's active and newest run with an artifact and the store's profile
+        count and newest profile id (see ``registry.serving_marks``), in one round trip."""
+        with self._connection() as conn:
+            return registry.serving_marks(conn, dataset)
+
     def profile_marks(self) -> tuple[int, int]:
         """``(profiles, newest profile id)`` of the whole store (an engine holds them all)."""
         with self._connection() as conn:

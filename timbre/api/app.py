@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 
 from timbre import __version__
@@ -20,6 +24,17 @@ DESCRIPTION = (
 )
 
 
+#: Threads that run the (synchronous) endpoints at once: ranking holds the GIL most of the
+#: time, so more threads than this only queue for it (and thrash on 2 cores).
+THREADS = 8
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    yield
+
+
 def create_app(
     settings: Settings,
     dataset: str | None = None,
@@ -28,7 +43,9 @@ def create_app(
 ) -> FastAPI:
     """The API for the store of ``settings`` (see :class:`timbre.api.server.Server`)."""
     server = Server(settings, dataset, cache, limiter)
-    app = FastAPI(title="Timbre API", version=__version__, description=DESCRIPTION)
+    app = FastAPI(
+        title="Timbre API", version=__version__, description=DESCRIPTION, lifespan=_lifespan
+    )
     app.state.server = server
     install_handlers(app)
     app.include_router(routes.router)

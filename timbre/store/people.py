@@ -158,40 +158,45 @@ _NO_FEEDBACK = pd.DataFrame(
 )
 
 
-def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[Any, ...]:
-    """Aggregates of these users' interactions in every data set (rows, newest id, summed
-    weight, summed item id per event, summed time) and their newest profile's id (0 without):
-    a write to their rows changes at least one, also a delete followed by an insert that
-    reuses the deleted row's id."""
+def _marks_query() -> sa.Select[Any]:
+    """The statement behind :func:`interaction_marks` (built once: it runs on every request
+    of the API, and SQLAlchemy then reuses its compiled form)."""
     inter, users, profiles = T_INTERACTIONS, T_USERS, T_PERSONALITY_PROFILES
-    wanted = list(dict.fromkeys(user_keys))
-    if not wanted:
-        return (0, 0, 0.0, 0, 0, 0)
+    keys = sa.bindparam("keys", expanding=True)
     code = sa.case({event: n for n, event in enumerate(EVENTS, start=1)}, value=inter.c.event)
-    row = conn.execute(
+    newest = (
+        sa.select(sa.func.coalesce(sa.func.max(profiles.c.id), 0))
+        .where(profiles.c.user_key.in_(keys))
+        .scalar_subquery()
+    )
+    return (
         sa.select(
             sa.func.count(inter.c.id),
             sa.func.coalesce(sa.func.max(inter.c.id), 0),
             sa.func.coalesce(sa.func.sum(inter.c.weight), 0.0),
             sa.func.coalesce(sa.func.sum(inter.c.item_id * code), 0),
             sa.func.coalesce(sa.func.sum(inter.c.ts), 0),
+            newest,
         )
         .select_from(inter.join(users, users.c.id == inter.c.user_id))
-        .where(users.c.key.in_(wanted))
-    ).one()
-    newest = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.max(profiles.c.id), 0)).where(
-            profiles.c.user_key.in_(wanted)
-        )
-    ).scalar_one()
-    return (
-        int(row[0]),
-        int(row[1]),
-        round(float(row[2]), 6),
-        int(row[3]),
-        int(row[4]),
-        int(newest),
+        .where(users.c.key.in_(keys))
     )
+
+
+_MARKS = _marks_query()
+
+
+def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[Any, ...]:
+    """Aggregates of these users' interactions in every data set (rows, newest id, summed
+    weight, summed item id per event, summed time) and their newest profile's id (0 without):
+    a write to their rows changes at least one, also a delete followed by an insert that
+    reuses the deleted row's id."""
+    wanted = list(dict.fromkeys(user_keys))
+    if not wanted:
+        return (0, 0, 0.0, 0, 0, 0)
+    row = conn.execute(_MARKS, {"keys": wanted}).one()
+    return (int(row[0]), int(row[1]), round(float(row[2]), 6), int(row[3]), int(row[4]),
+            int(row[5]))  # fmt: skip
 
 
 def profile_marks(conn: Connection) -> tuple[int, int]:

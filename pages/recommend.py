@@ -15,8 +15,9 @@ from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.app.you import flash, reaction_buttons
 from timbre.export import csv_text, group_line, parquet_bytes, provenance, seeds_line
 from timbre.hybrid.engine import Aggregate
-from timbre.services.people import listener_components, listener_profile
-from timbre.services.recommendations import save_list
+from timbre.services import recommendations as lists
+from timbre.services.people import listener_profile
+from timbre.services.recommendations import rank_listener, save_list
 
 st.title("Recommend")
 flash()
@@ -56,19 +57,18 @@ def one_listener() -> Made:
         key="recommend_user",
     )
     with guard():
-        components, mapped, person = listener_components(get_store(), engine, user_id)
-        ranking = engine.rank(components, weights, n, filters, state.schedule)
-    if mapped is not None:
-        st.text(mapped.text())
-    if ranking.rule != hybrid.CHOSEN:
-        st.info(escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights are used."))
-    for note in ranking.notes:
+        made = rank_listener(get_store(), engine, user_id, weights, n, filters, (), state.schedule)
+    if made.mapped is not None:
+        st.text(made.mapped.text())
+    if made.ranking.rule != hybrid.CHOSEN:
+        rule = made.ranking.rule
+        st.info(escape_markdown(f"Cold start ({rule}): the schedule's weights are used."))
+    for note in made.ranking.notes:
         st.caption(escape_markdown(note))
-    lines = [f"listener: {person}", *ranking.notes]
-    if mapped is not None:
-        lines.append(mapped.text())
-    profile = listener_profile(get_store(), engine, person)
-    return hybrid.ranking_frame(data, ranking, person), lines, profile
+    lines = [f"listener: {made.person}", *made.ranking.notes]
+    if made.mapped is not None:
+        lines.append(made.mapped.text())
+    return made.frame, lines, listener_profile(get_store(), engine, made.person)
 
 
 def next_track() -> Made:
@@ -78,10 +78,9 @@ def next_track() -> Made:
         key="recommend_seeds",
     )
     with guard():
-        seeds = [data.find_item(s.strip()) for s in seeds_text.splitlines() if s.strip()]
-        ranking = engine.next_tracks(seeds, weights, n, filters)
-    lines = [seeds_line(data, seeds)]
-    return hybrid.ranking_frame(data, ranking, "next-track"), lines, ""
+        sequence = seeds_text.splitlines()
+        frame, seeds = lists.next_track(engine, sequence, weights, n, filters, "next-track")
+    return frame, [seeds_line(data, seeds)], ""
 
 
 def similar_items() -> Made:
@@ -95,12 +94,9 @@ def similar_items() -> Made:
         st.warning("Switch on at least one of CF and content similarity.")
         st.stop()
     with guard():
-        item = data.find_item(query)
-        items, scores = engine.similar(item, n, cf_on, content_on)
-    ranking = hybrid.Ranking(items, scores, {}, [], weights, "similar items")
+        frame, item = lists.similar_items(engine, query, n, cf_on, content_on)
     used = ", ".join(p for p, on in (("cf", cf_on), ("content", content_on)) if on)
-    lines = [f"similar items to {data.items.id(item)} ({used} similarity)"]
-    return hybrid.ranking_frame(data, ranking, f"like {data.items.id(item)}"), lines, ""
+    return frame, [f"similar items to {data.items.id(item)} ({used} similarity)"], ""
 
 
 def group() -> Made:

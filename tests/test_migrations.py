@@ -50,7 +50,7 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_data(old_url: str) -
         assert "model_runs" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     with Store.open(old_url) as store:
-        assert store.schema_revision() == head_revision() == "0006"
+        assert store.schema_revision() == head_revision() == "0007"
         assert store.table_counts()["users"] == 1
         assert store.table_counts()["model_runs"] == 0
 

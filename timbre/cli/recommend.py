@@ -10,7 +10,7 @@ import pandas as pd
 from timbre.cli.common import Commands, load_data, log_progress, open_store, print_json
 from timbre.cli.models import add_run_choice
 from timbre.config import Settings
-from timbre.errors import ParameterError, TimbreError
+from timbre.errors import ParameterError
 
 MODES = ("user", "all_users", "seed_items", "group")
 
@@ -40,6 +40,8 @@ def _rank(
 ) -> tuple[pd.DataFrame, dict]:
     """The table of the one mode asked for, and what to say about it in ``--json``."""
     from timbre import hybrid
+    from timbre.services.people import listener_profile
+    from timbre.services.recommendations import next_track, rank_listener
 
     data = engine.data
     filters = _filters(args)
@@ -49,29 +51,23 @@ def _rank(
         )
         return frame, {}
     if args.seed_items:
-        seeds = [data.find_item(s.strip()) for s in args.seed_items.split(",") if s.strip()]
-        ranking = engine.next_tracks(seeds, weights, args.n, filters)
-        return hybrid.ranking_frame(data, ranking), {"seeds": [data.items.id(s) for s in seeds]}
+        frame, seeds = next_track(engine, args.seed_items.split(","), weights, args.n, filters)
+        return frame, {"seeds": [data.items.id(s) for s in seeds]}
     if args.group:
         members = [data.find_user(u.strip()) for u in args.group.split(",") if u.strip()]
         ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
         ids = [data.users.id(u) for u in members]
         return hybrid.ranking_frame(data, ranking, "group:" + ",".join(ids)), {"group": ids}
-    from timbre.services.people import find_seeds, listener_components, listener_profile
-
-    named = find_seeds(data, args.seed or [])
-    if named.unknown:
-        raise TimbreError("; ".join(named.unknown))
-    components, mapped, user_id = listener_components(store, engine, args.user, named.items)
-    ranking = engine.rank(components, weights, args.n, filters)
+    made = rank_listener(store, engine, args.user, weights, args.n, filters, args.seed or [])
+    ranking, mapped = made.ranking, made.mapped
     extra: dict[str, Any] = {"rule": ranking.rule, "notes": list(ranking.notes)}
-    extra["profile"] = listener_profile(store, engine, user_id)
-    if named.items:
-        extra["seeds"] = [data.items.id(s) for s in named.items]
+    extra["profile"] = listener_profile(store, engine, made.person)
+    if made.seeds:
+        extra["seeds"] = [data.items.id(s) for s in made.seeds]
     if mapped is not None:
         extra["mapped"] = mapped.as_dict()
         extra["mapped_text"] = mapped.text()
-    return hybrid.ranking_frame(data, ranking, user_id), extra
+    return made.frame, extra
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:

@@ -44,24 +44,12 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 PARTS: tuple[str, ...] = (*COMPONENTS, "diversity_bonus", "feedback")
 
 
-def _artists(data: InteractionData) -> list[str]:
-    """Each item's artist: a track's or album's own, an artist item's name."""
-    column = data.item_meta.get("artist")
-    artists = [""] * data.n_items if column is None else [
-        a if isinstance(a, str) else "" for a in column
-    ]  # fmt: skip
-    kind = data.item_meta.get("kind")
-    if kind is None:
-        return artists
-    names = _names(data)
-    kinds = kind.astype(str).tolist()
-    return [
-        n if not a and k == "artist" else a for a, n, k in zip(artists, names, kinds, strict=True)
-    ]
+def _artists(data: InteractionData) -> NDArray[Any]:
+    return data.item_artists
 
 
-def _names(data: InteractionData) -> list[str]:
-    return [str(n) for n in data.item_meta["name"].astype(str)]
+def _names(data: InteractionData) -> NDArray[Any]:
+    return data.item_names
 
 
 #: The dtype of every text column (pandas' default string dtype, on Arrow).

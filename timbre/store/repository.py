@@ -18,7 +18,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from timbre.config import Settings
 from timbre.errors import DataError, ParameterError, StorageError
 from timbre.records import ImportBatch, ImportReport
-from timbre.store import checks, datasets, locks, people, registry, revisions, users, writers
+from timbre.store import (
+    checks,
+    datasets,
+    keys,
+    locks,
+    people,
+    registry,
+    revisions,
+    users,
+    writers,
+)
 from timbre.store.schema import EVENTS, current_revision, migrate
 from timbre.store.sql import WriteCounts, content_digest, failure_reason, table_counts
 
@@ -349,6 +359,48 @@ class Store:
         """The feedback of these keys, oldest first (``user_key, item_key, event, timestamp``)."""
         with self._connection() as conn:
             return people.feedback_of(conn, person_keys)
+
+    def interaction_marks(self, user_keys: Sequence[str]) -> tuple[Any, ...]:
+        """What changes whenever these users' rows change (their interactions in every data
+        set, feedback included, and their newest profile; see ``people.interaction_marks``):
+        a cache of their lists keys on it."""
+        with self._connection() as conn:
+            return people.interaction_marks(conn, user_keys)
+
+    def serving_marks(self, dataset: str) -> tuple[int | None, int | None, int, int]:
+        """The data set's active and newest run with an artifact and the store's profile
+        count and newest profile id (see ``registry.serving_marks``), in one round trip."""
+        with self._connection() as conn:
+            return registry.serving_marks(conn, dataset)
+
+    def profile_marks(self) -> tuple[int, int]:
+        """``(profiles, newest profile id)`` of the whole store (an engine holds them all)."""
+        with self._connection() as conn:
+            return people.profile_marks(conn)
+
+    # -- keys of the JSON API ----------------------------------------------------------------
+    def add_api_key(
+        self, name: str, key_hash: str, prefix: str, admin: bool, rate_limit: int
+    ) -> int:
+        """Record an API key by the SHA-256 of its token (never the token); its id."""
+        with self._connection(transaction=True) as conn:
+            return keys.add_key(conn, name, key_hash, prefix, admin, rate_limit)
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        """Every API key, oldest first (``id, name, prefix, admin, rate_limit, created_at,
+        revoked_at``), without hashes."""
+        with self._connection() as conn:
+            return keys.list_keys(conn)
+
+    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        """The API key whose token hashes to ``key_hash``, or ``None``."""
+        with self._connection() as conn:
+            return keys.key_by_hash(conn, key_hash)
+
+    def revoke_api_key(self, key_id: int) -> bool:
+        """Revoke an API key (``False``: it was revoked already; ``NotFoundError``: none)."""
+        with self._connection(transaction=True) as conn:
+            return keys.revoke_key(conn, key_id)
 
     def plays_per_user(self, name: str) -> pd.Series:
         """Total weight per user in a data set (index: user key)."""

@@ -57,3 +57,19 @@ def empty_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TIMBRE_HOME", str(home))
     monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
     return home
+
+
+@pytest.fixture
+def small_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A store with a little data (an empty one would load the demo on the first start),
+    selected through TIMBRE_HOME."""
+    from tests.test_store import listening_batch
+    from timbre.config import load_settings
+    from timbre.store import Store
+
+    home = tmp_path / "small-home"
+    monkeypatch.setenv("TIMBRE_HOME", str(home))
+    monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
+    with Store.open(load_settings()) as store:
+        store.write_batch(listening_batch())
+    return home

@@ -74,20 +74,9 @@ def test_a_binary_file_named_csv_is_refused_and_changes_nothing(demo_app_home: P
 
 # --- every malformed input gives its specific message in the app, and changes nothing ---------
 from tests.sources.test_malformed import FAILING, Case  # noqa: E402
-from tests.test_store import listening_batch  # noqa: E402
 
 # the app offers only valid formats in its select box, so "unknown-format" cannot happen there
 APP_CASES = [c for c in FAILING if "max_zip_bytes" not in c.options and c.id != "unknown-format"]
-
-
-@pytest.fixture
-def small_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "small-home"
-    monkeypatch.setenv("TIMBRE_HOME", str(home))
-    monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
-    with Store.open(load_settings()) as store:
-        store.write_batch(listening_batch())
-    return home
 
 
 @pytest.mark.parametrize("case", APP_CASES, ids=[c.id for c in APP_CASES])

@@ -5,28 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.helpers import metric_values, open_page, table_with
 from tests.sources.test_spotify_mixed import ALSO_EXTENDED, BASIC, EXTENDED, _files, _zip
-from tests.test_store import listening_batch
 from timbre.app.imports import import_uploads
 from timbre.config import Settings, load_settings
 from timbre.store import Store
 
 PAGE = "pages/data.py"
-
-
-@pytest.fixture
-def small_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A store with a little data (an empty one would load the demo on the first start)."""
-    home = tmp_path / "small-home"
-    monkeypatch.setenv("TIMBRE_HOME", str(home))
-    monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
-    with Store.open(load_settings()) as store:
-        store.write_batch(listening_batch())
-    return home
 
 
 def _import(files: dict[str, bytes]) -> AppTest:

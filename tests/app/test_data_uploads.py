@@ -30,16 +30,6 @@ class _Upload:
         return self.data
 
 
-@pytest.fixture
-def small_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "small-home"
-    monkeypatch.setenv("TIMBRE_HOME", str(home))
-    monkeypatch.delenv("TIMBRE_DATABASE_URL", raising=False)
-    with Store.open(load_settings()) as store:
-        store.write_batch(listening_batch())
-    return home
-
-
 def _interactions() -> int:
     with Store.open(load_settings()) as store:
         return int(store.stats()["interactions"])

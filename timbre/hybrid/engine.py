@@ -36,6 +36,7 @@ from timbre.hybrid.types import (
     REASON_SPACE,
     Aggregate,
     Components,
+    Exclusions,
     Filters,
     MMRSpace,
     Prepared,
@@ -154,12 +155,18 @@ class HybridEngine(ComponentSource):
         return self._masks([components], filters)[0]
 
     def _masks(self, members: Sequence[Components], filters: Filters) -> NDArray[np.bool_]:
-        masks = np.tile(self.item_mask(filters), (len(members), 1))
-        for row, components in enumerate(members):
-            if filters.exclude_seen:
-                masks[row, components.seen] = False
-            masks[row, components.barred] = False
-        return masks
+        return self._exclusions(members, filters).masks(len(members))
+
+    def _exclusions(self, members: Sequence[Components], filters: Filters) -> Exclusions:
+        """What ``filters`` leave out: items for everyone, and (row, item) pairs (heard,
+        blocked or skipped)."""
+        parts = [
+            np.concatenate([c.seen, c.barred]) if filters.exclude_seen else c.barred
+            for c in members
+        ]
+        rows = np.repeat(np.arange(len(members)), [len(p) for p in parts])
+        items = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        return Exclusions(self.item_mask(filters), rows, items)
 
     # ----- normalisation ------------------------------------------------------------------
     def normalized(self, components: Components) -> dict[str, NDArray[np.float32]]:
@@ -225,10 +232,10 @@ class HybridEngine(ComponentSource):
     ) -> Prepared:
         """Normalise the members' components (the ``needed`` ones) and work out the items each
         may get."""
-        masks = self._masks(members, filters or Filters())
+        excluded = self._exclusions(members, filters or Filters())
         wanted = _wanted(needed, len(members))
         parts = self.normalized_batch(members, wanted)
-        return Prepared(tuple(members), parts, masks, wanted)
+        return Prepared(tuple(members), parts, excluded.masks(len(members)), wanted, excluded)
 
     def rank_prepared(
         self,
@@ -311,7 +318,10 @@ class HybridEngine(ComponentSource):
         for row, components in enumerate(prepared.members):
             if components.adjust is not None:
                 fused[row] += components.adjust
-        np.copyto(fused, np.float32(-np.inf), where=~prepared.masks)
+        if prepared.excluded is not None:  # the same items as the masks, without a pass
+            prepared.excluded.apply(fused)
+        else:
+            np.copyto(fused, np.float32(-np.inf), where=~prepared.masks)
         return fused
 
     def rank_many(

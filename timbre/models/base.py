@@ -222,7 +222,7 @@ def top_n_rows(
         threshold = np.maximum(threshold, np.nextafter(np.float32(-np.inf), np.float32(0)))
         above = values >= threshold[:, None]
         enough = above.sum(axis=1) >= k
-        _top_of_candidates(values, above & enough[:, None], k, out)
+        _top_of_candidates(values, above if enough.all() else above & enough[:, None], k, out)
         rest = np.flatnonzero(~enough)
     else:
         rest = np.arange(rows)

@@ -275,10 +275,7 @@ class HybridEngine(ComponentSource):
             if reasons
             else [no_reasons] * len(members)
         )
-        return [
-            self._select(prepared, row, picks[row], chosen[row], reasons_of[row])
-            for row in range(len(members))
-        ]
+        return self._select(prepared, picks, chosen, reasons_of)
 
     def _cover(
         self,
@@ -377,29 +374,48 @@ class HybridEngine(ComponentSource):
     def _select(
         self,
         prepared: Prepared,
-        row: int,
-        pick: tuple[NDArray[np.int64], NDArray[np.float32]],
-        chosen: tuple[Weights, str],
-        reasons: tuple[list[list[int]], NDArray[np.int64] | None],
-    ) -> Ranking:
-        """A listener's ranking from their MMR picks: contributions and reasons."""
-        (weights, rule), components = chosen, prepared.members[row]
-        picked, bonus = pick
-        if len(picked) == 0:
-            return empty_ranking(weights, rule, components)
-        contributions = {
-            name: np.float32(w) * prepared.parts[name][row, picked]
-            if (w := getattr(weights, name)) and name in prepared.parts
-            else np.zeros(len(picked), dtype=np.float32)
-            for name in COMPONENTS
-        }
-        contributions["diversity_bonus"] = np.float32(weights.diversity) * bonus
-        if components.adjust is not None:
-            contributions["feedback"] = components.adjust[picked].astype(np.float32)
-        scores = np.asarray(np.sum(list(contributions.values()), axis=0), dtype=np.float32)
-        notes = tuple(components.notes)
-        because, table = reasons
-        return Ranking(picked, scores, contributions, because, weights, rule, notes, table)
+        picks: Sequence[tuple[NDArray[np.int64], NDArray[np.float32]]],
+        chosen: Sequence[tuple[Weights, str]],
+        reasons: Sequence[tuple[list[list[int]], NDArray[np.int64] | None]],
+    ) -> list[Ranking]:
+        """Every listener's ranking from their MMR picks: each component's contribution
+        (weight x normalised score) and the diversity bonus, gathered for all listeners at
+        once, added up in the same order as one listener's, and the reasons."""
+        count = len(prepared.members)
+        width = max((len(p) for p, _ in picks), default=0)
+        index = np.zeros((count, width), dtype=np.int64)
+        bonus = np.zeros((count, width), dtype=np.float32)
+        for row, (picked, bonuses) in enumerate(picks):
+            index[row, : len(picked)], bonus[row, : len(picked)] = picked, bonuses
+        every = np.arange(count)[:, None]
+        parts = {name: np.zeros((count, width), dtype=np.float32) for name in COMPONENTS}
+        parts["diversity_bonus"] = np.empty((count, width), dtype=np.float32)
+        for weights in {w for w, _ in chosen}:
+            rows = np.asarray([r for r, (w, _) in enumerate(chosen) if w == weights])
+            for name in COMPONENTS:
+                if (w := getattr(weights, name)) and name in prepared.parts:
+                    values = prepared.parts[name][every[rows], index[rows]]
+                    parts[name][rows] = np.float32(w) * values
+            parts["diversity_bonus"][rows] = np.float32(weights.diversity) * bonus[rows]
+        total = parts[COMPONENTS[0]].copy()
+        for name in (*COMPONENTS[1:], "diversity_bonus"):
+            total += parts[name]  # as np.sum over one listener's parts: in this order
+        out = []
+        for row, (picked, _) in enumerate(picks):
+            (weights, rule), components = chosen[row], prepared.members[row]
+            size = len(picked)
+            if size == 0:
+                out.append(empty_ranking(weights, rule, components))
+                continue
+            contributions = {name: values[row, :size] for name, values in parts.items()}
+            scores = total[row, :size]
+            if components.adjust is not None:
+                contributions["feedback"] = components.adjust[picked].astype(np.float32)
+                scores = scores + contributions["feedback"]
+            because, table = reasons[row]
+            notes = tuple(components.notes)
+            out.append(Ranking(picked, scores, contributions, because, weights, rule, notes, table))
+        return out
 
     def because(self, row: sp.csr_matrix, items: NDArray[np.int64], k: int = 3) -> list[list[int]]:
         """Up to ``k`` listened items most similar to each item (co-listening neighbours,

@@ -43,15 +43,12 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 PARTS: tuple[str, ...] = (*COMPONENTS, "diversity_bonus", "feedback")
 
 
-def _artists(data: InteractionData) -> list[str]:
-    column = data.item_meta.get("artist")
-    if column is None:
-        return [""] * data.n_items
-    return [a if isinstance(a, str) else "" for a in column]
+def _artists(data: InteractionData) -> NDArray[Any]:
+    return data.item_artists
 
 
-def _names(data: InteractionData) -> list[str]:
-    return [str(n) for n in data.item_meta["name"].astype(str)]
+def _names(data: InteractionData) -> NDArray[Any]:
+    return data.item_names
 
 
 #: The dtype of every text column (pandas' default string dtype, on Arrow).

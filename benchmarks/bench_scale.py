@@ -13,10 +13,21 @@ another's):
   already in it);
 - ``load``: ``load_data`` from the store (the first command after an import);
   floor: one raw ``SELECT user_id, item_id, weight`` + ``scipy.sparse`` CSR;
-- ``cached``: ``load_data`` again (the matrix cache); floor: ``np.load`` of the same CSR arrays.
+- ``cached``: ``load_data`` again (the matrix cache); floor: ``np.load`` of the same CSR arrays;
+- ``recommend``: ``timbre recommend --all-users -n 50 --out FILE.parquet`` (load, engine, every
+  list, the file; CPU seconds of the command, the modules' import apart) with cf-only weights
+  and with every component (the defaults), after one run that builds the SVD space's cache;
+  floor: implicit's batch ``recommend(userids, user_items, N=50)`` of the same ALS factors
+  (CPU seconds of that call);
+- ``pipeline`` (alone): import, ``train --model als``, the all-listeners Parquet export and the
+  200 x 200 item heatmap matrix, each stage's wall seconds and peak RSS (the 17.5M-row run:
+  ``--rows 17500000 --stages pipeline``);
+- ``ann`` (alone): exact against approximate similar items at 160k items (``--ann-items``):
+  recall@50, milliseconds a query, the index's build, exact search's cost by catalogue size.
 
-Run: ``.venv/bin/python -m benchmarks.bench_scale [--rows 500000 2000000]``.
-Writes ``benchmarks/results/scale.json``.
+Run: ``.venv/bin/python -m benchmarks.bench_scale [--rows 500000 2000000] [--stages ...]
+[--out FILE]``. Writes ``benchmarks/results/scale.json`` (import, load, cached),
+``scale_serve.json`` (recommend), ``scale_ann.json`` (ann) as the README's table cites them.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: Users and items of Last.fm 360K (the shape the synthetic data is scaled from).
 SHAPE = (358_000, 160_000, 17_500_000)
 #: What can be measured (``--stages``); the import always runs (every other stage needs it).
-STAGES = ("import", "load", "cached", "recommend")
+STAGES = ("import", "load", "cached", "recommend", "pipeline")
 
 
 def synthetic_csv(path: Path, rows: int, seed: int = 0) -> tuple[int, int]:
@@ -148,9 +159,13 @@ print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "code": c
 
 #: ``timbre recommend --all-users -n 50`` as the user runs it: load (the matrix cache), the
 #: engine, every list, the file. CPU seconds of the command (``time.process_time``: this
-#: process, both cores' worth), not of the interpreter's start.
+#: process, both cores' worth); the interpreter's start and the modules' import (the same at
+#: any size) are measured apart (``import_cpu_s``), as the floor's are not counted either.
 RECOMMEND = f"""
 import json, time
+c = time.process_time()
+import timbre.cli, timbre.cli.recommend, timbre.export, timbre.hybrid, timbre.services.engines
+imports = time.process_time() - c
 from timbre.cli import main
 argv = ["--home", HOME, "recommend", "--all-users", "-n", "50", "--dataset", "scale",
         "--out", OUT, *WEIGHTS]
@@ -158,8 +173,8 @@ t, c = time.perf_counter(), time.process_time()
 code = main(argv)
 cpu, seconds = time.process_time() - c, time.perf_counter() - t
 {_RSS}
-print(json.dumps({{"cpu_s": round(cpu, 2), "seconds": round(seconds, 2), "rss_mb": round(rss),
-                  "code": code}}))
+print(json.dumps({{"cpu_s": round(cpu, 2), "import_cpu_s": round(imports, 2),
+                  "seconds": round(seconds, 2), "rss_mb": round(rss), "code": code}}))
 """
 
 #: The floor: implicit's batch ``recommend`` of the same ALS factors for every user, heard items
@@ -188,6 +203,114 @@ print(json.dumps({{"cpu_s": round(cpu, 2), "rss_mb": round(rss), "rows": int(ids
 """
 #: The weight mixes of the recommend stage: cf only, and every component (the defaults).
 MIXES = {"cf_only": ["--preset", "cf-only"], "all": ["--preset", "default"]}
+
+
+#: The research pipeline a user runs on a fresh data set, one command a stage (``--stages
+#: pipeline``): all-listeners Parquet export with the default weights, then the 200 x 200
+#: item-item heatmap's matrix (ALS space, clustered) as the Similarity page builds it.
+PIPELINE_EXPORT = f"""
+import json, time
+from timbre.cli import main
+t = time.perf_counter()
+code = main(["--home", HOME, "recommend", "--all-users", "-n", "50", "--dataset", "scale",
+             "--out", OUT])
+seconds = time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "code": code}}))
+"""
+
+PIPELINE_HEATMAP = f"""
+import json, time
+from timbre.cli import main
+t = time.perf_counter()
+code = main(["--home", HOME, "similarity", "--kind", "items", "--space", "als", "--top", "200",
+             "--dataset", "scale", "--out", OUT])
+seconds = time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "code": code}}))
+"""
+
+
+#: Inverted lists probed, measured in the ``ann`` stage (the default :data:`NPROBE` among them).
+PROBES = (16, 32, 64, 128, 256, 512)
+
+
+def run_ann(items: int = SHAPE[1], users: int = 20_000, per_user: int = 50) -> dict[str, Any]:
+    """Exact against approximate similar items on an ALS model over ``items`` items (the 360K
+    catalogue: 160k), trained on synthetic power-law listening; recall@50 over 300 query items
+    with at least 5 listeners, per-query milliseconds, the index's build, and exact search's
+    cost by catalogue size (where it stops being cheap: the threshold)."""
+    import pandas as pd
+
+    from timbre.interactions import InteractionData
+    from timbre.models import ann, create_model
+
+    rng = np.random.default_rng(1)
+    popularity = 1.0 / np.arange(1, items + 1) ** 0.7
+    chosen = rng.choice(items, size=users * per_user, p=popularity / popularity.sum())
+    pairs = np.unique(np.repeat(np.arange(users), per_user).astype(np.int64) * items + chosen)
+    frame = pd.DataFrame(
+        {
+            "user_key": pairs // items,
+            "item_key": pairs % items,
+            "weight": 1.0 + rng.pareto(1.2, len(pairs)),
+        }
+    ).astype({"user_key": str, "item_key": str})
+    keys = pd.DataFrame({"key": sorted(frame["item_key"].unique())})
+    data = InteractionData.from_frames(frame, keys, "ann")
+    started = time.perf_counter()
+    model = create_model("als", {"factors": 64, "iterations": 8}).fit(data)
+    fit = time.perf_counter() - started
+    queries = rng.choice(np.flatnonzero(data.listeners >= 5), 300, replace=False)
+    saved = ann.ANN_MIN_ITEMS
+    try:
+        ann.ANN_MIN_ITEMS = data.n_items + 1  # exact
+        started = time.perf_counter()
+        exact = [model.similar_items(int(i), 50).items for i in queries]
+        exact_ms = (time.perf_counter() - started) / len(queries) * 1e3
+        ann.ANN_MIN_ITEMS = 0  # approximate
+        started = time.perf_counter()
+        model.similar_candidates(int(queries[0]), 51)  # builds the index
+        build = time.perf_counter() - started
+        index = model.__dict__["_ann_index"]
+        probes = {}
+        for nprobe in PROBES:
+            index._index.nprobe = min(nprobe, index._index.nlist)
+            started = time.perf_counter()
+            found = [model.similar_items(int(i), 50).items for i in queries]
+            ms = (time.perf_counter() - started) / len(queries) * 1e3
+            got = np.mean([len(set(a) & set(b)) / 50 for a, b in zip(found, exact, strict=True)])
+            probes[str(nprobe)] = {
+                "recall_at_50": round(float(got), 4),
+                "ms_per_query": round(ms, 3),
+            }
+            if nprobe == ann.NPROBE:
+                approximate, ann_ms = found, ms
+    finally:
+        ann.ANN_MIN_ITEMS = saved
+    recall = np.mean([len(set(a) & set(b)) / 50 for a, b in zip(approximate, exact, strict=True)])
+    by_size = {}
+    for size in (10_000, 20_000, 50_000, 100_000, data.n_items):
+        columns = np.arange(min(size, data.n_items))
+        started = time.perf_counter()
+        for i in queries[:100]:
+            sims = model.similarity_to(int(i) % len(columns), columns)
+            np.argpartition(-np.nan_to_num(sims, nan=-np.inf), 50)[:51]
+        by_size[str(len(columns))] = round((time.perf_counter() - started) / 100 * 1e3, 3)
+    return {
+        "items": data.n_items,
+        "users": data.n_users,
+        "nnz": data.nnz,
+        "als_fit_s": round(fit, 1),
+        "recall_at_50": round(float(recall), 4),
+        "exact_ms_per_query": round(exact_ms, 3),
+        "ann_ms_per_query": round(ann_ms, 3),
+        "index_build_s": round(build, 1),
+        "lists": int(index._index.nlist),
+        "by_nprobe": probes,
+        "exact_ms_by_catalogue_size": by_size,
+        "threshold_items": ann.ANN_MIN_ITEMS,
+    }
 
 
 def executemany_floor(db: Path, csv: Path) -> dict[str, Any]:
@@ -230,6 +353,12 @@ def executemany_floor(db: Path, csv: Path) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "rows": len(tuples)}
 
 
+def _parquet_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
 def run_size(rows: int, scratch: Path, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
     csv = scratch / f"scale-{rows}.csv"
     n_users, n_items = synthetic_csv(csv, rows)
@@ -242,6 +371,14 @@ def run_size(rows: int, scratch: Path, stages: tuple[str, ...] = STAGES) -> dict
         return "".join(f"{k} = {v}\n" for k, v in given.items()) + template
 
     measured: dict[str, Any] = {"import": _child(code(IMPORT), env)}
+    if stages == ("pipeline",):  # the research pipeline alone: each stage once, in order
+        measured["train"] = _child(code(TRAIN), env)
+        export = str(scratch / f"all-{rows}.parquet")
+        measured["export"] = _child(code(PIPELINE_EXPORT, OUT=export), env)
+        matrix = str(scratch / f"heatmap-{rows}.csv")
+        measured["heatmap"] = _child(code(PIPELINE_HEATMAP, OUT=matrix), env)
+        measured["export"]["rows"] = _parquet_rows(export)
+        return {"rows": rows, "users": n_users, "items": n_items, "stages": measured}
     ratios: dict[str, float] = {}
     if "import" in stages:
         measured["import_floor"] = executemany_floor(home / "timbre.db", csv)
@@ -281,13 +418,29 @@ def run_size(rows: int, scratch: Path, stages: tuple[str, ...] = STAGES) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[500_000, 2_000_000])
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=(*STAGES, "ann"),
+        default=["import", "load", "cached", "recommend"],
+        help="pipeline: import, ALS, all-listeners Parquet export, 200 x 200 heatmap (alone); "
+        "ann: exact vs approximate similar items at 160k items (alone, --rows ignored)",
+    )
     parser.add_argument("--out", default=str(RESULTS / "scale.json"))
+    parser.add_argument("--ann-items", type=int, default=SHAPE[1])
     args = parser.parse_args(argv)
     results = []
+    if args.stages == ["ann"]:
+        result = run_ann(args.ann_items)
+        print(json.dumps(result, indent=1), flush=True)
+        Path(args.out).write_text(json.dumps({"ann": result}, indent=1) + "\n", encoding="utf-8")
+        return 0
+    stages = tuple(args.stages)
+    if "pipeline" in stages and len(stages) > 1:
+        parser.error("--stages pipeline runs alone")
     with tempfile.TemporaryDirectory() as scratch:
         for rows in args.rows:
-            result = run_size(rows, Path(scratch), tuple(args.stages))
+            result = run_size(rows, Path(scratch), stages)
             results.append(result)
             print(json.dumps(result, indent=1), flush=True)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -53,7 +53,11 @@ def test_cf_only_never_fits_the_content_model_nor_scores_personality(
     engine.rank(row, CF_ONLY, 5, schedule=None)
     assert not _content_fitted(engine)
     for components in (one, *members, row):
-        assert components.raw.computed() <= {"cf", "novelty"}  # type: ignore[attr-defined]
+        computed = components.raw.computed()  # type: ignore[attr-defined]
+        assert computed <= {"cf", "novelty", "personality"}
+        if "personality" in computed:  # no profile: the shared zeros, nothing scored
+            assert components.raw["personality"] is engine._no_profile
+    assert "personality" not in one.raw.computed()  # type: ignore[attr-defined]
     # reading a component computes it then, and only then
     assert np.isfinite(one.raw["content"]).any()
     assert _content_fitted(engine)

@@ -8,9 +8,9 @@ same MMR space).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from functools import cache, cached_property, partial
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 from timbre import personality as pers
 from timbre import spaces
 from timbre.errors import DataError, ParameterError, TimbreError
-from timbre.features import CONTENT_AUDIO_FEATURES
 from timbre.hybrid.catalogue import blocklist, item_tags
-from timbre.hybrid.fusion import component_needs, fuse
+from timbre.hybrid.components import ComponentSource
+from timbre.hybrid.fusion import fuse
 from timbre.hybrid.group import rank_group
 from timbre.hybrid.mmr import mmr_rows
 from timbre.hybrid.normalization import Normalization, check_normalization, normalize_rows
@@ -32,16 +32,15 @@ from timbre.hybrid.types import (
     FEEDBACK_NEIGHBOURS,
     FEEDBACK_WEIGHT,
     MMR_SPACES,
-    NO_HISTORY,
     POOL,
     REASON_SPACE,
     Aggregate,
     Components,
+    Exclusions,
     Filters,
     MMRSpace,
     Prepared,
     Ranking,
-    Scores,
     empty_ranking,
 )
 from timbre.hybrid.weights import (
@@ -53,12 +52,12 @@ from timbre.hybrid.weights import (
     schedule_weights,
 )
 from timbre.interactions import InteractionData
-from timbre.models import Recommender, create_model
-from timbre.models.base import one_blas_thread, top_n, top_n_rows
+from timbre.models import Recommender
+from timbre.models.base import top_n, top_n_rows
 from timbre.records import name_key
 
 
-class HybridEngine:
+class HybridEngine(ComponentSource):
     """Everything the hybrid score needs for one data set and one CF model, computed once.
 
     Parameters
@@ -110,12 +109,6 @@ class HybridEngine:
         )
 
     @cached_property
-    def attribute_matrix(self) -> NDArray[np.float32]:
-        """Items x the prior's attributes (built on first use: the personality component)."""
-        attributes = pers.item_attributes(self.data.item_meta)
-        return attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float32)
-
-    @cached_property
     def mmr_space(self) -> spaces.VectorSpace:
         """Where the diversity bonus measures similarity (built on first use)."""
         return spaces.space(self.data, "items", self.space)
@@ -124,38 +117,6 @@ class HybridEngine:
     def reason_space(self) -> spaces.VectorSpace:
         """The space of the reasons and of the feedback's neighbours (built on first use)."""
         return spaces.space(self.data, "items", REASON_SPACE)
-
-    @cached_property
-    def content_model(self) -> Recommender | None:
-        """The content model, fitted on first use; ``None`` when the data set has no audio
-        features, tags or genres (the content component is then "not available": it adds
-        nothing, and :attr:`content_note` says so on every list)."""
-        if not self._may_have_content:
-            return None
-        try:
-            return create_model("content").fit(self.data)
-        except DataError:
-            return None
-
-    @cached_property
-    def _may_have_content(self) -> bool:
-        """Whether any item has an audio feature, a tag or a genre (cheap: no model fitted)."""
-        return may_have_content(self.data.item_meta)
-
-    @property
-    def _content_missing(self) -> bool:
-        """Known to have no content, without fitting anything."""
-        built = "content_model" in self.__dict__
-        return not self._may_have_content or (built and self.content_model is None)
-
-    @property
-    def content_note(self) -> str | None:
-        """What a list says when this data set has no content component. Known without fitting
-        the content model when no item has features; otherwise from the model once something
-        needed it (until then the data set is taken to have content)."""
-        if "content_model" not in self.__dict__ and self._may_have_content:
-            return None
-        return None if self.content_model is not None else CONTENT_NOT_AVAILABLE
 
     @cached_property
     def blocklisted(self) -> NDArray[np.bool_]:
@@ -169,138 +130,6 @@ class HybridEngine:
     def item_tags(self) -> list[set[str]]:
         """Lower-cased tags and genres of every item (built on first use: the tag filters)."""
         return item_tags(self.data)
-
-    # ----- components ---------------------------------------------------------------------
-    def personality_scores(self, z: Mapping[str, float] | None) -> NDArray[np.float32]:
-        """The prior for a profile (zeros when there is none: it then adds nothing)."""
-        if not z:
-            return np.zeros(self.data.n_items, dtype=np.float32)
-        weights = pers.attribute_weights(z, self.coefficients)
-        return np.asarray(self.attribute_matrix @ weights.to_numpy(np.float32), np.float32)
-
-    def components_for_user(self, user: int, z: Mapping[str, float] | None = None) -> Components:
-        """Components of a training user (``z`` overrides their stored profile), each computed
-        when first read."""
-        return self.components_batch([user], [z], needs={})[0]
-
-    def components_batch(
-        self,
-        users: Sequence[int] | NDArray[np.integer],
-        zs: Sequence[Mapping[str, float] | None] | None = None,
-        needs: Mapping[str, NDArray[np.bool_]] | None = None,
-    ) -> list[Components]:
-        """Components of many training users (exports and metrics).
-
-        ``needs`` (:func:`timbre.hybrid.fusion.component_needs`) says per component which users'
-        weights use it: the cf and content scores of those users are computed now, in one batch
-        each; everything else only if something reads it. ``None`` (the default): every
-        component for everyone, now (the metrics panel, whose weights change).
-        """
-        index = np.asarray(users, dtype=np.int64)
-        rows = self.data.user_items[index]
-        batch: dict[str, dict[int, NDArray[np.float32]]] = {"cf": {}, "content": {}}
-        scorers: dict[str, Callable[[NDArray[np.int64]], NDArray[np.float32]]] = {
-            "cf": self.cf_model.score,
-            "content": self._content_of_users,
-        }
-        with one_blas_thread():
-            for name, score in scorers.items():
-                wanted = np.ones(len(index), bool) if needs is None else needs.get(name)
-                if wanted is None or not wanted.any():
-                    continue
-                chosen = np.flatnonzero(wanted)
-                batch[name] = dict(zip(chosen.tolist(), score(index[chosen]), strict=True))
-        out = []
-        for position, user in enumerate(index.tolist()):
-            row = _row(rows, position)
-            given = zs[position] if zs is not None else None
-            z = given if given is not None else self.profiles.get(self.data.users.id(user))
-            ready = {name: batch[name][position] for name in batch if position in batch[name]}
-            later: dict[str, Callable[[], NDArray[np.float32]]] = {
-                "cf": partial(self._cf_of_users, user),
-                "content": partial(self._content_of_users, [user], single=True),
-            }
-            out.append(self._components(row, ready, later, z))
-        if needs is None:
-            for components in out:
-                for name in COMPONENTS:
-                    components.raw[name]
-        return out
-
-    def components_for_row(
-        self, row: sp.spmatrix | None, z: Mapping[str, float] | None = None
-    ) -> Components:
-        """Components for a listener the models were not trained on: a row of plays over the
-        data set's items (a fresh import, a seed list), or no row at all (a persona); each is
-        computed when first read."""
-        n = self.data.n_items
-        matrix = sp.csr_matrix((1, n), dtype=np.float32) if row is None else sp.csr_matrix(row)
-        matrix = sp.csr_matrix(matrix, dtype=np.float32)
-        if matrix.nnz == 0:
-            return self._components(matrix, {"content": np.full(n, np.nan, np.float32)}, {}, z)
-        notes: list[str] = []
-
-        def cf() -> NDArray[np.float32]:
-            with one_blas_thread():
-                scores, fallback = self.cf_model.score_rows(matrix)
-            if fallback:
-                notes.insert(0, fallback)
-            return scores[0]
-
-        def content() -> NDArray[np.float32]:
-            with one_blas_thread():
-                return self._content_scores(matrix, None)[0]
-
-        return self._components(matrix, {}, {"cf": cf, "content": content}, z, notes)
-
-    def _cf_of_users(self, user: int) -> NDArray[np.float32]:
-        with one_blas_thread():
-            return self.cf_model.score([user])[0]
-
-    def _content_of_users(
-        self, users: Sequence[int] | NDArray[np.int64], single: bool = False
-    ) -> NDArray[np.float32]:
-        index = np.asarray(users, dtype=np.int64)
-        with one_blas_thread():
-            scores = self._content_scores(self.data.user_items[index], index)
-        return scores[0] if single else scores
-
-    def _content_scores(
-        self, rows: sp.csr_matrix, users: NDArray[np.int64] | None
-    ) -> NDArray[np.float32]:
-        """Content scores of training ``users`` (or of new ``rows``); NaN (no content) when the
-        data set has none."""
-        model = self.content_model
-        if model is None:
-            return np.full((rows.shape[0], self.data.n_items), np.nan, dtype=np.float32)
-        if users is not None:
-            return model.score(users)
-        return model.score_rows(rows)[0]
-
-    def _components(
-        self,
-        row: sp.csr_matrix,
-        ready: dict[str, NDArray[np.float32]],
-        later: dict[str, Callable[[], NDArray[np.float32]]],
-        z: Mapping[str, float] | None,
-        notes: list[str] | None = None,
-    ) -> Components:
-        notes = [] if notes is None else notes
-        history = len(row.indices)
-        if history and self._content_missing:
-            notes.append(CONTENT_NOT_AVAILABLE)
-        if history == 0:
-            ready["cf"] = self.listeners.astype(np.float32)
-            notes.append(NO_HISTORY)
-        ready["novelty"] = self.novelty_raw
-        later["personality"] = partial(self.personality_scores, z)
-        return Components(
-            raw=Scores(ready, later),
-            seen=row.indices.astype(np.int64),
-            row=row,
-            history=history,
-            notes=notes,
-        )
 
     # ----- what may be recommended --------------------------------------------------------
     def item_mask(self, filters: Filters) -> NDArray[np.bool_]:
@@ -326,18 +155,27 @@ class HybridEngine:
         return self._masks([components], filters)[0]
 
     def _masks(self, members: Sequence[Components], filters: Filters) -> NDArray[np.bool_]:
-        masks = np.tile(self.item_mask(filters), (len(members), 1))
-        for row, components in enumerate(members):
-            if filters.exclude_seen:
-                masks[row, components.seen] = False
-            masks[row, components.barred] = False
-        return masks
+        return self._exclusions(members, filters).masks(len(members))
+
+    def _exclusions(self, members: Sequence[Components], filters: Filters) -> Exclusions:
+        """What ``filters`` leave out: items for everyone, and (row, item) pairs (heard,
+        blocked or skipped)."""
+        parts = [
+            np.concatenate([c.seen, c.barred]) if filters.exclude_seen else c.barred
+            for c in members
+        ]
+        rows = np.repeat(np.arange(len(members)), [len(p) for p in parts])
+        items = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        return Exclusions(self.item_mask(filters), rows, items)
 
     # ----- normalisation ------------------------------------------------------------------
     def normalized(self, components: Components) -> dict[str, NDArray[np.float32]]:
         """Each component normalised over the whole catalogue (so a filter or a heard item does
-        not shift the scale)."""
-        return {name: rows[0] for name, rows in self.normalized_batch([components]).items()}
+        not shift the scale); every one of :data:`COMPONENTS` (zeros for one that adds
+        nothing, such as personality without a profile)."""
+        parts = self.normalized_batch([components])
+        zeros = np.zeros(self.data.n_items, dtype=np.float32)
+        return {name: parts[name][0] if name in parts else zeros.copy() for name in COMPONENTS}
 
     def normalized_batch(
         self,
@@ -347,7 +185,8 @@ class HybridEngine:
         """:meth:`normalized` for many listeners: ``len(members) x n_items`` per component.
 
         Only the ``needed`` components are computed and normalised (a mapping: only for the
-        members it marks, the other rows stay 0); the others are left out. Novelty is the same
+        members it marks, the other rows stay 0); the others are left out, as is a needed one
+        that adds nothing for anyone (personality when no member has a profile). Novelty is the same
         for everyone (normalised once); all-zero personality rows (no profile) stay zero.
         """
         count, n = len(members), self.data.n_items
@@ -361,6 +200,11 @@ class HybridEngine:
                 out[name] = np.broadcast_to(once, (count, n))
                 continue
             who = np.flatnonzero(wanted[name])
+            if name == "personality":  # no profile: zeros, left at zero
+                who = np.asarray(
+                    [p for p in who.tolist() if members[p].raw[name] is not self._no_profile],
+                    dtype=np.int64,
+                )
             rows = np.stack([members[p].raw[name] for p in who.tolist()]) if len(who) else None
             if rows is None:
                 continue
@@ -388,10 +232,10 @@ class HybridEngine:
     ) -> Prepared:
         """Normalise the members' components (the ``needed`` ones) and work out the items each
         may get."""
-        masks = self._masks(members, filters or Filters())
+        excluded = self._exclusions(members, filters or Filters())
         wanted = _wanted(needed, len(members))
         parts = self.normalized_batch(members, wanted)
-        return Prepared(tuple(members), parts, masks, wanted)
+        return Prepared(tuple(members), parts, excluded.masks(len(members)), wanted, excluded)
 
     def rank_prepared(
         self,
@@ -431,10 +275,7 @@ class HybridEngine:
             if reasons
             else [no_reasons] * len(members)
         )
-        return [
-            self._select(prepared, row, picks[row], chosen[row], reasons_of[row])
-            for row in range(len(members))
-        ]
+        return self._select(prepared, picks, chosen, reasons_of)
 
     def _cover(
         self,
@@ -443,7 +284,7 @@ class HybridEngine:
         schedule: Sequence[ScheduleRule] | None,
     ) -> Prepared:
         """``prepared`` with every component row these weights need normalised."""
-        needs = component_needs([c.history for c in prepared.members], weights, schedule)
+        needs = self.needs([c.history for c in prepared.members], weights, schedule)
         ready = prepared.ready
         if ready is None:
             missing = {name: rows for name, rows in needs.items() if name not in prepared.parts}
@@ -474,7 +315,10 @@ class HybridEngine:
         for row, components in enumerate(prepared.members):
             if components.adjust is not None:
                 fused[row] += components.adjust
-        np.copyto(fused, np.float32(-np.inf), where=~prepared.masks)
+        if prepared.excluded is not None:  # the same items as the masks, without a pass
+            prepared.excluded.apply(fused)
+        else:
+            np.copyto(fused, np.float32(-np.inf), where=~prepared.masks)
         return fused
 
     def rank_many(
@@ -489,7 +333,7 @@ class HybridEngine:
     ) -> list[Ranking]:
         """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), computing and
         normalising only the components each member's weights (after the schedule) use."""
-        needs = component_needs([c.history for c in members], weights, schedule)
+        needs = self.needs([c.history for c in members], weights, schedule)
         prepared = self.prepare(members, filters, needs)
         return self.rank_prepared(prepared, weights, n, schedule, reasons, reason_lists)
 
@@ -518,7 +362,7 @@ class HybridEngine:
         if not masks[0].any():
             raise DataError("no item is left to recommend under these filters")
         if normalized is None:
-            needs = component_needs([components.history], weights, schedule)
+            needs = self.needs([components.history], weights, schedule)
             prepared = Prepared(
                 (components,), self.normalized_batch([components], needs), masks, needs
             )
@@ -530,29 +374,48 @@ class HybridEngine:
     def _select(
         self,
         prepared: Prepared,
-        row: int,
-        pick: tuple[NDArray[np.int64], NDArray[np.float32]],
-        chosen: tuple[Weights, str],
-        reasons: tuple[list[list[int]], NDArray[np.int64] | None],
-    ) -> Ranking:
-        """A listener's ranking from their MMR picks: contributions and reasons."""
-        (weights, rule), components = chosen, prepared.members[row]
-        picked, bonus = pick
-        if len(picked) == 0:
-            return empty_ranking(weights, rule, components)
-        contributions = {
-            name: np.float32(w) * prepared.parts[name][row, picked]
-            if (w := getattr(weights, name))
-            else np.zeros(len(picked), dtype=np.float32)
-            for name in COMPONENTS
-        }
-        contributions["diversity_bonus"] = np.float32(weights.diversity) * bonus
-        if components.adjust is not None:
-            contributions["feedback"] = components.adjust[picked].astype(np.float32)
-        scores = np.asarray(np.sum(list(contributions.values()), axis=0), dtype=np.float32)
-        notes = tuple(components.notes)
-        because, table = reasons
-        return Ranking(picked, scores, contributions, because, weights, rule, notes, table)
+        picks: Sequence[tuple[NDArray[np.int64], NDArray[np.float32]]],
+        chosen: Sequence[tuple[Weights, str]],
+        reasons: Sequence[tuple[list[list[int]], NDArray[np.int64] | None]],
+    ) -> list[Ranking]:
+        """Every listener's ranking from their MMR picks: each component's contribution
+        (weight x normalised score) and the diversity bonus, gathered for all listeners at
+        once, added up in the same order as one listener's, and the reasons."""
+        count = len(prepared.members)
+        width = max((len(p) for p, _ in picks), default=0)
+        index = np.zeros((count, width), dtype=np.int64)
+        bonus = np.zeros((count, width), dtype=np.float32)
+        for row, (picked, bonuses) in enumerate(picks):
+            index[row, : len(picked)], bonus[row, : len(picked)] = picked, bonuses
+        every = np.arange(count)[:, None]
+        parts = {name: np.zeros((count, width), dtype=np.float32) for name in COMPONENTS}
+        parts["diversity_bonus"] = np.empty((count, width), dtype=np.float32)
+        for weights in {w for w, _ in chosen}:
+            rows = np.asarray([r for r, (w, _) in enumerate(chosen) if w == weights])
+            for name in COMPONENTS:
+                if (w := getattr(weights, name)) and name in prepared.parts:
+                    values = prepared.parts[name][every[rows], index[rows]]
+                    parts[name][rows] = np.float32(w) * values
+            parts["diversity_bonus"][rows] = np.float32(weights.diversity) * bonus[rows]
+        total = parts[COMPONENTS[0]].copy()
+        for name in (*COMPONENTS[1:], "diversity_bonus"):
+            total += parts[name]  # as np.sum over one listener's parts: in this order
+        out = []
+        for row, (picked, _) in enumerate(picks):
+            (weights, rule), components = chosen[row], prepared.members[row]
+            size = len(picked)
+            if size == 0:
+                out.append(empty_ranking(weights, rule, components))
+                continue
+            contributions = {name: values[row, :size] for name, values in parts.items()}
+            scores = total[row, :size]
+            if components.adjust is not None:
+                contributions["feedback"] = components.adjust[picked].astype(np.float32)
+                scores = scores + contributions["feedback"]
+            because, table = reasons[row]
+            notes = tuple(components.notes)
+            out.append(Ranking(picked, scores, contributions, because, weights, rule, notes, table))
+        return out
 
     def because(self, row: sp.csr_matrix, items: NDArray[np.int64], k: int = 3) -> list[list[int]]:
         """Up to ``k`` listened items most similar to each item (co-listening neighbours,
@@ -614,16 +477,34 @@ class HybridEngine:
         self, item: int, n: int = 10, use_cf: bool = True, use_content: bool = True
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Items similar to ``item``: the CF model's similarity and content cosine, each
-        normalised (min-max) and averaged over the parts switched on."""
+        normalised (min-max) and averaged over the parts switched on.
+
+        On a catalogue past :data:`timbre.models.ann.ANN_MIN_ITEMS` with a factor model, the
+        candidates are the approximate index's nearest by CF (then scored exactly, each part
+        normalised over them); otherwise every item."""
         if not (use_cf or use_content):
             raise ParameterError("switch on at least one of CF and content similarity")
         if use_content and self.content_model is None and not use_cf:
             raise ParameterError(CONTENT_NOT_AVAILABLE + ": use CF similarity")
-        content = self.content_model
-        models = [m for m, on in ((self.cf_model, use_cf), (content, use_content)) if on and m]
-        rows = np.vstack([m._item_similarity(int(item)) for m in models])
-        total = normalize_rows(rows, np.ones(rows.shape, dtype=bool)).mean(axis=0)
-        return top_n(total, n, np.asarray([int(item)]))
+        content = self.content_model if use_content else None
+        models = [m for m in (self.cf_model if use_cf else None, content) if m is not None]
+        finder = getattr(self.cf_model, "similar_candidates", None)
+        candidates = finder(int(item), n + 1) if use_cf and finder is not None else None
+        if candidates is None:
+            rows = np.vstack([m._item_similarity(int(item)) for m in models])
+            total = normalize_rows(rows).mean(axis=0)
+            return top_n(total, n, np.asarray([int(item)]))
+        rows = np.vstack(
+            [
+                m.similarity_to(int(item), candidates)  # type: ignore[attr-defined]
+                if m is self.cf_model
+                else m._item_similarity(int(item))[candidates]
+                for m in models
+            ]
+        )
+        total = normalize_rows(rows).mean(axis=0)
+        keep, values = top_n(total, n, np.flatnonzero(candidates == int(item)))
+        return candidates[keep], values
 
     def group(
         self,
@@ -639,6 +520,15 @@ class HybridEngine:
         return rank_group(self, users, weights, n, aggregate, filters)
 
 
+def _wanted(
+    needed: Collection[str] | Mapping[str, NDArray[np.bool_]], count: int
+) -> dict[str, NDArray[np.bool_]]:
+    """Per needed component, which of ``count`` members need it."""
+    if isinstance(needed, Mapping):
+        return {name: np.asarray(rows, dtype=bool) for name, rows in needed.items()}
+    return {name: np.ones(count, dtype=bool) for name in needed}
+
+
 __all__ = [
     "CHOSEN",
     "MMR_SPACES",
@@ -651,53 +541,3 @@ __all__ = [
     "Ranking",
     "fuse",
 ]
-
-
-def _wanted(
-    needed: Collection[str] | Mapping[str, NDArray[np.bool_]], count: int
-) -> dict[str, NDArray[np.bool_]]:
-    """Per needed component, which of ``count`` members need it."""
-    if isinstance(needed, Mapping):
-        return {name: np.asarray(rows, dtype=bool) for name, rows in needed.items()}
-    return {name: np.ones(count, dtype=bool) for name in needed}
-
-
-def may_have_content(item_meta: pd.DataFrame) -> bool:
-    """Whether any item has an audio feature, a tag or a genre (what the content model needs;
-    it may still find none usable, e.g. tags that no two items share)."""
-    for column in CONTENT_AUDIO_FEATURES:
-        if column in item_meta.columns and item_meta[column].notna().any():
-            return True
-    for column in ("tags", "genres"):
-        values = item_meta[column] if column in item_meta.columns else ()
-        if any(len(v) for v in values if isinstance(v, list | tuple | np.ndarray)):
-            return True
-    return False
-
-
-def _row(rows: sp.csr_matrix, position: int) -> sp.csr_matrix:
-    """Row ``position`` of a CSR block as a ``1 x n`` CSR matrix sharing its arrays."""
-    start, end = int(rows.indptr[position]), int(rows.indptr[position + 1])
-    indptr = np.array([0, end - start], dtype=rows.indptr.dtype)
-    data, indices = rows.data[start:end], rows.indices[start:end]
-    template = _row_template(rows.shape[1], rows.indptr.dtype)
-    if set(template.__dict__) != _CSR_FIELDS:  # another scipy: the checked constructor
-        return sp.csr_matrix((data, indices, indptr), shape=(1, rows.shape[1]))
-    # The constructor checks the arrays (40 us a row, most of an export's per-user cost);
-    # a slice of a valid CSR block is valid, so only the arrays of a checked row change.
-    row: sp.csr_matrix = object.__new__(sp.csr_matrix)
-    row.__dict__.update(template.__dict__, data=data, indices=indices, indptr=indptr)
-    return row
-
-
-#: The attributes of a scipy CSR matrix (scipy 1.17): what :func:`_row` sets.
-_CSR_FIELDS = {"_shape", "maxprint", "indices", "indptr", "data"}
-
-
-@cache
-def _row_template(width: int, index_dtype: np.dtype) -> sp.csr_matrix:
-    """An empty, checked ``1 x width`` CSR row."""
-    return sp.csr_matrix(
-        (np.zeros(0, np.float32), np.zeros(0, index_dtype), np.zeros(2, index_dtype)),
-        shape=(1, width),
-    )

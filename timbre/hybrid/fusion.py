@@ -32,11 +32,12 @@ def fuse(
     shape: tuple[int, ...] | None = None,
 ) -> NDArray[np.float32]:
     """``sum(w_c x component_c)`` over the components with a non-zero weight (``parts`` needs
-    only those; ``shape``: the result's, when ``parts`` may be empty of others)."""
+    only those; one it lacks, such as content on a data set without any, adds nothing;
+    ``shape``: the result's, when ``parts`` may be empty of others)."""
     fused: NDArray[np.float32] | None = None
     for name in COMPONENTS:
         w = getattr(weights, name)
-        if w:
+        if w and name in parts:
             term = np.multiply(parts[name], np.float32(w), dtype=np.float32)
             fused = term if fused is None else np.add(fused, term, out=fused)
     if fused is None:
@@ -51,7 +52,9 @@ def weighted_parts(
     """Each component times its weight (all of :data:`COMPONENTS`; zeros for weight 0)."""
     zero = np.zeros(np.shape(next(iter(parts.values()))), dtype=np.float32)
     return {
-        name: np.float32(w) * parts[name] if (w := getattr(weights, name)) else zero
+        name: np.float32(w) * parts[name]
+        if (w := getattr(weights, name)) and name in parts
+        else zero
         for name in COMPONENTS
     }
 

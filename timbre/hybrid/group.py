@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from timbre.errors import DataError, ParameterError
-from timbre.hybrid.fusion import component_needs, weighted_parts
+from timbre.hybrid.fusion import weighted_parts
 from timbre.hybrid.normalization import normalize_rows
 from timbre.hybrid.types import Aggregate, Filters, Ranking
 from timbre.hybrid.weights import COMPONENTS, Weights, schedule_weights
@@ -40,7 +40,7 @@ def rank_group(
     if aggregate not in ("average", "least-misery"):
         raise ParameterError("aggregate must be average or least-misery")
     filters = filters or Filters()
-    needs = component_needs([int(h) for h in engine.data.items_per_user[list(users)]], weights)
+    needs = engine.needs(engine.data.items_per_user[list(users)].astype(np.int64), weights)
     members = engine.components_batch(users, needs=needs)
     mask = engine.item_mask(filters)
     if filters.exclude_seen:

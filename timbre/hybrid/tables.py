@@ -12,7 +12,6 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from timbre.hybrid.engine import HybridEngine
-from timbre.hybrid.fusion import component_needs
 from timbre.hybrid.reasons import reason_table
 from timbre.hybrid.types import Ranking
 from timbre.hybrid.weights import (
@@ -175,7 +174,7 @@ def batch_frame(
     for start in range(0, len(index), batch):
         chunk = index[start : start + batch]
         histories = data.items_per_user[chunk].astype(np.int64)
-        needs = component_needs(histories, weights, schedule)  # only what the weights use
+        needs = engine.needs(histories, weights, schedule)  # only what the weights use
         members = engine.components_batch(chunk, needs=needs)
         rankings = engine.rank_many(members, weights, n, filters, schedule, reason_lists=False)
         for user, ranking in zip(chunk.tolist(), rankings, strict=True):

@@ -137,6 +137,28 @@ class Ranking:
 
 
 @dataclass(frozen=True)
+class Exclusions:
+    """Items no listener may get (``allowed`` False) and (``rows[k]``, ``items[k]``) pairs one
+    listener may not (heard, blocked, skipped): the masks, kept sparse."""
+
+    allowed: NDArray[np.bool_]
+    rows: NDArray[np.int64]
+    items: NDArray[np.int64]
+
+    def masks(self, count: int) -> NDArray[np.bool_]:
+        """``count x n_items``: True where an item may be recommended."""
+        masks = np.tile(self.allowed, (count, 1))
+        masks[self.rows, self.items] = False
+        return masks
+
+    def apply(self, scores: NDArray[np.float32]) -> None:
+        """Set the scores of what is left out to -inf, in place."""
+        if not self.allowed.all():
+            scores[:, ~self.allowed] = -np.inf
+        scores[self.rows, self.items] = -np.inf
+
+
+@dataclass(frozen=True)
 class Prepared:
     """Listeners ready to rank: their components normalised and the items each may get.
 
@@ -151,6 +173,8 @@ class Prepared:
     masks: NDArray[np.bool_]
     #: Per component in ``parts``, which members' rows were normalised (``None``: all).
     ready: dict[str, NDArray[np.bool_]] | None = None
+    #: ``masks`` kept sparse (what fusion applies); ``None``: apply ``masks``.
+    excluded: Exclusions | None = None
 
     def __len__(self) -> int:
         return len(self.members)

@@ -14,7 +14,15 @@ from implicit.cpu.matrix_factorization_base import MatrixFactorizationBase
 from numpy.typing import NDArray
 
 from timbre.interactions import InteractionData
-from timbre.models.base import Param, ProgressCallback, Recommender, one_blas_thread
+from timbre.models import ann
+from timbre.models.base import (
+    Param,
+    ProgressCallback,
+    Recommendations,
+    Recommender,
+    one_blas_thread,
+    top_n,
+)
 from timbre.models.weighting import WEIGHTINGS, Weighting, weight_matrix
 
 SIMILAR_SHRINKAGE = Param(
@@ -95,13 +103,55 @@ class FactorModel(Recommender):
         # their barely estimated factors happen to point the same way: on the demo it found 0 of
         # 10 related artists for Bob Dylan (ALS) and 1 of 10 for Britney Spears (BPR); shrunk
         # with s = 10, 9 and 9 (tests/models/test_hetrec.py).
+        return self.similarity_to(item, None)
+
+    def similarity_to(self, item: int, candidates: NDArray[np.int64] | None) -> NDArray[np.float32]:
+        """The shrunk cosine of ``item`` to ``candidates`` (every item when ``None``)."""
         factors = self.item_factors_
-        norms = np.linalg.norm(factors, axis=1)
+        chosen = factors if candidates is None else factors[candidates]
+        norms = np.linalg.norm(chosen, axis=1)
+        norm = np.linalg.norm(factors[[item]], axis=1)[0]  # as the rows' norms are computed
         with np.errstate(invalid="ignore", divide="ignore"):
-            cosine = (factors @ factors[item]) / (norms * norms[item])
-        support = self.item_popularity_
+            cosine = (chosen @ factors[item]) / (norms * norm)
+        support = self.item_popularity_ if candidates is None else self.item_popularity_[candidates]
         shrink = float(self.similar_shrinkage)
         return np.asarray(cosine * support / (support + shrink), dtype=np.float32)
+
+    def similar_candidates(self, item: int, n: int) -> NDArray[np.int64] | None:
+        """Items to score exactly for ``item``'s ``n`` most similar: the approximate index's
+        best by the shrunk cosine above :data:`timbre.models.ann.ANN_MIN_ITEMS` items, else
+        ``None`` (score every item). The index holds unit factors times each item's shrink
+        ``n / (n + s)``, so its inner product with a unit query is the shrunk cosine."""
+        if not ann.uses_ann(self.n_items_):
+            return None
+        unit = self._unit_factors()
+        index = self.__dict__.get("_ann_index")
+        if index is None:
+            support = self.item_popularity_
+            shrunk = unit * (support / (support + float(self.similar_shrinkage)))[:, None]
+            index = self.__dict__["_ann_index"] = ann.ItemIndex(shrunk)
+        ids, _ = index.search(unit[[item]], ann.candidates_for(n, self.n_items_))
+        return np.unique(ids[ids >= 0])
+
+    def _unit_factors(self) -> NDArray[np.float32]:
+        unit = self.__dict__.get("_unit")
+        if unit is None:
+            norms = np.linalg.norm(self.item_factors_, axis=1, keepdims=True)
+            unit = self.__dict__["_unit"] = np.asarray(
+                self.item_factors_ / np.where(norms > 0, norms, 1.0), dtype=np.float32
+            )
+        return unit
+
+    def similar_items(self, item: int, n: int = 10) -> Recommendations:
+        """The ``n`` items most similar to ``item`` (itself left out): exact, or from the
+        approximate index's candidates on a large catalogue (each candidate scored exactly)."""
+        item = self._check_item(item)
+        candidates = self.similar_candidates(item, n + 1)
+        if candidates is None:
+            return super().similar_items(item, n)
+        sims = self.similarity_to(item, candidates)
+        keep, values = top_n(sims, n, np.flatnonzero(candidates == item))
+        return Recommendations(-1, candidates[keep], values)
 
     def _arrays(self) -> dict[str, NDArray[Any]]:
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}

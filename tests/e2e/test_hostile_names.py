@@ -196,7 +196,8 @@ def _assert_safe_csv(text: str, dataset: str, items: list[str]) -> None:
     lines = text.split("\n")
     header = next(n for n, line in enumerate(lines) if not line.startswith("# "))
     comments = lines[:header]  # (a quoted name's newline may start a later line with "# ")
-    assert f"# data set: {dataset}" in comments
+    # the name as written, then its revision (and the data's fingerprint)
+    assert any(line.startswith(f"# data set: {dataset} (revision ") for line in comments), comments
     body = "\n".join(lines[len(comments) :])
     assert not any(line.startswith(FORMULA_PREFIXES) for line in lines)
     assert "\u202e" not in "\n".join(comments)

@@ -236,7 +236,8 @@ def _upload(store: Store, person: str) -> None:
         return
     with guard():
         result = import_uploads(store, uploads or [], user=person)
-    _done(f"Imported for {person}: {result.summary()}")
+    names = ", ".join(sorted({repr(r.dataset) for r in result.reports}))
+    _done(f"Imported for {person} into data set {names}: {result.summary()}")
 
 
 def _fill_persona() -> None:

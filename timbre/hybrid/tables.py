@@ -83,6 +83,25 @@ def rankings_frame(data: InteractionData, rankings: Sequence[tuple[str, Ranking]
     return frame[list(EXPORT_COLUMNS)]
 
 
+def ranking_rows(
+    data: InteractionData, ranking: Ranking, user_id: str = ""
+) -> list[dict[str, Any]]:
+    """One ranking as rows of :data:`EXPORT_COLUMNS` with plain Python values (the rows of
+    :func:`ranking_frame`, without building a frame: what the API answers with)."""
+    columns: dict[str, list[Any]] = {name: [] for name in EXPORT_COLUMNS}
+    _append_rows(columns, data, ranking, user_id, _names(data), _artists(data))
+    floats = ("score", *PARTS)
+    texts = [name for name in EXPORT_COLUMNS if name not in floats and name != "rank"]
+    out = []
+    for i in range(len(columns["rank"])):
+        row: dict[str, Any] = {name: columns[name][i] for name in EXPORT_COLUMNS}
+        row["rank"] = int(row["rank"])
+        row.update({name: float(row[name]) for name in floats})
+        row.update({name: str(row[name]) for name in texts})
+        out.append(row)
+    return out
+
+
 def items_frame(
     data: InteractionData,
     items: Sequence[int] | NDArray[np.integer],

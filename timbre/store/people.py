@@ -162,7 +162,7 @@ def _marks_query() -> sa.Select[Any]:
     """The statement behind :func:`interaction_marks` (built once: it runs on every request
     of the API, and SQLAlchemy then reuses its compiled form)."""
     inter, users, profiles = T_INTERACTIONS, T_USERS, T_PERSONALITY_PROFILES
-    keys = sa.bindparam("keys", expanding=True)
+    keys: sa.BindParameter[list[str]] = sa.bindparam("keys", expanding=True)
     code = sa.case({event: n for n, event in enumerate(EVENTS, start=1)}, value=inter.c.event)
     newest = (
         sa.select(sa.func.coalesce(sa.func.max(profiles.c.id), 0))

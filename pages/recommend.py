@@ -13,9 +13,10 @@ from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.state import get_store, guard, shared
 from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.app.you import flash, reaction_buttons
-from timbre.export import csv_text, parquet_bytes, provenance
+from timbre.export import csv_text, group_line, parquet_bytes, provenance, seeds_line
 from timbre.hybrid.engine import Aggregate
 from timbre.services import recommendations as lists
+from timbre.services.people import listener_profile
 from timbre.services.recommendations import rank_listener, save_list
 
 st.title("Recommend")
@@ -25,7 +26,6 @@ state = shared()
 weights = state.weights
 st.caption(escape_markdown(settings_caption(run)))
 notes = [engine.content_note] if engine.content_note else []
-comments = provenance(data.dataset, weights.as_dict(), state.normalization, state.space, run, notes)
 SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
 
 mode = st.radio(
@@ -46,7 +46,11 @@ filters = hybrid.Filters(
 )
 
 
-def one_listener() -> pd.DataFrame:
+#: What a mode's list was made from, for the export's provenance: lines and the profile used.
+Made = tuple[pd.DataFrame, list[str], dict[str, float] | str | None]
+
+
+def one_listener() -> Made:
     user_id = st.text_input(
         "Listener id (a data set's listener, or a person: me, a Last.fm name)",
         value=str(data.users.id(0)),
@@ -61,10 +65,13 @@ def one_listener() -> pd.DataFrame:
         st.info(escape_markdown(f"Cold start ({rule}): the schedule's weights are used."))
     for note in made.ranking.notes:
         st.caption(escape_markdown(note))
-    return made.frame
+    lines = [f"listener: {made.person}", *made.ranking.notes]
+    if made.mapped is not None:
+        lines.append(made.mapped.text())
+    return made.frame, lines, listener_profile(get_store(), engine, made.person)
 
 
-def next_track() -> pd.DataFrame:
+def next_track() -> Made:
     seeds_text = st.text_area(
         "Seed sequence (artists or tracks, one per line, oldest first)",
         "Metallica\nMegadeth",
@@ -72,11 +79,11 @@ def next_track() -> pd.DataFrame:
     )
     with guard():
         sequence = seeds_text.splitlines()
-        frame, _ = lists.next_track(engine, sequence, weights, n, filters, "next-track")
-    return frame
+        frame, seeds = lists.next_track(engine, sequence, weights, n, filters, "next-track")
+    return frame, [seeds_line(data, seeds)], ""
 
 
-def similar_items() -> pd.DataFrame:
+def similar_items() -> Made:
     query = st.text_input("Artist or track", value="Metallica", key="recommend_similar_item")
     use_cf, use_content = st.columns(2)
     cf_on = use_cf.checkbox("CF similarity", value=True, key="recommend_similar_cf")
@@ -87,11 +94,12 @@ def similar_items() -> pd.DataFrame:
         st.warning("Switch on at least one of CF and content similarity.")
         st.stop()
     with guard():
-        frame, _ = lists.similar_items(engine, query, n, cf_on, content_on)
-    return frame
+        frame, item = lists.similar_items(engine, query, n, cf_on, content_on)
+    used = ", ".join(p for p, on in (("cf", cf_on), ("content", content_on)) if on)
+    return frame, [f"similar items to {data.items.id(item)} ({used} similarity)"], ""
 
 
-def group() -> pd.DataFrame:
+def group() -> Made:
     members_text = st.text_input(
         "Listener ids (comma-separated)",
         value=", ".join(str(data.users.id(i)) for i in range(3)),
@@ -110,7 +118,7 @@ def group() -> pd.DataFrame:
     per_member.insert(0, "item_name", frame["item_name"])
     st.caption("Each member's normalised score for the group's items:")
     st.dataframe(per_member, hide_index=True, key="recommend_members")
-    return frame
+    return frame, [group_line([data.users.id(u) for u in members], aggregate)], ""
 
 
 MODES = {
@@ -119,7 +127,19 @@ MODES = {
     "Group": group,
     "Similar items": similar_items,
 }
-frame = MODES[mode]()
+frame, made_from, profile = MODES[mode]()
+revision = get_store().dataset_revision(data.dataset)
+
+
+def comments_for(lines: list[str], used: dict[str, float] | str | None = "") -> list[str]:
+    """The provenance of a download: the page's settings, then what this list was made of."""
+    return provenance(
+        data.dataset, weights.as_dict(), state.normalization, state.space, run, lines,
+        revision=revision, fingerprint=data.fingerprint, filters=filters, profile=used,
+    )  # fmt: skip
+
+
+comments = comments_for([*made_from, *notes], profile)
 st.dataframe(frame[SHOWN], hide_index=True, key="recommend_table")
 left, right = st.columns(2)
 left.download_button(
@@ -157,10 +177,10 @@ if st.button("Build the export", key="recommend_all_build"):
             schedule=state.schedule,
         )  # fmt: skip
     if form == "CSV":
-        payload = csv_text(everything, comments=comments).encode("utf-8")
+        payload = csv_text(everything, comments=comments_for(notes)).encode("utf-8")
         name, mime = "timbre-recommendations-all.csv", "text/csv"
     else:
-        payload = parquet_bytes(everything, comments)
+        payload = parquet_bytes(everything, comments_for(notes))
         name, mime = "timbre-recommendations-all.parquet", "application/octet-stream"
     st.session_state["recommend_all"] = (payload, name, mime, len(everything))
 if "recommend_all" in st.session_state:

@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("export", 10, ("timbre.export",)),
     ("app", 11, ("timbre.app",)),
     ("api", 11, ("timbre.api",)),
-    # the CLI starts the API (``timbre serve``): the one front end that may import another
+    # the command line starts everything, the API server too (``timbre serve``)
     ("cli", 12, ("timbre.cli", "timbre.__main__")),
 )
 #: Layers that may hold a store (import ``timbre.store`` or ``timbre.sources``).

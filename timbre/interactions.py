@@ -196,11 +196,18 @@ class InteractionData:
 
     @cached_property
     def item_artists(self) -> NDArray[np.object_]:
-        """Every item's ``artist`` (``""`` where none is known), computed once."""
+        """Every item's artist, computed once: a track's or album's own (``""`` where none is
+        known), an artist item's name."""
         column = self.item_meta.get("artist")
         if column is None:
-            return np.full(self.n_items, "", dtype=object)
-        return np.asarray([a if isinstance(a, str) else "" for a in column], dtype=object)
+            artists = np.full(self.n_items, "", dtype=object)
+        else:
+            artists = np.asarray([a if isinstance(a, str) else "" for a in column], dtype=object)
+        kind = self.item_meta.get("kind")
+        if kind is not None:
+            own = (kind.astype(str).to_numpy() == "artist") & (artists == "")
+            artists[own] = self.item_names[own]
+        return artists
 
     @cached_property
     def display_names(self) -> NDArray[np.object_]:

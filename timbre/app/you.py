@@ -22,7 +22,7 @@ from timbre.app.hybrid import require_engine, settings_caption
 from timbre.app.imports import import_uploads
 from timbre.app.state import bump_data_version, get_settings, guard, shared
 from timbre.app.widgets import escape_markdown, persona_choice
-from timbre.export import csv_text, provenance
+from timbre.export import csv_text, provenance, seeds_line
 from timbre.interactions import InteractionData
 from timbre.services.people import (
     Feedback,
@@ -34,6 +34,7 @@ from timbre.services.people import (
     find_seeds,
     forget_line,
     forget_person,
+    listener_profile,
     parse_seeds,
     person_components,
     resolve_person,
@@ -234,8 +235,8 @@ def _upload(store: Store, person: str) -> None:
     if not submitted:
         return
     with guard():
-        report = import_uploads(store, uploads or [], user=person)
-    _done(f"Imported for {person} into data set {report.dataset!r}: {report.summary()}")
+        result = import_uploads(store, uploads or [], user=person)
+    _done(f"Imported for {person}: {result.summary()}")
 
 
 def _fill_persona() -> None:
@@ -305,12 +306,11 @@ def list_section(store: Store, person: str, mapping_box: Any, seed_text: str = "
     st.subheader("Your list")
     data, run, engine = require_engine("you")
     state = shared()
+    filters = hybrid.Filters()
     with guard():
         seeds = find_seeds(data, parse_seeds(seed_text))
         components, mapped = person_components(store, engine, person, seeds=seeds.items)
-        ranking = engine.rank(
-            components, state.weights, LIST_SIZE, hybrid.Filters(), state.schedule
-        )
+        ranking = engine.rank(components, state.weights, LIST_SIZE, filters, state.schedule)
     _mapping(mapping_box, mapped, seeds, data)
     st.caption(_what_it_uses(store, person, mapped, seeds))
     st.caption(escape_markdown(settings_caption(run)))
@@ -324,12 +324,14 @@ def list_section(store: Store, person: str, mapping_box: Any, seed_text: str = "
     reactions = feedback_of(store, account_keys(store, person))
     extra = [f"person: {person}", mapped.text(), "feedback: " + _feedback_text(data, reactions)]
     if seeds.items:
-        extra.append("seeds: " + ", ".join(seeds.names(data)))
+        extra.append(seeds_line(data, seeds.items))
     if engine.content_note:
         extra.append(engine.content_note)
     comments = provenance(
-        data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra
-    )
+        data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra,
+        revision=store.dataset_revision(data.dataset), fingerprint=data.fingerprint,
+        filters=filters, profile=listener_profile(store, engine, person),
+    )  # fmt: skip
     return YourList(frame, mapped, data, comments)
 
 

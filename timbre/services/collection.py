@@ -39,6 +39,7 @@ def live_users(store: Store) -> list[dict[str, Any]]:
     last_fetch, status`` (``None`` where never fetched)."""
     lastfm = tracked_users(store)
     spotify = store.list_users("spotify:user:")
+    spotify = spotify[spotify["tracked"].astype(bool)]  # fetched, not an export's name
     return [
         {
             "key": r["key"],

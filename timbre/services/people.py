@@ -366,6 +366,12 @@ def person_profile(engine: HybridEngine, person: str, keys: list[str]) -> dict[s
     return None
 
 
+def listener_profile(store: Store, engine: HybridEngine, person: str) -> dict[str, float] | None:
+    """The profile the personality component of ``person``'s list uses (their newest, saved
+    under their id or an account), or ``None``: what an export's provenance names."""
+    return person_profile(engine, person, account_keys(store, person))
+
+
 def forget_person(store: Store, person: str, *, dry_run: bool = False) -> dict[str, Any]:
     """Delete a person with every account (one transaction); :func:`forget_payload` of it
     with ``accounts``. ``dry_run``: count, change nothing."""

@@ -187,16 +187,25 @@ class Store:
         StorageError
             The database refused the write, or stayed busy; nothing is written.
         """
-        report = batch.report
-        checks.validate_batch(batch)
-        checks.drop_oversized(batch)
-        refused = "the store refused the import, nothing was written"
         into = f" into data set {batch.dataset!r}" if batch.dataset else ""
-        what = operation or f"importing {batch.source} data{into}"
+        return self.write_imports([batch], operation or f"importing {batch.source} data{into}")[0]
+
+    def write_imports(
+        self, batches: Sequence[ImportBatch], operation: str | None = None
+    ) -> list[ImportReport]:
+        """Write several imports (the files of one upload) in a single transaction: all of them
+        or none, each as :meth:`write_batch` writes one. Returns their reports, in order."""
+        for batch in batches:
+            checks.validate_batch(batch)
+            checks.drop_oversized(batch)
+        refused = "the store refused the import, nothing was written"
+        names = ", ".join(sorted({repr(b.dataset) for b in batches}))
+        what = operation or f"importing {len(batches)} files into data sets {names}"
         with self._connection(transaction=True, failure=refused, operation=what) as conn:
-            counts = writers.write_batch(conn, batch)
-        _fill_counts(report, counts)
-        return report
+            counts = [writers.write_batch(conn, batch) for batch in batches]
+        for batch, done in zip(batches, counts, strict=True):
+            _fill_counts(batch.report, done)
+        return [batch.report for batch in batches]
 
     def write_batches(
         self,
@@ -259,7 +268,7 @@ class Store:
     def stats(self) -> dict[str, Any]:
         """Users, items per kind, interactions, per data set counts and catalogue match rates."""
         with self._connection() as conn:
-            return datasets.stats(conn)
+            return datasets.stats(conn, self.cache_dir)
 
     def load_dataset(self, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """One data set as long-format frames for ``InteractionData.from_frames``.
@@ -280,6 +289,11 @@ class Store:
         """
         with self._connection() as conn:
             return datasets.load_dataset(conn, name)
+
+    def state_token(self) -> str:
+        """Changes with every write the statistics can see (``revisions.state_token``)."""
+        with self._connection() as conn:
+            return revisions.state_token(conn)
 
     def dataset_revision(self, name: str) -> tuple[int, str, int] | None:
         """``(id, created_at, revision)`` of data set ``name`` (``None``: no such data set);

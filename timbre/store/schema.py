@@ -66,6 +66,8 @@ class User(Base):
     key: Mapped[str] = mapped_column(String(300), unique=True)
     name: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Fetched from a live source, or added to be (a name read from a file is not).
+    tracked: Mapped[bool] = mapped_column(Boolean, server_default=sa.false())
 
 
 class Item(Base):

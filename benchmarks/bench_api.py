@@ -11,6 +11,9 @@ cannot hide queueing). Phases, each ``--seconds`` long at ``--rate`` requests/s:
 - ``floor`` (the reference, same run): a path no route serves (404) through the same server,
   client and rate: what HTTP, routing and the middleware cost without any Timbre work.
 
+Before the server starts, the same handler runs in this process one request at a time for 200
+other users (uncached, then cached): what a request costs the server without HTTP or queueing.
+
 Then the rate limiter: a key with limit ``--limit`` gets ``2 x limit`` requests at once and
 must answer exactly ``limit`` 200s and the rest 429 with ``Retry-After``.
 
@@ -72,6 +75,39 @@ def _key(home: Path, name: str, limit: int) -> str:
     made = json.loads(_timbre(home, "keys", "create", "--name", name, "--rate-limit", str(limit),
                               "--json"))  # fmt: skip
     return str(made["key"])
+
+
+def _in_process(home: Path, users: list[str]) -> dict[str, Any]:
+    """The same handler without HTTP, one request at a time in this process: what a request
+    costs the server itself (uncached: ranked; cached: auth, marks and the lookup)."""
+    import statistics
+
+    from timbre import hybrid
+    from timbre.api import routes
+    from timbre.api.cache import MemoryCache
+    from timbre.api.server import Server
+    from timbre.config import Settings
+    from timbre.services.keys import find_key
+
+    server = Server(Settings(home=home), cache=MemoryCache())
+    server.served()
+    weights, filters = hybrid.Weights(), hybrid.Filters()
+    out: dict[str, Any] = {}
+    for phase in ("cold", "cached"):
+        seconds = []
+        for user in users:
+            started = time.perf_counter()
+            find_key(server.store, "tmb_not-a-key")
+            routes._user_list(server, user, 10, weights, filters)
+            seconds.append(1000 * (time.perf_counter() - started))
+        seconds.sort()
+        out[phase] = {
+            "requests": len(seconds),
+            "p50_ms": round(statistics.median(seconds), 2),
+            "p99_ms": round(seconds[min(len(seconds) - 1, int(0.99 * len(seconds)))], 2),
+        }
+    server.close()
+    return out
 
 
 def _users(home: Path) -> list[str]:
@@ -180,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         token = _key(home, "bench", 10_000_000)
         limited = _key(home, "limited", args.limit)
         users = _users(home)
+        alone = _in_process(home, random.Random(7).sample(users, 200))
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
@@ -213,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         **phases,
         "limiter": limiter,
+        "in_process_one_at_a_time": alone,
         "ratio_cold_p50_to_floor_p50": round(
             phases["cold"]["p50_ms"] / phases["floor"]["p50_ms"], 2
         ),

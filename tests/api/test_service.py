@@ -148,3 +148,15 @@ def test_a_new_active_run_is_served_at_once(live: Live) -> None:
     assert after.json()["run_id"] == run_id != before["run_id"]
     assert after.json()["recommendations"] != before["recommendations"]
     assert back.json() == before
+
+
+def test_serve_refuses_a_bad_port_or_ttl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli_helpers import run_cli
+
+    home = str(tmp_path / "home")
+    code, _, err = run_cli(capsys, "--home", home, "serve", "--port", "70000")
+    assert code == 1 and "--port must be 1..65535" in err
+    code, _, err = run_cli(capsys, "--home", home, "serve", "--cache-ttl", "0")
+    assert code == 1 and "--cache-ttl must be more than 0" in err

@@ -32,13 +32,16 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.cache = Counter(
-            "timbre_api_cache", "Recommendation cache lookups by result.", ["result"],
+            "timbre_api_cache",
+            "Recommendation cache lookups by result.",
+            ["result"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.rate_limited = Counter(
-            "timbre_api_rate_limited", "Requests refused by a key's rate limit.",
+            "timbre_api_rate_limited",
+            "Requests refused by a key's rate limit.",
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.model_age = Gauge(
             "timbre_api_model_age_seconds",
             "Seconds since the served run was trained (-1 before one is loaded).",

@@ -75,7 +75,7 @@ def _list_payload(served: Served, weights: hybrid.Weights, made: ListenerList) -
         "weights": weights.as_dict(),
         "rule": made.ranking.rule,
         "notes": list(made.ranking.notes),
-        "recommendations": records(made.frame),
+        "recommendations": records(made.rows),
     }
     if made.seeds:
         payload["seeds"] = [data.items.id(s) for s in made.seeds]

@@ -141,11 +141,13 @@ def filters_of(text: str | None) -> hybrid.Filters:
         ) from None
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A table's rows as JSON-ready records (missing values are ``null``)."""
-    rows = frame.to_dict("records")
-    for row in rows:
-        for name, value in row.items():
-            if isinstance(value, float) and math.isnan(value):
-                row[name] = None
-    return [{str(k): v for k, v in row.items()} for row in rows]
+def records(rows: pd.DataFrame | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A table's rows (a frame, or rows already) as JSON-ready records (NaN is ``null``)."""
+    given = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
+    return [
+        {
+            str(name): None if isinstance(value, float) and math.isnan(value) else value
+            for name, value in row.items()
+        }
+        for row in given
+    ]

@@ -9,6 +9,10 @@ from timbre.cli.common import Commands, add_dataset, add_json, open_store, print
 from timbre.config import Settings
 from timbre.errors import ParameterError, TimbreError
 
+#: Seconds an idle client connection stays open (uvicorn's default of 5 s closes connections
+#: that a client under load is about to reuse).
+KEEP_ALIVE_S = 30
+
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the API with uvicorn until interrupted."""
@@ -27,7 +31,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except TimbreError as exc:
         print(f"timbre: warning: no run loaded yet ({exc}); /health says so", file=sys.stderr)
     print(f"Timbre API on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ from timbre.hybrid.tables import (
     batch_frame,
     items_frame,
     ranking_frame,
+    ranking_rows,
     rankings_frame,
 )
 from timbre.hybrid.types import (
@@ -77,6 +78,7 @@ __all__ = [
     "preset",
     "ranking_frame",
     "ranking_lists",
+    "ranking_rows",
     "rankings_frame",
     "schedule_frame",
     "schedule_from_frame",

@@ -106,6 +106,36 @@ class _Rows:
         frame = pd.DataFrame(columns)
         return frame[list(EXPORT_COLUMNS)]
 
+    def records(self, data: InteractionData) -> list[dict[str, Any]]:
+        """The rows of :meth:`frame` as plain Python values, without a frame (few rows: one
+        list, the API's answer); the same values (floats rounded to 6 places, reasons joined
+        by ``"; "``)."""
+        ids, names, artists, shown = (
+            data.items.ids,
+            _names(data),
+            _artists(data),
+            data.display_names,
+        )
+        out: list[dict[str, Any]] = []
+        for k, (user, items, reasons) in enumerate(
+            zip(self.users, self.items, self.reasons, strict=True)
+        ):
+            values = {n: parts[k].astype(np.float64).round(6) for n, parts in self.values.items()}
+            for r, item in enumerate(int(i) for i in items):
+                row: dict[str, Any] = {
+                    "user_id": user,
+                    "rank": r + 1,
+                    "item_id": str(ids[item]),
+                    "item_name": str(names[item]),
+                    "artist": str(artists[item]),
+                    **{n: float(v[r]) for n, v in values.items()},
+                    "because": "; ".join(str(shown[j]) for j in reasons[r] if j >= 0)
+                    if reasons.shape[1]
+                    else "",
+                }
+                out.append({c: row[c] for c in EXPORT_COLUMNS})
+        return out
+
     def _because(self, data: InteractionData, total: int) -> pa.Array:
         """``"; "``-joined display names of each row's reasons ("" for none)."""
         width = max((t.shape[1] for t in self.reasons), default=0)
@@ -128,6 +158,16 @@ def rankings_frame(data: InteractionData, rankings: Sequence[tuple[str, Ranking]
     for user_id, ranking in rankings:
         rows.add(user_id, ranking)
     return rows.frame(data)
+
+
+def ranking_rows(
+    data: InteractionData, ranking: Ranking, user_id: str = ""
+) -> list[dict[str, Any]]:
+    """One ranking as rows of :data:`EXPORT_COLUMNS` with plain Python values (the rows of
+    :func:`ranking_frame`, without building a frame: what the API answers with)."""
+    rows = _Rows()
+    rows.add(user_id, ranking)
+    return rows.records(data)
 
 
 def items_frame(

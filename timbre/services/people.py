@@ -120,8 +120,7 @@ def account_keys(store: Store, person: str) -> list[str]:
     if not name:
         raise ParameterError("a person needs an id (e.g. me)")
     candidates = [name] if ":" in name else [f"{prefix}{name}" for prefix in ACCOUNT_PREFIXES]
-    candidates += [k for k in store.linked_accounts(name) if k not in candidates]
-    return store.existing_user_keys(candidates)
+    return store.accounts_of(name, candidates)
 
 
 def plays_of(store: Store, keys: list[str]) -> pd.DataFrame:

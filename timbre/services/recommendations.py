@@ -4,7 +4,9 @@ the CLI and the API all call, so that each ranks through the same engine call.""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import pandas as pd
 import scipy.sparse as sp
@@ -15,6 +17,7 @@ from timbre.errors import NotFoundError, ParameterError
 from timbre.hybrid import HybridEngine, Ranking, Weights
 from timbre.hybrid.tables import PARTS
 from timbre.hybrid.weights import DEFAULT_SCHEDULE, ScheduleRule
+from timbre.interactions import InteractionData
 from timbre.services.people import MappedRow, find_seeds, listener_components, seeded_components
 from timbre.services.runs import Run
 from timbre.store import Store
@@ -22,15 +25,25 @@ from timbre.store import Store
 
 @dataclass(frozen=True)
 class ListenerList:
-    """One listener's list: the table (:data:`timbre.hybrid.EXPORT_COLUMNS`), the ranking
-    behind it, how their own plays were mapped (``None`` for a training row), who it is for and
-    the seed items it used."""
+    """One listener's list: the ranking, how their own plays were mapped (``None`` for a
+    training row), who it is for, the seed items it used, and (built when asked) its table
+    (:data:`timbre.hybrid.EXPORT_COLUMNS`) as a frame or as plain rows."""
 
-    frame: pd.DataFrame
     ranking: Ranking
     mapped: MappedRow | None
     person: str
-    seeds: tuple[int, ...] = ()
+    seeds: tuple[int, ...]
+    data: InteractionData = field(repr=False)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The table (the CLI's ``--json`` rows, the pages' table, exports)."""
+        return hybrid.ranking_frame(self.data, self.ranking, self.person)
+
+    @cached_property
+    def rows(self) -> list[dict[str, Any]]:
+        """The table's rows with plain values (the API's answer), without a frame."""
+        return hybrid.ranking_rows(self.data, self.ranking, self.person)
 
 
 def rank_listener(
@@ -57,8 +70,7 @@ def rank_listener(
         raise NotFoundError("; ".join(named.unknown))
     components, mapped, person = listener_components(store, engine, query, named.items)
     ranking = engine.rank(components, weights, n, filters, schedule)
-    frame = hybrid.ranking_frame(engine.data, ranking, person)
-    return ListenerList(frame, ranking, mapped, person, named.items)
+    return ListenerList(ranking, mapped, person, named.items, engine.data)
 
 
 def check_traits(traits: Mapping[str, float]) -> dict[str, float]:
@@ -103,8 +115,7 @@ def rank_profile(
     empty = sp.csr_matrix((1, engine.data.n_items), dtype="float32")
     components = seeded_components(engine, empty, z, named.items)
     ranking = engine.rank(components, weights, n, filters, schedule)
-    frame = hybrid.ranking_frame(engine.data, ranking, "profile")
-    return ListenerList(frame, ranking, None, "profile", named.items)
+    return ListenerList(ranking, None, "profile", named.items, engine.data)
 
 
 def next_track(

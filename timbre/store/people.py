@@ -195,8 +195,9 @@ def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[Any, 
     if not wanted:
         return (0, 0, 0.0, 0, 0, 0)
     row = conn.execute(_MARKS, {"keys": wanted}).one()
-    return (int(row[0]), int(row[1]), round(float(row[2]), 6), int(row[3]), int(row[4]),
-            int(row[5]))  # fmt: skip
+    count, newest_id, weight, items, moments, profile = row
+    weight = round(float(weight), 6)
+    return (int(count), int(newest_id), weight, int(items), int(moments), int(profile))
 
 
 def profile_marks(conn: Connection) -> tuple[int, int]:

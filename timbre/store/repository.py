@@ -334,6 +334,14 @@ class Store:
         with self._connection(transaction=True) as conn:
             return people.unlink_account(conn, user_key)
 
+    def accounts_of(self, person_key: str, candidates: Sequence[str]) -> list[str]:
+        """The user keys of ``candidates`` and of the accounts linked to ``person_key`` that
+        name a user in the store (candidates first, in order), in one round trip."""
+        with self._connection() as conn:
+            linked = people.linked_accounts(conn, person_key)
+            wanted = [*candidates, *(k for k in linked if k not in candidates)]
+            return datasets.existing_user_keys(conn, wanted)
+
     def linked_accounts(self, person_key: str) -> list[str]:
         """The accounts linked to a person."""
         with self._connection() as conn:

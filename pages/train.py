@@ -84,7 +84,7 @@ if all_runs:
         on_select="rerun",
         selection_mode="multi-row",
     )
-    chosen = [all_runs[i] for i in picked.selection.rows]  # type: ignore[attr-defined]
+    chosen = [all_runs[i] for i in picked.selection.rows]
     if len(chosen) >= 2:
         st.caption(f"{len(chosen)} runs side by side (parameters, split, metrics):")
         st.dataframe(compare_runs(chosen), key="train_runs_compare")

@@ -148,9 +148,11 @@ def wait_for_app(page: Any, timeout: float = 90.0) -> None:
 
 
 def open_page(page: Any, base: str, name: str) -> None:
-    """Open page ``name`` (``Tune``) of the app at ``base`` as a user does: Home first, then the
-    page's address. As the very first request of a browser session, a page's address opens a
-    "Page not found" dialog over it (noted in the closing note; not fixed yet)."""
+    """Open page ``name`` (``Tune``) of the app at ``base``: Home first, then the page's address.
+
+    As the first script run of a server process, a page's address opens Streamlit's "Page not
+    found" dialog over the page (the ``pages/`` folder beside the entrypoint; see
+    ``tests/e2e/test_deep_links.py``), and a test may be a server's first visitor."""
     page.goto(base)
     wait_for_app(page)
     page.goto(f"{base}/{name}")

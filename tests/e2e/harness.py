@@ -148,13 +148,7 @@ def wait_for_app(page: Any, timeout: float = 90.0) -> None:
 
 
 def open_page(page: Any, base: str, name: str) -> None:
-    """Open page ``name`` (``Tune``) of the app at ``base``: Home first, then the page's address.
-
-    As the first script run of a server process, a page's address opens Streamlit's "Page not
-    found" dialog over the page (the ``pages/`` folder beside the entrypoint; see
-    ``tests/e2e/test_deep_links.py``), and a test may be a server's first visitor."""
-    page.goto(base)
-    wait_for_app(page)
+    """Open page ``name`` (``Tune``) of the app at ``base`` by its address, as a bookmark does."""
     page.goto(f"{base}/{name}")
     wait_for_app(page)
 

@@ -5,13 +5,11 @@ first thing a freshly started server is asked for. Each case gets its own server
 fresh browser context, so the address is the first script run the process and the browser see
 (Streamlit's "Page not found" dialog comes from exactly that first run).
 
-Cause (Streamlit 1.67): a ``pages/`` folder beside ``streamlit_app.py`` makes the first script
-run of a server process go through Streamlit's old pages-folder navigation
-(``PagesManager.uses_pages_directory`` is set from that folder when the first session starts and
-cleared only by the first ``st.navigation`` call). That navigation knows the files' own names
-(``tune``), not ``/Tune``, so it sends "Page not found", then runs the frame, whose
-``st.navigation`` opens the right page under the dialog. Every later run, in any browser, is
-fine. The fix is moving the page scripts out of a folder named ``pages``.
+Cause (Streamlit 1.67): with a ``pages/`` folder beside ``streamlit_app.py`` the first script
+run of a server process goes through Streamlit's old pages-folder navigation, which knows the
+files' own names (``tune``), not ``/Tune``: it sent "Page not found", then ran the frame, whose
+``st.navigation`` opened the right page under the dialog. The page scripts now live in
+``app_pages/``.
 """
 
 from __future__ import annotations
@@ -25,10 +23,6 @@ import pytest
 from tests.e2e.harness import assert_no_exception, streamlit_server, wait_for_app
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the page scripts live in pages/ beside the entrypoint (see the module docstring)",
-)
 @pytest.mark.parametrize(
     ("address", "title"),
     [("Tune", "Tune"), ("Data?code=x&state=y", "Data")],

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TIMBRE_HOME"] = str(home)
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
         at.run()
-        at.switch_page("pages/tune.py")
+        at.switch_page("app_pages/tune.py")
         at, first = _timed(at)  # builds the engine and the panel
         at, cached = _timed(at)  # a whole-page rerun with nothing changed
         per_slider: dict[str, dict[str, float]] = {}

@@ -257,14 +257,14 @@ def test_the_train_page_shows_the_serving_runs_staleness(
     st.cache_resource.clear()
     _import(capsys, home, _blocks(tmp_path / "v1.csv", 40, seed=0))
     _retrain(capsys, home, "--model", "item-knn")
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     assert not at.exception and not at.error, [e.value for e in at.error]
     texts = [t.value for t in at.text]
     assert "Run 1 (item-knn) serves toy: trained on the current data" in texts, texts
     _more(tmp_path, capsys, home)
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     assert not at.exception
     assert (
         "Run 1 (item-knn) serves toy: stale: 60 user-item pairs arrived or changed since "

@@ -56,7 +56,7 @@ def test_the_api_the_cli_and_the_app_give_the_same_list(
     for live in serve(Settings(home=shared_home)):
         with live.client() as client:
             api = client.get(f"/v1/recommend/user/{person}").json()
-    at = open_page("pages/recommend.py", 120)
+    at = open_page("app_pages/recommend.py", 120)
     at.text_input(key="recommend_user").set_value(person)
     at = at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]

@@ -22,20 +22,21 @@ TIMEOUT = 120
 PASSWORD = "lab-presenter"
 #: Every write control of each page (keys), as a read-only session sees them.
 WRITE_CONTROLS = {
-    "pages/data.py": ["data_import_submit", "data_load_demo", "data_lastfm_add",
-                      "data_lastfm_fetch"],
-    "pages/train.py": ["train_submit", "train_eval_submit", "train_sweep_submit", "train_delete"],
-    "pages/personality.py": ["personality_submit"],
-    "pages/recommend.py": ["recommend_save", "recommend_like_1", "recommend_block_10"],
-    "pages/tune.py": ["tune_like_1", "tune_skip_5"],
-    "pages/you.py": ["you_lastfm_connect", "you_import", "you_ipip_submit", "you_like_1",
-                     "you_forget"],
+    "app_pages/data.py": ["data_import_submit", "data_load_demo", "data_lastfm_add",
+                          "data_lastfm_fetch"],
+    "app_pages/train.py": ["train_submit", "train_eval_submit", "train_sweep_submit",
+                           "train_delete"],
+    "app_pages/personality.py": ["personality_submit"],
+    "app_pages/recommend.py": ["recommend_save", "recommend_like_1", "recommend_block_10"],
+    "app_pages/tune.py": ["tune_like_1", "tune_skip_5"],
+    "app_pages/you.py": ["you_lastfm_connect", "you_import", "you_ipip_submit", "you_like_1",
+                         "you_forget"],
 }  # fmt: skip
 #: Controls that only read or only change this session: never disabled.
 FREE_CONTROLS = {
-    "pages/recommend.py": ["recommend_all_build"],
-    "pages/tune.py": ["tune_apply_preset", "tune_use"],
-    "pages/personality.py": ["personality_persona"],
+    "app_pages/recommend.py": ["recommend_all_build"],
+    "app_pages/tune.py": ["tune_apply_preset", "tune_use"],
+    "app_pages/personality.py": ["personality_persona"],
 }
 
 
@@ -96,7 +97,7 @@ def test_the_read_only_demo_disables_every_write_control(
 
 
 def test_a_forged_click_on_a_disabled_control_does_nothing(als_home: Path, exposed: None) -> None:
-    at = open_page("pages/train.py", TIMEOUT)
+    at = open_page("app_pages/train.py", TIMEOUT)
     _force(_button(at, "train_submit")).click()  # type: ignore[attr-defined]
     at.run()
     assert not at.exception and len(_runs()) == 1  # Streamlit discards it; nothing trained
@@ -112,13 +113,13 @@ def gates_open(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_server_refuses_writes_a_page_lets_through(
     als_home: Path, exposed: None, gates_open: None
 ) -> None:
-    at = open_page("pages/train.py", TIMEOUT)
+    at = open_page("app_pages/train.py", TIMEOUT)
     _button(at, "train_submit").click()  # type: ignore[attr-defined]
     at.run()
     assert any("cannot train a model" in e for e in _errors(at)), _errors(at)
     assert len(_runs()) == 1
 
-    at = open_page("pages/you.py", TIMEOUT)
+    at = open_page("app_pages/you.py", TIMEOUT)
     _button(at, "you_like_1").click()  # type: ignore[attr-defined]
     at.run()
     assert any("cannot like, skip or block" in e for e in _errors(at)), _errors(at)
@@ -128,7 +129,7 @@ def test_the_server_refuses_writes_a_page_lets_through(
     at.run()
     assert any("cannot forget anyone" in e for e in _errors(at)), _errors(at)
 
-    at = open_page("pages/data.py", TIMEOUT)
+    at = open_page("app_pages/data.py", TIMEOUT)
     at.text_input(key="data_lastfm_add_names").input("rj")
     _button(at, "data_lastfm_add").click()  # type: ignore[attr-defined]
     at.run()
@@ -151,7 +152,7 @@ def test_the_server_refuses_writes_a_page_lets_through(
 
 
 def test_the_presenter_unlocks_with_the_password_only(als_home: Path, presenter: str) -> None:
-    at = open_page("pages/train.py", TIMEOUT)
+    at = open_page("app_pages/train.py", TIMEOUT)
     assert not at.exception
     assert _button(at, "train_submit").disabled  # type: ignore[attr-defined]
     assert any("unlock as presenter" in c.value for c in at.caption)
@@ -187,7 +188,7 @@ def test_the_presenter_unlocks_with_the_password_only(als_home: Path, presenter:
 def test_a_new_hash_locks_an_unlocked_session(
     als_home: Path, presenter: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = open_page("pages/personality.py", TIMEOUT)
+    at = open_page("app_pages/personality.py", TIMEOUT)
     at.text_input(key="presenter_password").input(PASSWORD)
     _button(at, "presenter_unlock").click()  # type: ignore[attr-defined]
     at.run()
@@ -201,7 +202,7 @@ def test_a_malformed_hash_keeps_the_app_read_only(
     als_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV_PRESENTER_HASH, PASSWORD)  # the password where the hash belongs
-    at = open_page("pages/data.py", TIMEOUT)
+    at = open_page("app_pages/data.py", TIMEOUT)
     assert not at.exception
     assert _button(at, "data_import_submit").disabled  # type: ignore[attr-defined]
     shown = " ".join(e.value for e in at.sidebar.error)
@@ -213,7 +214,7 @@ def test_a_personal_install_shows_no_presenter_box(
     als_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(ENV_PRESENTER_HASH, raising=False)
-    at = open_page("pages/train.py", TIMEOUT)
+    at = open_page("app_pages/train.py", TIMEOUT)
     assert config.get_option("server.address") == "127.0.0.1"
     assert not _button(at, "train_submit").disabled  # type: ignore[attr-defined]
     assert not at.sidebar.caption and not at.sidebar.error
@@ -223,7 +224,7 @@ def test_a_personal_install_shows_no_presenter_box(
 def test_the_read_only_demo_cannot_train_where_a_model_is_missing(
     demo_app_home: Path, exposed: None
 ) -> None:
-    at = open_page("pages/tune.py", TIMEOUT)
+    at = open_page("app_pages/tune.py", TIMEOUT)
     assert not at.exception
     assert _button(at, "tune_train").disabled  # type: ignore[attr-defined]
     assert any("cannot train a model" in c.value for c in at.caption)

@@ -16,7 +16,7 @@ from tests.fakes.spotify import FakeSpotify
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = "pages/data.py"
+PAGE = "app_pages/data.py"
 KEY = "app-test-lastfm-key-91c2d7e4f0"
 REDIRECT = "http://127.0.0.1:8501/Data"
 

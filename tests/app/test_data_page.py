@@ -12,7 +12,7 @@ from tests.app.helpers import values as plotly_values
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = "pages/data.py"
+PAGE = "app_pages/data.py"
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 

@@ -13,7 +13,7 @@ from timbre.app.imports import import_uploads
 from timbre.config import Settings, load_settings
 from timbre.store import Store
 
-PAGE = "pages/data.py"
+PAGE = "app_pages/data.py"
 
 
 def _import(files: dict[str, bytes]) -> AppTest:

@@ -16,7 +16,7 @@ from timbre.errors import DataError
 from timbre.sources.demo import SAMPLES_DIR
 from timbre.store import Store
 
-PAGE = "pages/data.py"
+PAGE = "app_pages/data.py"
 LASTFM = SAMPLES_DIR / "lastfm-presenter.csv"
 SPOTIFY = SAMPLES_DIR / "my_spotify_data.zip"
 NOTES = b"these are my notes about the export\nnothing to import here\n"

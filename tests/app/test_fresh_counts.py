@@ -20,20 +20,20 @@ def _cli(home: Path, *args: str) -> None:
 
 
 def test_a_fresh_tab_sees_a_cli_import(demo_app_home: Path) -> None:
-    before = open_page("pages/home.py", 30)
+    before = open_page("app_pages/home.py", 30)
     assert not before.exception
     assert "lastfm-export" not in " ".join(t.value for t in before.text)
     _cli(demo_app_home, "import", str(LASTFM), "--user", "presenter")
-    home = open_page("pages/home.py", 30)  # a new browser session in the same server process
+    home = open_page("app_pages/home.py", 30)  # a new browser session in the same server process
     assert not home.exception
     assert any("lastfm-export" in t.value for t in home.text)
-    data = open_page("pages/data.py", 60)
+    data = open_page("app_pages/data.py", 60)
     assert not data.exception
     assert "lastfm-export" in set(table_with(data, "data set")["data set"])
 
 
 def test_the_data_page_counts_follow_a_cli_write(demo_app_home: Path) -> None:
-    at = open_page("pages/data.py", 60)
+    at = open_page("app_pages/data.py", 60)
     users = metric_values(at)["Users"][0]
     _cli(demo_app_home, "import", str(LASTFM), "--user", "presenter")
     at.run()  # the same session, next run (e.g. any click)

@@ -9,7 +9,7 @@ from timbre import personality as pers
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = "pages/personality.py"
+PAGE = "app_pages/personality.py"
 
 
 def _profiles() -> list[dict[str, object]]:

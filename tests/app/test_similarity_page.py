@@ -16,7 +16,7 @@ from timbre.similarity import select, similarity_matrix
 from timbre.spaces import build_space
 from timbre.store import Store
 
-PAGE = "pages/similarity.py"
+PAGE = "app_pages/similarity.py"
 
 
 def _page() -> AppTest:

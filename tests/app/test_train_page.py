@@ -11,7 +11,7 @@ from tests.app.helpers import values as plotly_values
 from timbre.config import load_settings
 from timbre.store import Store
 
-PAGE = "pages/train.py"
+PAGE = "app_pages/train.py"
 
 
 def _runs() -> list[dict[str, object]]:

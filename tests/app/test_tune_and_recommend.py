@@ -13,8 +13,8 @@ from timbre.config import load_settings
 from timbre.export import csv_text
 from timbre.store import Store
 
-TUNE = "pages/tune.py"
-RECOMMEND = "pages/recommend.py"
+TUNE = "app_pages/tune.py"
+RECOMMEND = "app_pages/recommend.py"
 
 
 def _start(page: str) -> AppTest:

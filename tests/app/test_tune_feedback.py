@@ -15,7 +15,7 @@ from timbre.config import load_settings
 from timbre.services.people import account_keys, feedback_of
 from timbre.store import Store
 
-PAGE = "pages/tune.py"
+PAGE = "app_pages/tune.py"
 TIMEOUT = 120
 
 

@@ -18,7 +18,7 @@ from timbre.config import load_settings
 from timbre.services.people import account_keys, feedback_of
 from timbre.store import Store
 
-PAGE = "pages/you.py"
+PAGE = "app_pages/you.py"
 TIMEOUT = 120
 
 

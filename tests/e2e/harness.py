@@ -148,11 +148,7 @@ def wait_for_app(page: Any, timeout: float = 90.0) -> None:
 
 
 def open_page(page: Any, base: str, name: str) -> None:
-    """Open page ``name`` (``Tune``) of the app at ``base`` as a user does: Home first, then the
-    page's address. As the very first request of a browser session, a page's address opens a
-    "Page not found" dialog over it (noted in the closing note; not fixed yet)."""
-    page.goto(base)
-    wait_for_app(page)
+    """Open page ``name`` (``Tune``) of the app at ``base`` by its address, as a bookmark does."""
     page.goto(f"{base}/{name}")
     wait_for_app(page)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.harness import assert_no_exception, wait_for_app
+from tests.e2e.harness import assert_no_exception, open_page, wait_for_app
 
 KNOBS = ("cf", "content", "personality", "novelty", "diversity")
 GOOD, TYPO = "hetrec:user:10", "hetrec:user:1O"  # a digit 0, a letter O
@@ -61,10 +61,7 @@ def _typo_then_fix(page: Any) -> tuple[list[str | None], list[str]]:
 
 
 def test_a_listener_typo_keeps_the_weights_and_the_list(app_server: Any, page: Any) -> None:
-    page.goto(app_server.url)  # a deep link as the first request of an empty home 404s
-    wait_for_app(page)
-    page.goto(f"{app_server.url}/Tune")
-    wait_for_app(page)
+    open_page(page, app_server.url, "Tune")
     _ensure_model(page)
     _type(page, GOOD)
     page.get_by_text("Offline metrics, 300 held-out users").wait_for()

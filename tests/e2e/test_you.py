@@ -15,7 +15,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.e2e.harness import Server, assert_no_exception, streamlit_server, wait_for_app
+from tests.e2e.harness import (
+    Server,
+    assert_no_exception,
+    open_page,
+    streamlit_server,
+    wait_for_app,
+)
 from tests.fakes.lastfm import FakeLastfm, make_user
 from tests.sources.test_spotify_mixed import BASIC, EXTENDED, _files
 from tests.test_people import _scrobbles
@@ -39,12 +45,7 @@ def _ensure_model(page: Any) -> None:
 
 
 def test_you_flow_upload_list_skip_and_download(app_server: Any, page: Any, tmp_path: Path) -> None:
-    # a deep link as the very first request of an empty home says "Page not found" (the demo
-    # loads before the navigation is built): start from Home, as a presenter does
-    page.goto(app_server.url)
-    wait_for_app(page)
-    page.goto(f"{app_server.url}/You")
-    wait_for_app(page)
+    open_page(page, app_server.url, "You")
     _ensure_model(page)
     assert_no_exception(page)
     box = page.get_by_role("textbox", name="Your id")
@@ -117,9 +118,7 @@ def _step(page: Any) -> None:
 
 
 def _open_you(page: Any, url: str, person: str) -> None:
-    page.goto(url)
-    wait_for_app(page)
-    page.goto(f"{url}/You")
+    open_page(page, url, "You")
     _step(page)
     _ensure_model(page)
     box = page.get_by_role("textbox", name="Your id")

@@ -39,7 +39,7 @@ def require_engine(prefix: str) -> tuple[InteractionData, Run, hybrid.HybridEngi
                 require_write("train a model")
                 train_run(store, get_settings(), data, "als")
             st.rerun()
-        page_link("pages/train.py")
+        page_link("app_pages/train.py")
         stop()
     state = shared()
     with guard(), st.spinner("Preparing the hybrid engine..."):

@@ -37,7 +37,7 @@ def choose_dataset(prefix: str) -> str:
     names = [d["name"] for d in get_store().list_datasets()]
     if not names:
         st.info("There is no data yet.")
-        page_link("pages/data.py", "Load the demo or import data on the Data page")
+        page_link("app_pages/data.py", "Load the demo or import data on the Data page")
         stop()
     state = shared()
     if state.dataset not in names:

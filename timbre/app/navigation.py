@@ -10,7 +10,13 @@ from streamlit.navigation.page import StreamlitPage
 
 @dataclass(frozen=True)
 class PageEntry:
-    """One page: its file (relative to ``streamlit_app.py``), title, group and purpose."""
+    """One page: its file (relative to ``streamlit_app.py``), title, group and purpose.
+
+    The files live in ``app_pages/``, never in a folder named ``pages`` beside the entrypoint:
+    Streamlit (1.67) then runs a server's first script run through its old pages-folder
+    navigation, which does not know ``/Tune`` and puts "Page not found" over a bookmark or the
+    Spotify redirect (``tests/e2e/test_deep_links.py``).
+    """
 
     path: str
     title: str
@@ -21,51 +27,53 @@ class PageEntry:
 
 #: Every page, in sidebar order. The home page comes first and has no group.
 PAGES: tuple[PageEntry, ...] = (
-    PageEntry("pages/home.py", "Home", "", "what is loaded, what to do next", ":material/home:"),
     PageEntry(
-        "pages/you.py",
+        "app_pages/home.py", "Home", "", "what is loaded, what to do next", ":material/home:"
+    ),
+    PageEntry(
+        "app_pages/you.py",
         "You",
         "Data & people",
         "your own list: bring your listening, take the questionnaire, like / skip, export",
         ":material/person:",
     ),
     PageEntry(
-        "pages/data.py",
+        "app_pages/data.py",
         "Data",
         "Data & people",
         "load the demo, import exports, connect Last.fm and Spotify, statistics",
         ":material/database:",
     ),
     PageEntry(
-        "pages/personality.py",
+        "app_pages/personality.py",
         "Personality",
         "Data & people",
         "Big Five questionnaire, scores, percentiles, the prior",
         ":material/psychology:",
     ),
     PageEntry(
-        "pages/train.py",
+        "app_pages/train.py",
         "Train",
         "Model",
         "train and evaluate recommenders, the run registry",
         ":material/model_training:",
     ),
     PageEntry(
-        "pages/similarity.py",
+        "app_pages/similarity.py",
         "Similarity",
         "Explore",
         "user-user and item-item heatmaps, maps, friends vs taste",
         ":material/grid_on:",
     ),
     PageEntry(
-        "pages/tune.py",
+        "app_pages/tune.py",
         "Tune",
         "Explore",
         "live hybrid weights with live offline metrics",
         ":material/tune:",
     ),
     PageEntry(
-        "pages/recommend.py",
+        "app_pages/recommend.py",
         "Recommend",
         "Recommend",
         "lists with explanations, next track, groups, exports",

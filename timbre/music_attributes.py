@@ -171,7 +171,9 @@ def item_attributes(item_meta: pd.DataFrame) -> ItemAttributes:
         else np.full(n, "")
     )
     evidence = [
-        _evidence(float(a), bool(t), str(line) + ("; thin beside the tags: tags used" if th else ""))
+        _evidence(
+            float(a), bool(t), str(line) + ("; thin beside the tags: tags used" if th else "")
+        )
         for a, t, line, th in zip(share, has_tags, lines, thin, strict=True)
     ]
     return ItemAttributes(

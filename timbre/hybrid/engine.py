@@ -208,10 +208,9 @@ class HybridEngine:
     @cached_property
     def blocklisted(self) -> NDArray[np.bool_]:
         """Items whose name or artist holds a word of the presenter-safe blocklist."""
-        words = blocklist()
-        meta = self.data.item_meta
-        names = meta["name"].astype(str) + " " + meta["artist"].fillna("").astype(str)
-        return np.array([bool(words & set(name_key(n).split())) for n in names], dtype=bool)
+        from timbre.hybrid.safety import blocklisted  # one rule for lists with and without one
+
+        return blocklisted(self.data.item_meta)
 
     @cached_property
     def item_tags(self) -> list[set[str]]:

@@ -223,9 +223,11 @@ def settings_caption(run: Run) -> str:
     """Which weights, normalisation and space the lists use, and where the weights came from."""
     state = shared()
     source = "from the Tune page" if state.weights_from_tune else "default preset"
+    schedule = "on" if state.schedule_on else "off (the chosen weights for everyone)"
     return (
         f"Weights ({source}): {state.weights.text()}. Normalisation {state.normalization}; "
-        f"diversity space {state.space}. CF: run {run['id']} ({run['model']})."
+        f"diversity space {state.space}. CF: run {run['id']} ({run['model']}). "
+        f"Cold-start schedule {schedule}; {prior_note()}."
     )
 
 

@@ -54,3 +54,25 @@ def test_each_persona_is_ranked_as_a_cold_start_listener_and_compared_with_no_pr
     )
     # on the demo, every persona's list carries its predicted tags more often than popularity's
     assert (table["lift"] > 0).all(), table
+
+
+def test_the_cli_prints_the_check_with_its_label(
+    demo_als_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.cli_helpers import run_cli
+
+    home = str(demo_als_home)
+    code, out, err = run_cli(capsys, "--home", home, "personality", "check", "--min-listeners", "5")
+    assert code == 0, err
+    assert out.startswith("Plausibility check (not accuracy): the bundled personas")
+    assert "at least 5 listeners" in out and out.count("lift ") == 5
+    code, out, err = run_cli(capsys, "--home", home, "personality", "check", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["title"] == TITLE and len(payload["rows"]) == 5
+    code, out, err = run_cli(
+        capsys, "--home", home, "personality", "check", "--min-listeners", "-1"
+    )
+    assert code != 0 and "--min-listeners must be 0 or more" in err

@@ -38,6 +38,8 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Users and items of Last.fm 360K (the shape the synthetic data is scaled from).
 SHAPE = (358_000, 160_000, 17_500_000)
+#: What can be measured (``--stages``); the import always runs (every other stage needs it).
+STAGES = ("import", "load", "cached", "recommend")
 
 
 def synthetic_csv(path: Path, rows: int, seed: int = 0) -> tuple[int, int]:
@@ -134,6 +136,60 @@ print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "nnz": in
 """
 
 
+TRAIN = f"""
+import json, time
+from timbre.cli import main
+t = time.perf_counter()
+code = main(["--home", HOME, "train", "--model", "als", "--dataset", "scale"])
+seconds = time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"seconds": round(seconds, 2), "rss_mb": round(rss), "code": code}}))
+"""
+
+#: ``timbre recommend --all-users -n 50`` as the user runs it: load (the matrix cache), the
+#: engine, every list, the file. CPU seconds of the command (``time.process_time``: this
+#: process, both cores' worth), not of the interpreter's start.
+RECOMMEND = f"""
+import json, time
+from timbre.cli import main
+argv = ["--home", HOME, "recommend", "--all-users", "-n", "50", "--dataset", "scale",
+        "--out", OUT, *WEIGHTS]
+t, c = time.perf_counter(), time.process_time()
+code = main(argv)
+cpu, seconds = time.process_time() - c, time.perf_counter() - t
+{_RSS}
+print(json.dumps({{"cpu_s": round(cpu, 2), "seconds": round(seconds, 2), "rss_mb": round(rss),
+                  "code": code}}))
+"""
+
+#: The floor: implicit's batch ``recommend`` of the same ALS factors for every user, heard items
+#: filtered (CPU seconds of that call alone).
+IMPLICIT_RECOMMEND = f"""
+import json, time
+import numpy as np
+from implicit.cpu.als import AlternatingLeastSquares
+from timbre.config import Settings
+from timbre.models.base import one_blas_thread
+from timbre.services.data import load_data
+from timbre.services.runs import choose_run, load_run
+from timbre.store import Store
+with Store.open(Settings(home=__import__("pathlib").Path(HOME))) as store:
+    data = load_data(store, "scale")
+    model = load_run(choose_run(store, "scale"), data)
+with one_blas_thread():
+    als = AlternatingLeastSquares(factors=model.user_factors_.shape[1])
+    als.user_factors, als.item_factors = model.user_factors_, model.item_factors_
+    users = np.arange(data.n_users)
+    c = time.process_time()
+    ids, scores = als.recommend(users, data.user_items[users], N=50)
+    cpu = time.process_time() - c
+{_RSS}
+print(json.dumps({{"cpu_s": round(cpu, 2), "rss_mb": round(rss), "rows": int(ids.size)}}))
+"""
+#: The weight mixes of the recommend stage: cf only, and every component (the defaults).
+MIXES = {"cf_only": ["--preset", "cf-only"], "all": ["--preset", "default"]}
+
+
 def executemany_floor(db: Path, csv: Path) -> dict[str, Any]:
     """The import floor: the same interaction tuples written with ``sqlite3.executemany`` into a
     copy of the imported store's schema (users and items already present, same indexes)."""
@@ -174,32 +230,50 @@ def executemany_floor(db: Path, csv: Path) -> dict[str, Any]:
     return {"seconds": round(seconds, 2), "rows": len(tuples)}
 
 
-def run_size(rows: int, scratch: Path) -> dict[str, Any]:
+def run_size(rows: int, scratch: Path, stages: tuple[str, ...] = STAGES) -> dict[str, Any]:
     csv = scratch / f"scale-{rows}.csv"
     n_users, n_items = synthetic_csv(csv, rows)
     home = scratch / f"home-{rows}"
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     values = {"HOME": repr(str(home)), "CSV": repr(str(csv)), "DB": repr(str(home / "timbre.db"))}
 
-    def code(template: str) -> str:
-        return "".join(f"{k} = {v}\n" for k, v in values.items()) + template
+    def code(template: str, **more: Any) -> str:
+        given = {**values, **{k: repr(v) for k, v in more.items()}}
+        return "".join(f"{k} = {v}\n" for k, v in given.items()) + template
 
-    stages: dict[str, Any] = {"import": _child(code(IMPORT), env)}
-    stages["import_floor"] = executemany_floor(home / "timbre.db", csv)
-    stages["load"] = _child(code(LOAD), env)
-    stages["load_floor"] = _child(code(RAW_SELECT), env)
-    stages["cached"] = _child(code(LOAD), env)
-    stages["cached_floor"] = _child(code(NP_LOAD), env)
-    ratios = {
-        stage: round(stages[stage]["seconds"] / max(stages[f"{stage}_floor"]["seconds"], 1e-3), 2)
-        for stage in ("import", "load", "cached")
-    }
+    measured: dict[str, Any] = {"import": _child(code(IMPORT), env)}
+    ratios: dict[str, float] = {}
+    if "import" in stages:
+        measured["import_floor"] = executemany_floor(home / "timbre.db", csv)
+    measured["load"] = _child(code(LOAD), env)
+    if "load" in stages:
+        measured["load_floor"] = _child(code(RAW_SELECT), env)
+    if "cached" in stages:
+        measured["cached"] = _child(code(LOAD), env)
+        measured["cached_floor"] = _child(code(NP_LOAD), env)
+    for stage in ("import", "load", "cached"):
+        if stage in stages:
+            floor = max(measured[f"{stage}_floor"]["seconds"], 1e-3)
+            ratios[stage] = round(measured[stage]["seconds"] / floor, 2)
+    if "recommend" in stages:
+        measured["train"] = _child(code(TRAIN), env)
+        floor = _child(code(IMPLICIT_RECOMMEND), env)
+        measured["recommend_floor"] = floor
+        first = str(scratch / f"first-{rows}.parquet")  # builds the SVD space's cache once
+        measured["recommend_first"] = _child(
+            code(RECOMMEND, OUT=first, WEIGHTS=MIXES["cf_only"]), env
+        )
+        for mix, weights in MIXES.items():
+            out = str(scratch / f"all-{rows}-{mix}.parquet")
+            done = _child(code(RECOMMEND, OUT=out, WEIGHTS=weights), env)
+            measured[f"recommend_{mix}"] = done
+            ratios[f"recommend_{mix}"] = round(done["cpu_s"] / max(floor["cpu_s"], 1e-3), 2)
     return {
         "rows": rows,
-        "nnz": stages["load"]["nnz"],
+        "nnz": measured["load"]["nnz"],
         "users": n_users,
         "items": n_items,
-        "stages": stages,
+        "stages": measured,
         "ratios": ratios,
     }
 
@@ -207,12 +281,13 @@ def run_size(rows: int, scratch: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[500_000, 2_000_000])
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--out", default=str(RESULTS / "scale.json"))
     args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         for rows in args.rows:
-            result = run_size(rows, Path(scratch))
+            result = run_size(rows, Path(scratch), tuple(args.stages))
             results.append(result)
             print(json.dumps(result, indent=1), flush=True)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

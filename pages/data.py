@@ -10,7 +10,13 @@ import streamlit as st
 from timbre import plots
 from timbre.app.access import require_write, write_gate
 from timbre.app.connectors import lastfm_section, spotify_section
-from timbre.app.imports import import_uploads, parse_column_map
+from timbre.app.imports import (
+    clear_upload_box,
+    import_uploads,
+    parse_column_map,
+    show_upload_files,
+    upload_box_key,
+)
 from timbre.app.state import bump_data_version, dataset_charts, get_store, guard, stats
 from timbre.app.widgets import (
     escape_markdown,
@@ -134,7 +140,7 @@ with st.form("data_import_form"):
     uploads = st.file_uploader(
         "Files",
         accept_multiple_files=True,
-        key="data_uploads",
+        key=upload_box_key("data_uploads"),
         type=["csv", "tsv", "txt", "json", "zip", "gz", "dat"],
         disabled=not can_import,
     )
@@ -163,8 +169,9 @@ with st.form("data_import_form"):
     )
     submitted = st.form_submit_button("Import", key="data_import_submit", disabled=not can_import)
 if submitted:
+    progress = progress_bar("Importing...")
     with guard():
-        report = import_uploads(
+        result = import_uploads(
             store,
             uploads or [],
             None if fmt == "auto-detect" else cast(Format, fmt),
@@ -172,15 +179,21 @@ if submitted:
             user=user.strip() or None,
             min_play_ms=int(min_play * 1000),
             columns=parse_column_map(column_map),
+            progress=progress,
         )
     bump_data_version()
-    st.session_state["data_last_report"] = [report.as_dict()]
-    st.session_state["data_flash"] = f"Imported into data set {report.dataset!r}."
+    clear_upload_box("data_uploads")  # the next import starts from an empty box
+    st.session_state["data_last_report"] = [r.as_dict() for r in result.reports]
+    st.session_state["data_last_files"] = result.files
+    names = ", ".join(sorted({repr(r.dataset) for r in result.reports}))
+    st.session_state["data_flash"] = f"Imported into data set {names}."
     st.rerun()  # so the statistics above include what was just imported
 
 if st.session_state.get("data_flash"):
     st.success(escape_markdown(st.session_state.pop("data_flash")))
 
+if st.session_state.get("data_last_files"):
+    show_upload_files(st.session_state["data_last_files"], "data_upload_files")
 for number, report_dict in enumerate(st.session_state.get("data_last_report") or []):
     with st.container(border=True):
         st.text(f"Import report · {report_dict['source']} -> {report_dict['dataset']}")
@@ -208,5 +221,6 @@ with st.expander("Bundled demo data", expanded=False):
             status.update(label="Demo loaded", state="complete")
         bump_data_version()
         st.session_state["data_last_report"] = [r.as_dict() for r in reports]
+        st.session_state["data_last_files"] = []
         st.session_state["data_flash"] = "Demo loaded (nothing is duplicated on a reload)."
         st.rerun()

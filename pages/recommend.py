@@ -20,10 +20,11 @@ from timbre.app.hybrid import (
 from timbre.app.state import get_store, guard, shared
 from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.app.you import flash, reaction_buttons
-from timbre.export import csv_text, parquet_bytes, provenance
+from timbre.export import csv_text, group_line, parquet_bytes, provenance, seeds_line
 from timbre.hybrid.engine import Aggregate
-from timbre.services.people import listener_components
-from timbre.services.recommendations import save_list
+from timbre.services import recommendations as lists
+from timbre.services.people import listener_profile
+from timbre.services.recommendations import rank_listener, save_list
 
 st.title("Recommend")
 flash()
@@ -32,6 +33,8 @@ state = shared()
 weights = state.weights
 schedule = active_schedule()
 st.caption(escape_markdown(settings_caption(run)))
+notes = [engine.content_note] if engine.content_note else []
+notes += [prior_note(), "cold-start schedule: " + ("on" if schedule else "off")]
 SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
 
 mode = st.radio(
@@ -41,54 +44,57 @@ mode = st.radio(
     key="recommend_mode",
 )
 n = st.slider("How many", 5, 50, 10, key="recommend_n")
-filters = list_filters("recommend")
+shared_filters = list_filters("recommend")
 with st.expander("Filters"):
     include = st.text_input("Only items tagged (comma-separated)", key="recommend_include")
     exclude = st.text_input("Never items tagged", key="recommend_exclude")
     heard = st.checkbox("Leave out what was already heard", value=True, key="recommend_heard")
 filters = replace(
-    filters,
+    shared_filters,
     exclude_seen=heard,
     include_tags=tuple(t.strip() for t in include.split(",") if t.strip()),
     exclude_tags=tuple(t.strip() for t in exclude.split(",") if t.strip()),
 )
-notes = [engine.content_note] if engine.content_note else []
-notes += [prior_note(), f"filters: {filters.text()}"]
-notes.append("cold-start schedule: " + ("on" if schedule else "off"))
-comments = provenance(data.dataset, weights.as_dict(), state.normalization, state.space, run, notes)
 
 
-def one_listener() -> pd.DataFrame:
+#: What a mode's list was made from, for the export's provenance: lines and the profile used.
+Made = tuple[pd.DataFrame, list[str], dict[str, float] | str | None]
+
+
+def one_listener() -> Made:
     user_id = st.text_input(
         "Listener id (a data set's listener, or a person: me, a Last.fm name)",
         value=str(data.users.id(0)),
         key="recommend_user",
     )
     with guard():
-        components, mapped, person = listener_components(get_store(), engine, user_id)
-        ranking = engine.rank(components, weights, n, filters, schedule)
-    if mapped is not None:
-        st.text(mapped.text())
-    if ranking.rule != hybrid.CHOSEN:
-        st.info(escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights are used."))
-    for note in ranking.notes:
+        made = rank_listener(get_store(), engine, user_id, weights, n, filters, (), schedule)
+    if made.mapped is not None:
+        st.text(made.mapped.text())
+    if made.ranking.rule != hybrid.CHOSEN:
+        rule = made.ranking.rule
+        st.info(escape_markdown(f"Cold start ({rule}): the schedule's weights are used."))
+    for note in made.ranking.notes:
         st.caption(escape_markdown(note))
-    return hybrid.ranking_frame(data, ranking, person)
+    lines = [f"listener: {made.person}", *made.ranking.notes]
+    if made.mapped is not None:
+        lines.append(made.mapped.text())
+    return made.frame, lines, listener_profile(get_store(), engine, made.person)
 
 
-def next_track() -> pd.DataFrame:
+def next_track() -> Made:
     seeds_text = st.text_area(
         "Seed sequence (artists or tracks, one per line, oldest first)",
         "Metallica\nMegadeth",
         key="recommend_seeds",
     )
     with guard():
-        seeds = [data.find_item(s.strip()) for s in seeds_text.splitlines() if s.strip()]
-        ranking = engine.next_tracks(seeds, weights, n, filters)
-    return hybrid.ranking_frame(data, ranking, "next-track")
+        sequence = seeds_text.splitlines()
+        frame, seeds = lists.next_track(engine, sequence, weights, n, filters, "next-track")
+    return frame, [seeds_line(data, seeds)], ""
 
 
-def similar_items() -> pd.DataFrame:
+def similar_items() -> Made:
     query = st.text_input("Artist or track", value="Metallica", key="recommend_similar_item")
     use_cf, use_content = st.columns(2)
     cf_on = use_cf.checkbox("CF similarity", value=True, key="recommend_similar_cf")
@@ -99,16 +105,12 @@ def similar_items() -> pd.DataFrame:
         st.warning("Switch on at least one of CF and content similarity.")
         st.stop()
     with guard():
-        item = data.find_item(query)
-        allowed = engine.item_mask(replace(filters, include_tags=(), exclude_tags=()))
-        items, scores = engine.similar(item, n + int((~allowed).sum()), cf_on, content_on)
-    keep = allowed[items]
-    items, scores = items[keep][:n], scores[keep][:n]
-    ranking = hybrid.Ranking(items, scores, {}, [], weights, "similar items")
-    return hybrid.ranking_frame(data, ranking, f"like {data.items.id(item)}")
+        frame, item = lists.similar_items(engine, query, n, cf_on, content_on, filters)
+    used = ", ".join(p for p, on in (("cf", cf_on), ("content", content_on)) if on)
+    return frame, [f"similar items to {data.items.id(item)} ({used} similarity)"], ""
 
 
-def group() -> pd.DataFrame:
+def group() -> Made:
     members_text = st.text_input(
         "Listener ids (comma-separated)",
         value=", ".join(str(data.users.id(i)) for i in range(3)),
@@ -136,7 +138,7 @@ def group() -> pd.DataFrame:
     per_member.insert(0, "item_name", frame["item_name"])
     st.caption("Each member's normalised score for the group's items:")
     st.dataframe(per_member, hide_index=True, key="recommend_members")
-    return frame
+    return frame, [group_line([data.users.id(u) for u in members], aggregate)], ""
 
 
 MODES = {
@@ -145,7 +147,19 @@ MODES = {
     "Group": group,
     "Similar items": similar_items,
 }
-frame = MODES[mode]()
+frame, made_from, profile = MODES[mode]()
+revision = get_store().dataset_revision(data.dataset)
+
+
+def comments_for(lines: list[str], used: dict[str, float] | str | None = "") -> list[str]:
+    """The provenance of a download: the page's settings, then what this list was made of."""
+    return provenance(
+        data.dataset, weights.as_dict(), state.normalization, state.space, run, lines,
+        revision=revision, fingerprint=data.fingerprint, filters=filters, profile=used,
+    )  # fmt: skip
+
+
+comments = comments_for([*made_from, *notes], profile)
 st.dataframe(frame[SHOWN], hide_index=True, key="recommend_table")
 left, right = st.columns(2)
 left.download_button(
@@ -183,10 +197,10 @@ if st.button("Build the export", key="recommend_all_build"):
             schedule=schedule,
         )  # fmt: skip
     if form == "CSV":
-        payload = csv_text(everything, comments=comments).encode("utf-8")
+        payload = csv_text(everything, comments=comments_for(notes)).encode("utf-8")
         name, mime = "timbre-recommendations-all.csv", "text/csv"
     else:
-        payload = parquet_bytes(everything, comments)
+        payload = parquet_bytes(everything, comments_for(notes))
         name, mime = "timbre-recommendations-all.parquet", "application/octet-stream"
     st.session_state["recommend_all"] = (payload, name, mime, len(everything))
 if "recommend_all" in st.session_state:

@@ -10,7 +10,6 @@ from timbre.app.models import (
     choose_dataset,
     interaction_data,
     param_inputs,
-    runs_frame,
     serving_staleness,
     trained_model,
 )
@@ -19,7 +18,7 @@ from timbre.app.widgets import escape_markdown, metric_row, progress_bar, text_t
 from timbre.errors import TimbreError
 from timbre.hybrid import items_frame
 from timbre.models import MODELS
-from timbre.services.runs import delete_run, train_run
+from timbre.services.runs import compare_runs, delete_run, runs_table, train_run
 
 st.title("Train")
 
@@ -73,7 +72,22 @@ render_evaluation(store, data)
 st.subheader("Runs")
 all_runs = [r for r in store.list_model_runs() if r["dataset"] == dataset]
 if all_runs:
-    st.dataframe(runs_frame(all_runs, data.fingerprint), hide_index=True, key="train_runs_table")
+    st.caption(
+        "A *model* run has a trained artifact that can serve lists; an *evaluation* record holds "
+        "the metrics of one model of an experiment (fitted on its split's train part). Select "
+        "two or more rows to compare them side by side."
+    )
+    picked = st.dataframe(
+        runs_table(all_runs, data.fingerprint),
+        hide_index=True,
+        key="train_runs_table",
+        on_select="rerun",
+        selection_mode="multi-row",
+    )
+    chosen = [all_runs[i] for i in picked.selection.rows]  # type: ignore[attr-defined]
+    if len(chosen) >= 2:
+        st.caption(f"{len(chosen)} runs side by side (parameters, split, metrics):")
+        st.dataframe(compare_runs(chosen), key="train_runs_compare")
 runs = [r for r in all_runs if r["artifact_path"]]
 serving = serving_staleness(data) if runs else None
 if serving:

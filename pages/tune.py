@@ -22,7 +22,7 @@ from timbre.app.hybrid import (
     require_engine,
 )
 from timbre.app.state import bound, get_store, shared
-from timbre.app.widgets import escape_markdown, plotly_texts
+from timbre.app.widgets import escape_markdown, plotly_texts, text_table
 from timbre.app.you import flash, reaction_buttons
 from timbre.errors import DataError, ParameterError
 from timbre.evaluation import ILD_SPACE, metric_label
@@ -222,9 +222,9 @@ def body() -> None:
             st.caption(escape_markdown(note))
         bars = frame.assign(item_name=plotly_texts(frame["item_name"]))  # names as written
         st.plotly_chart(plots.contribution_bars(bars), key="tune_bars")
-        st.dataframe(
-            frame[["rank", "item_name", "score", "because"]], hide_index=True, key="tune_list"
-        )
+        # a table, not a grid: the "because" text wraps instead of being cut off
+        listed = frame[["rank", "item_name", "score", "because"]].round({"score": 3})
+        text_table(listed.set_index("rank"))
         react(frame)
     with right:
         metrics = panel.measure(weights, schedule)

@@ -29,8 +29,9 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("plots", 10, ("timbre.plots",)),
     ("export", 10, ("timbre.export",)),
     ("app", 11, ("timbre.app",)),
-    ("cli", 11, ("timbre.cli", "timbre.__main__")),
     ("api", 11, ("timbre.api",)),
+    # the command line starts everything, the API server too (``timbre serve``)
+    ("cli", 12, ("timbre.cli", "timbre.__main__")),
 )
 #: Layers that may hold a store (import ``timbre.store`` or ``timbre.sources``).
 STORE_HOLDERS = {"store", "sources", "services", "app", "cli", "api"}

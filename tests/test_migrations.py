@@ -50,7 +50,7 @@ def test_an_older_database_is_upgraded_in_place_keeping_its_data(old_url: str) -
         assert "model_runs" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     with Store.open(old_url) as store:
-        assert store.schema_revision() == head_revision() == "0006"
+        assert store.schema_revision() == head_revision() == "0008"
         assert store.table_counts()["users"] == 1
         assert store.table_counts()["model_runs"] == 0
 
@@ -137,6 +137,41 @@ def test_0005_gives_existing_data_sets_revision_zero(old_url: str) -> None:
     with Store.open(old_url) as store:
         token = store.dataset_revision("old")
         assert token is not None and token[2] == 0
+
+
+def test_0008_keeps_added_and_fetched_users_tracked(old_url: str) -> None:
+    """A Last.fm CSV export's name is left untracked; added and fetched users stay tracked."""
+    now = "CURRENT_TIMESTAMP"
+    _old_database(
+        old_url,
+        "0007",
+        f"INSERT INTO users (id, key, name, created_at) VALUES (1, 'lastfm:added', 'a', {now}),"
+        f" (2, 'lastfm:fetched', 'f', {now}), (3, 'lastfm:fromcsv', 'c', {now}),"
+        f" (4, 'spotify:user:me', 'me', {now}), (5, 'spotify:user:export', 'e', {now})",
+        f"INSERT INTO datasets (id, name, source, created_at) VALUES (1, 'lastfm-export',"
+        f" 'lastfm-export', {now}), (2, 'lastfm', 'lastfm', {now})",
+        "INSERT INTO items (id, key, kind, name, source, link_key, in_catalog, catalog_match)"
+        " VALUES (1, 't:1', 'track', 'One', 'lastfm', '', false, false)",
+        "INSERT INTO interactions (dataset_id, user_id, item_id, event, weight, ts, source)"
+        " VALUES (2, 2, 1, 'play', 1, 0, 'lastfm'), (1, 3, 1, 'play', 1, 0, 'lastfm-export'),"
+        " (1, 5, 1, 'play', 1, 0, 'spotify-export')",
+        f"INSERT INTO fetch_logs (user_key, source, kinds, started_at, status, rows) VALUES"
+        f" ('spotify:user:me', 'spotify', 'plays', {now}, 'ok', 0)",
+    )
+    with Store.open(old_url) as store:
+        users = store.list_users("").set_index("key")["tracked"].to_dict()
+        assert store.table_counts()["interactions"] == 3  # nothing cascaded away
+    assert users == {
+        "lastfm:added": True,
+        "lastfm:fetched": True,
+        "lastfm:fromcsv": False,
+        "spotify:user:export": False,
+        "spotify:user:me": True,
+    }
+    engine = sa.create_engine(old_url)
+    with engine.connect() as conn:
+        assert "tracked" in {c["name"] for c in sa.inspect(conn).get_columns("users")}
+    engine.dispose()
 
 
 def test_the_newest_script_by_file_name_is_alembics_head() -> None:

@@ -392,3 +392,49 @@ def test_recommend_takes_a_listener_floor_and_presenter_safe(
         capsys, "--home", home, "recommend", "--user", "2", "--min-listeners", "-1"
     )
     assert code == 1 and "--min-listeners must be 0 or more" in err
+
+
+def test_every_export_names_how_it_was_made(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 17, provenance: version, data set with its revision and the data's fingerprint,
+    run, weights, normalisation, filters, the profile used, seeds for next-track."""
+    import timbre
+    from timbre import personality as pers
+
+    ipip = pers.get_instrument("mini-ipip")
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(pers.persona_answers(1, ipip)), encoding="utf-8")
+    code, _, err = run_cli(
+        capsys, "--home", home, "personality", "score", "--user", "hetrec:user:2",
+        "--instrument", "mini-ipip", "--answers", str(answers),
+    )  # fmt: skip
+    assert code == 0, err
+    made = {}
+    for name, mode in (
+        ("user", ["--user", "2", "--min-listeners", "3"]),
+        ("stranger", ["--user", "3"]),
+        ("next", ["--seed-items", "Metallica,Megadeth"]),
+    ):
+        out = tmp_path / f"{name}.csv"
+        code, _, err = run_cli(
+            capsys, "--home", home, "recommend", *mode, "-n", "5", "--out", str(out)
+        )
+        assert code == 0, err
+        made[name] = [
+            line[2:] for line in out.read_text(encoding="utf-8").splitlines() if line[:2] == "# "
+        ]
+    user = made["user"]
+    assert user[0].startswith(f"Timbre {timbre.__version__} recommendations")
+    assert user[1].startswith("data set: hetrec-lastfm-2k (revision ")
+    assert "; data fingerprint " in user[1]
+    assert any(line.startswith("weights: cf=") for line in user)
+    assert any(line.startswith("normalisation: minmax") for line in user)
+    assert any(line.startswith("cf model: run ") for line in user)
+    assert "filters: heard items left out; at least 3 listeners" in user
+    profile = next(line for line in user if line.startswith("personality profile"))
+    assert profile.startswith("personality profile (trait z-scores): ")
+    assert "personality profile: none (the personality component is 0)" in made["stranger"]
+    assert "seeds: Metallica (hetrec:artist:707), Megadeth (hetrec:artist:918)" in made["next"]
+    rows = pd.read_csv(tmp_path / "next.csv", comment="#")
+    assert (rows["artist"] == rows["item_name"]).all()  # artist items name their artist

@@ -74,3 +74,28 @@ def test_sweep_plot_draws_one_line_per_other_parameter_value() -> None:
     fig = plots.sweep_plot(results, "factors", ["factors", "reg"])
     assert [trace.name for trace in fig.data] == ["reg=1.0", "reg=10.0"]
     assert list(fig.data[1].y) == [0.15, 0.3]
+
+
+def test_contribution_bars_keep_every_part_visible_whatever_the_scale() -> None:
+    # an item-kNN-like raw cf score (tens) beside a content score under 1, and a tiny one
+    frame = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "item_name": ["Big", "Tiny"],
+            "cf": [40.0, 0.0004],
+            "content": [0.4, 0.3],
+            "personality": [0.0, 0.0],
+            "novelty": [0.0, -0.1],
+            "diversity_bonus": [0.0, 0.0],
+        }
+    )
+    fig = plots.contribution_bars(frame)
+    shares = {trace.name: np.asarray(trace.x) for trace in fig.data}
+    assert list(shares) == ["cf", "content", "personality", "novelty", "diversity bonus"]
+    # drawn best last (top): row 0 is "Tiny", row 1 is "Big"
+    assert np.allclose(sum(shares.values()), 100.0)
+    assert shares["content"][1] > 0.9 and shares["cf"][0] > 0.09  # small parts still drawn
+    assert np.asarray(fig.data[3].customdata)[0] == -0.1  # the hover keeps the value
+    legend, axis = fig.layout.legend, fig.layout.xaxis
+    assert legend.yanchor == "bottom" and legend.y >= 1.0  # above the plot, not on the axis
+    assert axis.title.text.startswith("share of")

@@ -19,6 +19,10 @@ class StorageError(TimbreError):
     """The store cannot be opened, migrated or written (e.g. a schema newer than this code)."""
 
 
+class NotFoundError(TimbreError):
+    """Something named was not found: an unknown user, item, person, run or key."""
+
+
 class NotFittedError(TimbreError):
     """A model was used before ``fit`` or ``load``."""
 

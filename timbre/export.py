@@ -5,13 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from timbre.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from timbre.evaluation import Experiment
+    from timbre.hybrid import Filters
+    from timbre.interactions import InteractionData
 
 #: A spreadsheet treats a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
@@ -143,16 +149,29 @@ def provenance(
     space: str,
     run: Mapping[str, Any] | None = None,
     extra: Sequence[str] = (),
+    *,
+    revision: tuple[int, str, int] | None = None,
+    fingerprint: str | None = None,
+    filters: Filters | None = None,
+    profile: Mapping[str, float] | str | None = "",
 ) -> list[str]:
     """The comment lines that say how a recommendation export was made (every name in them
-    made one harmless line by :func:`safe_line`)."""
+    made one harmless line by :func:`safe_line`): the Timbre version, the data set with its
+    revision (``Store.dataset_revision``) and the data's fingerprint, the run, weights,
+    normalisation, filters and the personality profile used (``None``: the listener has none;
+    ``""``: not a single listener's list), then ``extra`` (seeds, group, notes)."""
     import timbre
 
     made = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    where = f"data set: {safe_line(dataset, 200)}"
+    if revision is not None:
+        where += f" (revision {revision[2]}, created {safe_line(revision[1], 40)})"
+    if fingerprint:
+        where += f"; data fingerprint {fingerprint}"
     lines = [
         f"Timbre {timbre.__version__} recommendations, {made} "
         "(read with pandas.read_csv(path, comment='#'))",
-        f"data set: {safe_line(dataset, 200)}",
+        where,
         "weights: " + ", ".join(f"{safe_line(k, 40)}={v:g}" for k, v in weights.items()),
         f"normalisation: {safe_line(normalization, 40)}; diversity (MMR) space: "
         f"{safe_line(space, 80)}",
@@ -160,4 +179,42 @@ def provenance(
     if run:
         params = ", ".join(f"{k}={v}" for k, v in sorted(dict(run.get("params") or {}).items()))
         lines.append(safe_line(f"cf model: run {run.get('id')} ({run.get('model')}), {params}"))
+    if filters is not None:
+        lines.append(safe_line(f"filters: {filters.text()}"))
+    if profile is None:
+        lines.append("personality profile: none (the personality component is 0)")
+    elif not isinstance(profile, str):
+        traits = ", ".join(f"{safe_line(t, 40)} {z:+.2f}" for t, z in profile.items())
+        lines.append(f"personality profile (trait z-scores): {traits}")
     return [*lines, *(safe_line(line) for line in extra)]
+
+
+def seeds_line(data: InteractionData, items: Sequence[int]) -> str:
+    """The provenance line of a list made from seeds (next-track, a person's seed artists):
+    each seed's name and id."""
+    return "seeds: " + ", ".join(f"{data.item_name(i)} ({data.items.id(i)})" for i in items)
+
+
+def group_line(members: Sequence[str], aggregate: str) -> str:
+    """The provenance line of a group's list: who, and how their scores were combined."""
+    return f"group: {', '.join(members)}; aggregation: {aggregate}"
+
+
+def experiment_zip(experiment: Experiment) -> bytes:
+    """An experiment's files as one zip for a download: ``train.csv`` and ``test.csv`` (its
+    split, as ``--save-split`` writes them), ``per_user.csv`` (every test user's metrics per
+    model) and ``recommendations.csv`` (each model's top-K lists), ids kept exactly."""
+    from timbre.evaluation import per_user_frame, recommendation_frame, split_frames
+
+    train, test = split_frames(experiment.split)
+    files = {
+        "train.csv": train,
+        "test.csv": test,
+        "per_user.csv": per_user_frame(experiment),
+        "recommendations.csv": recommendation_frame(experiment),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, frame in files.items():
+            archive.writestr(name, csv_text(frame, spreadsheet_safe=False))
+    return buffer.getvalue()

@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from timbre.errors import DataError, TimbreError
+from timbre.errors import DataError, NotFoundError, TimbreError
 from timbre.records import name_key
 
 
@@ -58,7 +58,7 @@ class Vocabulary:
         """Index of one id; raises ``TimbreError`` naming the id when it is unknown."""
         position = int(self.indices([key])[0])
         if position < 0:
-            raise TimbreError(f"unknown {self.name}: {key!r}")
+            raise NotFoundError(f"unknown {self.name}: {key!r}")
         return position
 
     def indices(self, keys: Iterable[str]) -> NDArray[np.int64]:
@@ -188,6 +188,26 @@ class InteractionData:
         digest.update(b"\x1e")
         digest.update("\x1f".join(self.items.ids).encode())
         return digest.hexdigest()[:16]
+
+    @cached_property
+    def item_names(self) -> NDArray[np.object_]:
+        """Every item's ``name`` as text (computed once: every list shows some)."""
+        return np.asarray(self.item_meta["name"].astype(str).to_numpy(), dtype=object)
+
+    @cached_property
+    def item_artists(self) -> NDArray[np.object_]:
+        """Every item's artist, computed once: a track's or album's own (``""`` where none is
+        known), an artist item's name."""
+        column = self.item_meta.get("artist")
+        if column is None:
+            artists = np.full(self.n_items, "", dtype=object)
+        else:
+            artists = np.asarray([a if isinstance(a, str) else "" for a in column], dtype=object)
+        kind = self.item_meta.get("kind")
+        if kind is not None:
+            own = (kind.astype(str).to_numpy() == "artist") & (artists == "")
+            artists[own] = self.item_names[own]
+        return artists
 
     @cached_property
     def display_names(self) -> NDArray[np.object_]:
@@ -334,7 +354,7 @@ def _lookup(
 ) -> int:
     text = str(query).strip()
     if not text:
-        raise TimbreError(f"unknown {vocab.name}: {text!r} (give a name or an id)")
+        raise NotFoundError(f"unknown {vocab.name}: {text!r} (give a name or an id)")
     if text in vocab:
         return vocab.index(text)
     suffix = [i for i, key in enumerate(vocab.ids) if str(key).rsplit(":", 1)[-1] == text]
@@ -357,4 +377,4 @@ def _lookup(
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     if len(suffix) > 1:
         hint = f"; {len(suffix)} {vocab.name}s have ids ending in {text!r}, give the full id"
-    raise TimbreError(f"unknown {vocab.name}: {text!r}{hint}")
+    raise NotFoundError(f"unknown {vocab.name}: {text!r}{hint}")

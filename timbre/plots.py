@@ -411,11 +411,14 @@ def similarity_histogram(
 
 
 def contribution_bars(frame: pd.DataFrame, title: str = "Why these items") -> go.Figure:
-    """Stacked horizontal bars: each recommended item's score split into its components.
+    """Stacked horizontal bars: each recommended item's score split into its components, as
+    each component's share of the item's score (so every part stays visible whatever the
+    model's score scale or the normalisation); the hover gives the contribution itself.
 
     ``frame`` has ``item_name`` and the columns ``cf, content, personality, novelty,
     diversity_bonus`` and, when present, ``feedback`` (``timbre.hybrid.ranking_frame``), best
-    first; a part that is zero for every item is left out of the legend.
+    first; ``feedback`` is left out when it is zero for every item. A negative
+    contribution (z-score normalisation) counts by its size and says so in the hover.
     """
     parts = [
         p
@@ -424,21 +427,31 @@ def contribution_bars(frame: pd.DataFrame, title: str = "Why these items") -> go
     ]
     ordered = frame.iloc[::-1]
     labels = [f"{r}. {n}" for r, n in zip(ordered["rank"], ordered["item_name"], strict=True)]
+    values = ordered[parts].astype(float)
+    total = values.abs().sum(axis=1).replace(0.0, 1.0)
     fig = go.Figure()
     for position, part in enumerate(parts):
         fig.add_trace(
             go.Bar(
                 y=labels,
-                x=ordered[part],
+                x=(values[part].abs() / total * 100.0).to_numpy(),
+                customdata=values[part].to_numpy(),
                 name=part.replace("_", " "),
                 orientation="h",
                 marker_color=COLORS[position % len(COLORS)],
-                hovertemplate=f"%{{y}}<br>{part}: %{{x:.3f}}<extra></extra>",
+                hovertemplate=f"%{{y}}<br>{part}: %{{customdata:.3f}} "
+                "(%{x:.0f}% of the score)<extra></extra>",
             )
         )
     fig.update_layout(barmode="stack")
-    _layout(fig, title, "score", "", height=max(260, 28 * len(frame) + 80))
-    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.15})
+    _layout(fig, title, "share of the item's score (%)", "", height=max(280, 28 * len(frame) + 110))
+    # the legend above the plot: below it, it would cover the axis title
+    fig.update_layout(
+        showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+        margin={"l": 10, "r": 10, "t": 80, "b": 10},
+        xaxis={"range": [0, 100]},
+    )
     return fig
 
 

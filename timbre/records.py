@@ -270,7 +270,8 @@ class ImportBatch:
     items
         ``key, kind, name, artist, link_key``: one row per item.
     users
-        ``key, name``.
+        ``key, name``, and optionally ``tracked``: true for accounts fetched from a live source
+        or added to be (a name read from a file stays untracked).
     interactions
         ``user_key, item_key, event, weight, timestamp``; ``timestamp`` is a UTC ``Timestamp`` or
         ``NaT`` (aggregated counts). The natural key is (dataset, user, item, event, timestamp).

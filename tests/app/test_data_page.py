@@ -43,7 +43,7 @@ def test_statistics_and_charts_on_the_demo(demo_app_home: Path) -> None:
 
 
 def _upload_and_import(at: AppTest, name: str, content: bytes, user: str = "") -> AppTest:
-    at.file_uploader(key="data_uploads").upload(name, content, "application/octet-stream")
+    at.file_uploader(key="data_uploads_0").upload(name, content, "application/octet-stream")
     if user:
         at.text_input(key="data_user").input(user)
     at.button(key="data_import_submit").click()
@@ -97,7 +97,7 @@ def test_malformed_upload_shows_its_message_and_changes_nothing(
     before = _contents()
     at = open_page(PAGE, 30)
     path = case.write(tmp_path)
-    at.file_uploader(key="data_uploads").upload(
+    at.file_uploader(key="data_uploads_0").upload(
         path.name, path.read_bytes(), "application/octet-stream"
     )
     if "format" in case.options:

@@ -31,7 +31,7 @@ def small_app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _import(files: dict[str, bytes]) -> AppTest:
     at = open_page(PAGE, 60)
-    at.file_uploader(key="data_uploads").set_value(
+    at.file_uploader(key="data_uploads_0").set_value(
         [(name, data, "application/json") for name, data in files.items()]
     )
     at.text_input(key="data_user").input("me")
@@ -99,7 +99,9 @@ def test_both_downloads_named_my_spotify_data_zip_are_imported(tmp_path: Path) -
         _Upload("my_spotify_data.zip", basic),
     ]
     with Store.open(Settings(home=tmp_path / "home")) as store:
-        report = import_uploads(store, uploads, user="me")
+        result = import_uploads(store, uploads, user="me")
+    assert len(result.reports) == 1  # both downloads read as one export
+    report = result.reports[0]
     assert report.accepted == 5 and report.dropped[ALSO_EXTENDED] == 2
     assert report.warnings == ["my_spotify_data.zip was uploaded more than once; read once"]
     assert report.written["interactions"] == 5

@@ -124,8 +124,15 @@ def test_evaluate_section_shows_table_charts_and_records_runs(demo_app_home: Pat
     runs = _runs()
     assert sorted(r["model"] for r in runs) == ["item-knn", "popularity"]
     assert all(r["artifact_path"] is None and "ndcg" in r["metrics"] for r in runs)
-    # evaluation runs are listed but cannot be picked for the sanity check
+    # evaluation runs are listed, marked as such with their metrics, but cannot be picked for
+    # the sanity check
+    listed = table_with(at, "kind", "ndcg@10")
+    assert set(listed["kind"]) == {f"evaluation {min(r['id'] for r in runs)}"}
+    assert listed["ndcg@10"].notna().all()
     assert any("No model trained" in i.value for i in at.info)
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "Download the split, per-user values and lists (zip of CSV files)"
+    ]
 
 
 def test_sweep_shows_results_plot_and_records_the_best(demo_app_home: Path) -> None:

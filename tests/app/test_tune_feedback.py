@@ -26,7 +26,7 @@ def _run(at: AppTest) -> AppTest:
 
 
 def _names(at: AppTest) -> list[str]:
-    return list(table_with(at, "rank", "item_name", "because")["item_name"])
+    return list(table_with(at, "item_name", "because")["item_name"])
 
 
 def _weights(at: AppTest) -> list[object]:

@@ -215,7 +215,7 @@ def test_seed_artists_make_a_new_persons_list_and_unknown_ones_get_suggestions(
     ]
     notes = [c.value.replace("\\", "") for c in at.caption]  # shown Markdown-escaped
     assert "seeds: Slayer, Metallica (counted as liked)" in notes, notes
-    because = table_with(at, "rank", "item_name", "because")["because"]
+    because = table_with(at, "item_name", "because")["because"]
     assert because.str.contains("Slayer|Metallica").any()
     with Store.open(load_settings()) as store:
         assert account_keys(store, "seedling") == []  # the seeds are this session's only

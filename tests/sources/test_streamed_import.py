@@ -100,3 +100,34 @@ def test_the_cli_streams_a_large_file_with_progress(
     whole.write_batch(read_interactions_csv(source))
     streamed = Store.open(f"sqlite:///{tmp_path / 'home' / 'timbre.db'}")
     pd.testing.assert_frame_equal(_rows(streamed), _rows(whole))
+
+
+def test_the_app_streams_a_large_upload_with_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, item 1 (the app): a large upload is streamed with rows/s and time left."""
+    from timbre.app.imports import import_uploads
+
+    source = _csv(tmp_path / "plays.csv", users=400)
+    monkeypatch.setattr(files, "STREAM_BYTES", 1_000)
+    monkeypatch.setattr("timbre.sources.interactions_csv.CHUNK_BYTES", 2_000)
+
+    class Upload:
+        name = "plays.csv"
+
+        def getvalue(self) -> bytes:
+            return source.read_bytes()
+
+    seen: list[tuple[float, str]] = []
+    streamed = Store.open(f"sqlite:///{tmp_path / 'streamed.db'}")
+    result = import_uploads(streamed, [Upload()], progress=lambda f, m: seen.append((f, m)))
+    assert len(seen) > 3  # one step per chunk
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+    assert all("rows/s" in m and "s left" in m for _, m in seen)
+    report = result.reports[0]
+    assert result.files == [
+        ("plays.csv", f"imported as {report.source} into data set {report.dataset!r}")
+    ]
+    whole = Store.open(f"sqlite:///{tmp_path / 'whole.db'}")
+    whole.write_batch(read_interactions_csv(source))
+    pd.testing.assert_frame_equal(_rows(streamed), _rows(whole))

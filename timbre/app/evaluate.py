@@ -130,6 +130,7 @@ def _show_experiment(experiment: Experiment) -> None:
     st.dataframe(
         summary_table(table, experiment.ild_space), hide_index=True, key="train_eval_table"
     )
+    _download_files(experiment)
     metric = st.selectbox("Chart", (*RANKING_METRICS, *LIST_METRICS), key="train_eval_metric")
     st.plotly_chart(plots.metric_bars(table, metric), key="train_eval_bars")
     names = list(experiment.results)
@@ -153,6 +154,22 @@ def _show_experiment(experiment: Experiment) -> None:
         st.dataframe(
             experiment.comparisons().round(5), hide_index=True, key="train_eval_comparisons"
         )
+
+
+def _download_files(experiment: Experiment) -> None:
+    """The experiment's split, per-user values and lists as one zip (built once per run)."""
+    from timbre.export import experiment_zip
+
+    made = st.session_state.get("train_experiment_zip")
+    if not (isinstance(made, tuple) and made[0] is experiment):
+        made = st.session_state["train_experiment_zip"] = (experiment, experiment_zip(experiment))
+    st.download_button(
+        "Download the split, per-user values and lists (zip of CSV files)",
+        made[1],
+        file_name="timbre-experiment.zip",
+        mime="application/zip",
+        key="train_eval_download",
+    )
 
 
 def _render_sweep(store: Store, data: InteractionData) -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from timbre.app.navigation import page_link
-from timbre.app.state import get_store, guard, keep, shared, stop, store_url
+from timbre.app.state import dataset_version, get_store, guard, keep, shared, stop, store_url
 from timbre.app.widgets import escape_markdown
 from timbre.errors import TimbreError
 from timbre.interactions import InteractionData
@@ -20,14 +20,14 @@ from timbre.sources.demo import DEMO_DATASET
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _dataset(url: str, version: int, dataset: str) -> InteractionData:
+def _dataset(url: str, version: str, dataset: str) -> InteractionData:
     return load_data(get_store(), dataset)
 
 
 def interaction_data(dataset: str) -> InteractionData:
-    """A data set as the models see it, cached per store and data version."""
+    """A data set as the models see it, cached per store and the data set's revision."""
     with guard(), st.spinner(f"Reading {escape_markdown(dataset)}..."):
-        return _dataset(store_url(), shared().data_version, dataset)
+        return _dataset(store_url(), dataset_version(dataset), dataset)
     stop()
 
 
@@ -109,25 +109,6 @@ def _param_input(spec: ParamSpec, key: str) -> Any:
     return st.text_input(spec.name, value=str(spec.default), help=spec.help, key=key)
 
 
-def runs_frame(runs: list[dict[str, Any]], fingerprint: str) -> pd.DataFrame:
-    """The run registry as a table for display."""
-    return pd.DataFrame(
-        [
-            {
-                "run": r["id"],
-                "active": bool(r["active"]),
-                "model": r["model"],
-                "seconds": r["duration_s"],
-                "parameters": ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())),
-                "current data": r["fingerprint"] == fingerprint,
-                "created": r["created_at"],
-            }
-            for r in runs
-        ],
-        columns=["run", "active", "model", "seconds", "parameters", "current data", "created"],
-    )
-
-
 def form_params(model: str, prefix: str = "train_param") -> dict[str, Any]:
     """The hyper-parameters of ``model`` as last set in the training form (defaults otherwise)."""
     from timbre.models import model_class
@@ -156,12 +137,12 @@ def summary_table(table: pd.DataFrame, ild_space: str) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _attributes(url: str, version: int, dataset: str, fingerprint: str) -> Any:
+def _attributes(url: str, version: str, dataset: str, fingerprint: str) -> Any:
     from timbre.personality import item_attributes
 
     return item_attributes(interaction_data(dataset).item_meta)
 
 
 def cached_item_attributes(data: InteractionData) -> Any:
-    """The personality prior's item attributes for a data set, cached per data version."""
-    return _attributes(store_url(), shared().data_version, data.dataset, data.fingerprint)
+    """The personality prior's item attributes for a data set, cached per its revision."""
+    return _attributes(store_url(), dataset_version(data.dataset), data.dataset, data.fingerprint)

@@ -11,7 +11,7 @@ import streamlit as st
 from timbre import plots
 from timbre.app.access import require_write, write_gate
 from timbre.app.models import trained_model
-from timbre.app.state import get_settings, get_store, guard, shared, stop, store_url
+from timbre.app.state import dataset_version, get_settings, get_store, guard, stop, store_url
 from timbre.app.widgets import escape_markdown, metric_row, progress_bar
 from timbre.interactions import InteractionData
 from timbre.models import MODELS
@@ -149,14 +149,14 @@ def neighbours_frame(
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _friends(url: str, version: int, dataset: str) -> pd.DataFrame:
+def _friends(url: str, version: str, dataset: str) -> pd.DataFrame:
     return get_store().friend_pairs(dataset)
 
 
 def friend_pairs(data: InteractionData) -> tuple[np.ndarray, int]:
-    """The data set's undirected friend pairs as user indices (cached per data version)."""
+    """The data set's undirected friend pairs as user indices (cached per its revision)."""
     with guard():
-        frame = _friends(store_url(), shared().data_version, data.dataset)
+        frame = _friends(store_url(), dataset_version(data.dataset), data.dataset)
         return friend_index_pairs(data, frame)
     stop()
 

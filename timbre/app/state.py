@@ -39,9 +39,6 @@ class Shared:
 
     Attributes
     ----------
-    data_version
-        Bumped by every write to the store from this session (imports, fetches, the demo), so
-        cached reads are refreshed.
     dataset
         The data set the model pages work on (``None``: the demo's, or the first).
     weights
@@ -70,7 +67,6 @@ class Shared:
         The report lines of a first-start demo load (shown once on Home).
     """
 
-    data_version: int = 0
     dataset: str | None = None
     weights: Weights = field(default_factory=Weights)
     weights_from_tune: bool = False
@@ -118,8 +114,8 @@ def _copy_to_shared(key: str, attribute: str) -> None:
 
 
 def bump_data_version() -> None:
-    """Mark the store as changed so cached reads are refreshed."""
-    shared().data_version += 1
+    """After a write from this session: drop the cached statistics at once (reads are keyed by
+    :func:`store_version` anyway, which sees writes from anywhere)."""
     cached_stats.clear()
     cached_dataset_charts.clear()
 
@@ -180,7 +176,11 @@ def ensure_demo(store: Store) -> None:
     with _demo_lock(store.url):
         if store.list_datasets():
             return
-        with st.status("First start: loading the bundled demo data...", expanded=True) as status:
+        label = (
+            "First start: loading the bundled demo data (HetRec Last.fm 2K and a Spotify "
+            "catalogue; about 10 s, once)..."
+        )
+        with st.status(label, expanded=True) as status:
             progress = progress_bar("Loading...")
             with guard():
                 reports = load_demo(store, progress=progress)
@@ -189,9 +189,24 @@ def ensure_demo(store: Store) -> None:
     bump_data_version()
 
 
+def store_version() -> str:
+    """Where the store stands (:meth:`Store.state_token`): cached reads are keyed by it, so a
+    write from anywhere (this session, another tab, the CLI) is seen on the next run."""
+    with guard():
+        return get_store().state_token()
+    stop()
+
+
+def dataset_version(dataset: str) -> str:
+    """Where one data set stands (its id, creation and revision): the key of its cached reads."""
+    with guard():
+        return str(get_store().dataset_revision(dataset))
+    stop()
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_stats(url: str, version: int) -> dict[str, Any]:
-    """``store.stats()`` cached per store URL and data version."""
+def cached_stats(url: str, version: str) -> dict[str, Any]:
+    """``store.stats()`` cached per store URL and :func:`store_version`."""
     return get_store().stats()
 
 
@@ -205,8 +220,8 @@ class DatasetCharts:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_dataset_charts(url: str, version: int, dataset: str) -> DatasetCharts:
-    """The Data page's chart inputs for one data set, cached per data version."""
+def cached_dataset_charts(url: str, version: str, dataset: str) -> DatasetCharts:
+    """The Data page's chart inputs for one data set, cached per :func:`dataset_version`."""
     store = get_store()
     return DatasetCharts(
         store.plays_per_user(dataset), store.top_items(dataset, 20), store.genre_mix(dataset)
@@ -216,12 +231,12 @@ def cached_dataset_charts(url: str, version: int, dataset: str) -> DatasetCharts
 def stats() -> dict[str, Any]:
     """Current store statistics (cached until the next import)."""
     with guard():
-        return cached_stats(store_url(), shared().data_version)
+        return cached_stats(store_url(), store_version())
     stop()
 
 
 def dataset_charts(dataset: str) -> DatasetCharts:
-    """:func:`cached_dataset_charts` for this session's data version."""
+    """:func:`cached_dataset_charts` for the data set as it stands."""
     with guard():
-        return cached_dataset_charts(store_url(), shared().data_version, dataset)
+        return cached_dataset_charts(store_url(), dataset_version(dataset), dataset)
     stop()

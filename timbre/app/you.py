@@ -28,7 +28,7 @@ from timbre.app.hybrid import (
 from timbre.app.imports import import_uploads
 from timbre.app.state import bump_data_version, get_settings, guard, shared
 from timbre.app.widgets import escape_markdown, persona_choice
-from timbre.export import csv_text, provenance
+from timbre.export import csv_text, provenance, seeds_line
 from timbre.interactions import InteractionData
 from timbre.services.people import (
     Feedback,
@@ -40,6 +40,7 @@ from timbre.services.people import (
     find_seeds,
     forget_line,
     forget_person,
+    listener_profile,
     parse_seeds,
     person_components,
     resolve_person,
@@ -240,8 +241,8 @@ def _upload(store: Store, person: str) -> None:
     if not submitted:
         return
     with guard():
-        report = import_uploads(store, uploads or [], user=person)
-    _done(f"Imported for {person} into data set {report.dataset!r}: {report.summary()}")
+        result = import_uploads(store, uploads or [], user=person)
+    _done(f"Imported for {person}: {result.summary()}")
 
 
 def _fill_persona() -> None:
@@ -329,13 +330,15 @@ def list_section(store: Store, person: str, mapping_box: Any, seed_text: str = "
     reactions = feedback_of(store, account_keys(store, person))
     extra = [f"person: {person}", mapped.text(), "feedback: " + _feedback_text(data, reactions)]
     if seeds.items:
-        extra.append("seeds: " + ", ".join(seeds.names(data)))
+        extra.append(seeds_line(data, seeds.items))
     if engine.content_note:
         extra.append(engine.content_note)
-    extra += [prior_note(), f"filters: {filters.text()}"]
+    extra.append(prior_note())
     comments = provenance(
-        data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra
-    )
+        data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra,
+        revision=store.dataset_revision(data.dataset), fingerprint=data.fingerprint,
+        filters=filters, profile=listener_profile(store, engine, person),
+    )  # fmt: skip
     return YourList(frame, mapped, data, comments)
 
 

@@ -19,6 +19,7 @@ from timbre.cli import (
     personality,
     presenter,
     recommend,
+    serve,
     similarity,
 )
 from timbre.cli.common import Handler
@@ -26,7 +27,18 @@ from timbre.config import load_settings
 from timbre.errors import TimbreError
 
 #: The command groups, in the order ``timbre --help`` lists them.
-GROUPS = (data, live, models, similarity, recommend, people, personality, evaluate, presenter)
+GROUPS = (
+    data,
+    live,
+    models,
+    similarity,
+    recommend,
+    people,
+    personality,
+    evaluate,
+    presenter,
+    serve,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

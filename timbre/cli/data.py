@@ -51,17 +51,12 @@ class ImportProgress:
     """Prints a streamed import's progress on stderr: rows, share of the file, rows/s, ETA."""
 
     def __init__(self, chunks: CsvChunks) -> None:
-        self.chunks = chunks
-        self.started = time.perf_counter()
+        from timbre.sources.interactions_csv import StreamClock
+
+        self.clock = StreamClock(chunks)
 
     def __call__(self, report: ImportReport) -> None:
-        seconds = max(time.perf_counter() - self.started, 1e-9)
-        share = max(self.chunks.fraction, 1e-9)
-        left = seconds * (1 - share) / share
-        sys.stderr.write(
-            f"\r{report.rows_read:,} rows read ({share:.0%} of the file), "
-            f"{report.rows_read / seconds:,.0f} rows/s, about {left:,.0f} s left   "
-        )
+        sys.stderr.write(f"\r{self.clock(report)[1]}   ")
         sys.stderr.flush()
 
 

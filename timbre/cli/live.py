@@ -15,30 +15,28 @@ from timbre.config import Settings
 from timbre.errors import TimbreError
 
 
-def _user_key(name: str) -> str:
-    """A full key (``spotify:user:x``) as given; a bare name is a Last.fm user."""
-    from timbre.sources.lastfm import user_key
-
-    return name.strip() if ":" in name else user_key(name)
-
-
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     """List, add or remove users of the live connectors."""
-    from timbre.sources.lastfm import add_users, tracked_users
+    from timbre.services.collection import (
+        live_user_key,
+        live_users,
+        remove_users,
+        track_users,
+        unknown_users,
+    )
 
     with open_store(settings) as store:
         if args.action == "add":
             if not args.names:
                 raise TimbreError("users add needs at least one Last.fm user name")
-            keys = add_users(store, args.names)
+            keys = track_users(store, args.names)
             print(f"tracking {', '.join(keys)}; `timbre fetch lastfm` fetches them")
             return 0
         if args.action == "remove":
             if not args.names:
                 raise TimbreError("users remove needs at least one user (name or key)")
-            keys = [_user_key(n) for n in args.names]
-            known = set(store.list_users("")["key"])
-            missing = [k for k in keys if k not in known]
+            keys = [live_user_key(n) for n in args.names]
+            missing = unknown_users(store, args.names)
             if missing:
                 raise TimbreError(f"no such user(s) in the store: {', '.join(missing)}")
             if not args.yes:
@@ -51,24 +49,11 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
                 if answer.lower() not in ("y", "yes"):
                     print("nothing removed")
                     return 0
-            for key in keys:
-                removed = store.remove_user(key)
+            for key, removed in remove_users(store, args.names).items():
                 parts = ", ".join(f"{n:,} {t}" for t, n in removed.items() if n)
                 print(f"removed {key}: {parts}")
             return 0
-        lastfm = tracked_users(store)
-        spotify = store.list_users("spotify:user:")
-    rows = [
-        {
-            "key": r["key"],
-            "name": r["name"],
-            "interactions": int(r["interactions"]),
-            "datasets": r["datasets"],
-            "last_fetch": None if is_missing(r.get("last_fetch")) else str(r["last_fetch"]),
-            "status": None if is_missing(r.get("status")) else r["status"],
-        }
-        for r in [*lastfm.to_dict("records"), *spotify.to_dict("records")]
-    ]
+        rows = live_users(store)
     empty = "no live users yet; `timbre users add NAME` tracks a Last.fm user"
     return print_rows(args.json, rows, empty, _user_line)
 
@@ -81,15 +66,12 @@ def _user_line(row: dict[str, Any]) -> str:
 
 
 def _print_results(results: Sequence[Any], seconds: float, as_json: bool) -> int:
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("ok", "partial", "failed")}
-    rows = sum(r.rows for r in results)
+    from timbre.services.collection import fetch_summary
+
+    made = fetch_summary(results, seconds)
+    counts, rows = made["summary"], made["summary"]["new_rows"]
     if as_json:
-        print_json(
-            {
-                "users": [r.as_dict() for r in results],
-                "summary": {**counts, "new_rows": rows, "seconds": round(seconds, 2)},
-            }
-        )
+        print_json(made)
     else:
         for r in results:
             detail = f": {r.error}" if r.error else ""
@@ -111,40 +93,27 @@ def _print_results(results: Sequence[Any], seconds: float, as_json: bool) -> int
 
 def cmd_fetch_lastfm(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch Last.fm users (default: every tracked one) under one shared rate limit."""
-    from timbre.sources.lastfm import (
-        DEFAULT_API_ROOT,
-        LastfmClient,
-        LastfmFetcher,
-        LastfmOptions,
-        parse_kinds,
-        tracked_users,
-    )
+    from timbre.services.collection import fetch_lastfm
+    from timbre.sources.lastfm import DEFAULT_API_ROOT, LastfmOptions
     from timbre.sources.live import FetchProgress
 
-    kinds = parse_kinds(args.kinds)
     options = LastfmOptions(
         api_root=args.api_root or settings.lastfm_api_root or DEFAULT_API_ROOT,
         rate=args.rate,
         workers=args.workers,
         timeout=args.timeout,
     )
+
+    def progress(event: FetchProgress) -> None:
+        if event.result is not None:
+            result = event.result
+            print(f"  {result.user}: {result.status}", file=sys.stderr)
+        else:
+            log.info("%s %3.0f%% %s", event.user, 100 * event.fraction, event.message)
+
     with open_store(settings) as store:
-        names = list(args.users) or [
-            key.removeprefix("lastfm:") for key in tracked_users(store)["key"]
-        ]
-        if not names:
-            raise TimbreError("no Last.fm users to fetch: give names or `timbre users add NAME`")
-
-        def progress(event: FetchProgress) -> None:
-            if event.result is not None:
-                result = event.result
-                print(f"  {result.user}: {result.status}", file=sys.stderr)
-            else:
-                log.info("%s %3.0f%% %s", event.user, 100 * event.fraction, event.message)
-
         started = time.perf_counter()
-        with LastfmClient(settings.secret("lastfm_api_key") or "", options) as client:
-            results = LastfmFetcher(store, client).fetch_users(names, kinds, progress)
+        results = fetch_lastfm(store, settings, args.users, args.kinds, options, progress)
     return _print_results(results, time.perf_counter() - started, args.json)
 
 
@@ -188,6 +157,8 @@ def cmd_fetch_spotify(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     """Show fetch logs, newest first."""
+    from timbre.services.collection import live_user_key
+
     with open_store(settings) as store:
         logs = store.list_fetch_logs(limit=100_000)
     if args.source:
@@ -195,7 +166,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     if args.status:
         logs = logs[logs["status"] == args.status]
     if args.user:
-        logs = logs[logs["user_key"] == _user_key(args.user)]
+        logs = logs[logs["user_key"] == live_user_key(args.user)]
     logs = logs.head(args.limit)
     records = [
         {str(k): (None if is_missing(v) else v) for k, v in row.items()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from timbre.cli.common import (
     Commands,
@@ -22,6 +21,7 @@ REACTIONS = ("like", "skip", "block")
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     """Record (or undo) likes, skips and blocks; or list a person's feedback."""
     from timbre.services.data import load_data
+    from timbre.services.feedback import record_feedback
     from timbre.services.people import account_keys, feedback_of, resolve_person
 
     asked = {kind: list(getattr(args, kind) or []) for kind in REACTIONS}
@@ -29,16 +29,11 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
         person = resolve_person(store, args.user)
         if any(asked.values()):
             data = load_data(store, args.dataset)
-            ms = int(time.time() * 1000)
-            done = {}
-            for kind, queries in asked.items():
-                keys = [data.items.id(data.find_item(q)) for q in queries]
-                if keys:
-                    done[kind] = (
-                        store.remove_feedback(person, keys, kind)
-                        if args.undo
-                        else store.add_feedback(person, keys, kind, ms)
-                    )
+            done = {
+                kind: record_feedback(store, data, person, queries, kind, args.undo).rows
+                for kind, queries in asked.items()
+                if queries
+            }
             verb = "removed" if args.undo else "recorded"
             said = ", ".join(f"{n} {k}" for k, n in done.items())
             if not args.json:

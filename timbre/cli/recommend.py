@@ -10,7 +10,7 @@ import pandas as pd
 from timbre.cli.common import Commands, load_data, log_progress, open_store, print_json
 from timbre.cli.models import add_run_choice
 from timbre.config import Settings
-from timbre.errors import ParameterError, TimbreError
+from timbre.errors import ParameterError
 
 MODES = ("user", "all_users", "seed_items", "group")
 
@@ -23,54 +23,57 @@ def _weights(args: argparse.Namespace) -> Any:
     return hybrid.preset(args.preset) if args.preset else hybrid.Weights()
 
 
+def _filters(args: argparse.Namespace) -> Any:
+    from timbre import hybrid
+
+    if args.min_listeners < 0:
+        raise ParameterError(f"--min-listeners must be 0 or more, got {args.min_listeners}")
+    return hybrid.Filters(
+        exclude_seen=not args.include_seen,
+        min_listeners=args.min_listeners,
+        presenter_safe=args.presenter_safe,
+    )
+
+
 def _rank(
     args: argparse.Namespace, engine: Any, weights: Any, store: Any
 ) -> tuple[pd.DataFrame, dict]:
     """The table of the one mode asked for, and what to say about it in ``--json``."""
     from timbre import hybrid
+    from timbre.services.people import listener_profile
+    from timbre.services.recommendations import next_track, rank_listener
 
     data = engine.data
-    if args.min_listeners < 0:
-        raise ParameterError(f"--min-listeners must be 0 or more, got {args.min_listeners}")
-    filters = hybrid.Filters(
-        exclude_seen=not args.include_seen,
-        min_listeners=args.min_listeners,
-        presenter_safe=args.presenter_safe,
-    )
+    filters = _filters(args)
     if args.all_users:
         frame = hybrid.batch_frame(
             engine, range(data.n_users), weights, args.n, filters, progress=log_progress
         )
         return frame, {}
     if args.seed_items:
-        seeds = [data.find_item(s.strip()) for s in args.seed_items.split(",") if s.strip()]
-        ranking = engine.next_tracks(seeds, weights, args.n, filters)
-        return hybrid.ranking_frame(data, ranking), {"seeds": [data.items.id(s) for s in seeds]}
+        frame, seeds = next_track(engine, args.seed_items.split(","), weights, args.n, filters)
+        return frame, {"seeds": [data.items.id(s) for s in seeds]}
     if args.group:
         members = [data.find_user(u.strip()) for u in args.group.split(",") if u.strip()]
         ranking, _ = engine.group(members, weights, args.n, args.aggregate, filters)
         ids = [data.users.id(u) for u in members]
         return hybrid.ranking_frame(data, ranking, "group:" + ",".join(ids)), {"group": ids}
-    from timbre.services.people import find_seeds, listener_components
-
-    named = find_seeds(data, args.seed or [])
-    if named.unknown:
-        raise TimbreError("; ".join(named.unknown))
-    components, mapped, user_id = listener_components(store, engine, args.user, named.items)
-    ranking = engine.rank(components, weights, args.n, filters)
+    made = rank_listener(store, engine, args.user, weights, args.n, filters, args.seed or [])
+    ranking, mapped = made.ranking, made.mapped
     extra: dict[str, Any] = {"rule": ranking.rule, "notes": list(ranking.notes)}
-    if named.items:
-        extra["seeds"] = [data.items.id(s) for s in named.items]
+    extra["profile"] = listener_profile(store, engine, made.person)
+    if made.seeds:
+        extra["seeds"] = [data.items.id(s) for s in made.seeds]
     if mapped is not None:
         extra["mapped"] = mapped.as_dict()
         extra["mapped_text"] = mapped.text()
-    return hybrid.ranking_frame(data, ranking, user_id), extra
+    return made.frame, extra
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """Hybrid recommendations: one user, all users, next-track from seeds, or a group."""
     from timbre import personality as pers
-    from timbre.export import provenance, write_table
+    from timbre.export import group_line, provenance, seeds_line, write_table
     from timbre.services.engines import engine_for_run
     from timbre.services.recommendations import save_list
     from timbre.services.runs import choose_run, staleness
@@ -89,6 +92,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         engine = engine_for_run(store, data, run, args.normalization, args.space, prior)
         frame, extra = _rank(args, engine, weights, store)
         stale = staleness(engine.data, data)
+        revision = store.dataset_revision(data.dataset)
         if args.save:
             extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
     notes = [engine.content_note] if engine.content_note else []
@@ -96,12 +100,14 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     shown = args.prior or "the shipped table"
     notes.append(f"personality prior: {shown} (sha256 {pers.coefficients_digest(table)})")
     if "group" in extra:
-        notes.append(f"group: {', '.join(extra['group'])}; aggregation: {args.aggregate}")
+        notes.append(group_line(extra["group"], args.aggregate))
     if "seeds" in extra:
-        notes.append(f"seeds: {', '.join(extra['seeds'])}")
+        notes.append(seeds_line(engine.data, engine.data.items.indices(extra["seeds"]).tolist()))
     comments = provenance(
-        data.dataset, weights.as_dict(), args.normalization, args.space, run, notes
-    )
+        data.dataset, weights.as_dict(), args.normalization, args.space, run, notes,
+        revision=revision, fingerprint=engine.data.fingerprint, filters=_filters(args),
+        profile=extra.pop("profile", ""),
+    )  # fmt: skip
     if args.out:
         write_table(frame, args.out, comments)
     if args.json:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from timbre.evaluation.files import recommendation_frame, split_frames
+from timbre.evaluation.files import per_user_frame, recommendation_frame, split_frames
 from timbre.evaluation.metrics import (
     DEFINITIONS,
     ILD_SPACE,
@@ -94,6 +94,7 @@ __all__ = [
     "param_column",
     "parse_grid",
     "parse_model_specs",
+    "per_user_frame",
     "ranking_metrics",
     "recommend_lists",
     "recommendation_frame",

@@ -48,3 +48,17 @@ def recommendation_frame(experiment: Experiment) -> pd.DataFrame:
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def per_user_frame(experiment: Experiment) -> pd.DataFrame:
+    """``model, user_id`` and each per-user metric, for every test user of every model (what
+    the experiment's means, intervals and paired tests are computed from)."""
+    users = experiment.split.train.users
+    parts = [
+        result.per_user.rename_axis("user").reset_index().assign(model=label)
+        for label, result in experiment.results.items()
+    ]
+    frame = pd.concat(parts, ignore_index=True)
+    frame.insert(0, "user_id", users.ids[frame.pop("user").to_numpy(dtype=np.int64)])
+    frame.insert(0, "model", frame.pop("model"))
+    return frame

@@ -3,20 +3,8 @@ MMR, tables and the live metrics panel."""
 
 from __future__ import annotations
 
-from timbre.hybrid.engine import (
-    CONTENT_NOT_AVAILABLE,
-    FEEDBACK_NEIGHBOURS,
-    FEEDBACK_WEIGHT,
-    MMR_SPACES,
-    POOL,
-    Components,
-    Filters,
-    HybridEngine,
-    MMRSpace,
-    Prepared,
-    Ranking,
-    fuse,
-)
+from timbre.hybrid.engine import HybridEngine
+from timbre.hybrid.fusion import fuse
 from timbre.hybrid.mmr import mmr
 from timbre.hybrid.normalization import NORMALIZATIONS, Normalization, normalize, normalize_rows
 from timbre.hybrid.panel import ILD_SPACE, MetricsPanel, ranking_lists
@@ -27,6 +15,18 @@ from timbre.hybrid.tables import (
     items_frame,
     ranking_frame,
     rankings_frame,
+)
+from timbre.hybrid.types import (
+    CONTENT_NOT_AVAILABLE,
+    FEEDBACK_NEIGHBOURS,
+    FEEDBACK_WEIGHT,
+    MMR_SPACES,
+    POOL,
+    Components,
+    Filters,
+    MMRSpace,
+    Prepared,
+    Ranking,
 )
 from timbre.hybrid.weights import (
     CHOSEN,

@@ -8,11 +8,9 @@ same MMR space).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cache, cached_property
-from pathlib import Path
-from typing import Literal, get_args
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+from functools import cache, cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -22,8 +20,30 @@ from numpy.typing import NDArray
 from timbre import personality as pers
 from timbre import spaces
 from timbre.errors import DataError, ParameterError, TimbreError
-from timbre.hybrid.mmr import mmr
+from timbre.features import CONTENT_AUDIO_FEATURES
+from timbre.hybrid.catalogue import blocklisted, item_tags
+from timbre.hybrid.fusion import component_needs, fuse
+from timbre.hybrid.group import rank_group
+from timbre.hybrid.mmr import mmr_rows
 from timbre.hybrid.normalization import Normalization, check_normalization, normalize_rows
+from timbre.hybrid.reasons import because_rows
+from timbre.hybrid.types import (
+    CONTENT_NOT_AVAILABLE,
+    FEEDBACK_NEIGHBOURS,
+    FEEDBACK_WEIGHT,
+    MMR_SPACES,
+    NO_HISTORY,
+    POOL,
+    REASON_SPACE,
+    Aggregate,
+    Components,
+    Filters,
+    MMRSpace,
+    Prepared,
+    Ranking,
+    Scores,
+    empty_ranking,
+)
 from timbre.hybrid.weights import (
     CHOSEN,
     COMPONENTS,
@@ -35,104 +55,6 @@ from timbre.hybrid.weights import (
 from timbre.interactions import InteractionData
 from timbre.models import Recommender, create_model
 from timbre.models.base import one_blas_thread, top_n, top_n_rows
-from timbre.records import name_key
-
-#: Spaces the diversity bonus (MMR) can measure similarity in (no trained model needed).
-MMRSpace = Literal["svd", "binary", "interactions", "content"]
-MMR_SPACES: tuple[str, ...] = get_args(MMRSpace)
-#: How a group's member scores are combined.
-Aggregate = Literal["average", "least-misery"]
-#: The space of the "because you listened to" reasons: co-listening, fast.
-REASON_SPACE: spaces.SpaceName = "svd"
-#: How much one like or skip moves an item's nearest neighbours (fused-score units; the first
-#: design's +-5% per reaction), and how many neighbours it moves.
-FEEDBACK_WEIGHT = 0.05
-FEEDBACK_NEIGHBOURS = 5
-#: MMR re-ranks the best ``POOL`` items by fused score (at least 2 x n).
-POOL = 100
-NO_HISTORY = "no history: the cf component is item popularity"
-CONTENT_NOT_AVAILABLE = (
-    "content: not available (this data set has no audio features, tags or genres)"
-)
-
-
-@dataclass
-class Components:
-    """Raw component scores of every item for one listener (a user, a seed list, a persona)."""
-
-    raw: dict[str, NDArray[np.float32]]
-    seen: NDArray[np.int64]
-    row: sp.csr_matrix
-    history: int
-    notes: list[str] = field(default_factory=list)
-    #: Added to the fused score after fusion (the listener's feedback: see
-    #: :meth:`HybridEngine.with_feedback`); its share of a listed item is the ``feedback``
-    #: contribution.
-    adjust: NDArray[np.float32] | None = None
-    #: Items never recommended to this listener (blocked or skipped), whatever the filters.
-    barred: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which items may be recommended."""
-
-    exclude_seen: bool = True
-    include_tags: tuple[str, ...] = ()
-    exclude_tags: tuple[str, ...] = ()
-    min_listeners: int = 0
-    max_listeners: int | None = None
-    #: Hide items whose name or artist holds a word of the presenter-safe blocklist.
-    presenter_safe: bool = False
-
-    def text(self) -> str:
-        """What the filters do, for provenance lines."""
-        parts = ["heard items left out" if self.exclude_seen else "heard items kept"]
-        if self.include_tags:
-            parts.append("only tags " + ", ".join(self.include_tags))
-        if self.exclude_tags:
-            parts.append("never tags " + ", ".join(self.exclude_tags))
-        if self.min_listeners:
-            parts.append(f"at least {self.min_listeners} listeners")
-        if self.max_listeners is not None:
-            parts.append(f"at most {self.max_listeners} listeners")
-        if self.presenter_safe:
-            parts.append("presenter safe (blocklisted names hidden)")
-        return "; ".join(parts)
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """A hybrid top-N: items best first with the final score and each part of it.
-
-    ``contributions`` holds one array per component (weight x normalised score) and
-    ``diversity_bonus`` (diversity weight x (1 - max similarity to the items above it)); they
-    add up to ``scores``.
-    """
-
-    items: NDArray[np.int64]
-    scores: NDArray[np.float32]
-    contributions: dict[str, NDArray[np.float32]]
-    because: list[list[int]]
-    weights: Weights
-    rule: str
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """Listeners ready to rank: their components normalised and the items each may get.
-
-    Built once by :meth:`HybridEngine.prepare`; a weight change only re-ranks (the Tune page,
-    the metrics panel).
-    """
-
-    members: tuple[Components, ...]
-    parts: dict[str, NDArray[np.float32]]
-    masks: NDArray[np.bool_]
-
-    def __len__(self) -> int:
-        return len(self.members)
 
 
 class HybridEngine:
@@ -185,37 +107,64 @@ class HybridEngine:
         self.novelty_raw = (-np.log2(np.maximum(self.listeners, 1.0) / data.n_users)).astype(
             np.float32
         )
-        attributes = pers.item_attributes(data.item_meta)
-        self.attribute_matrix = attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float64)
-        self.mmr_space = spaces.space(data, "items", space)
-        self.reason_space = spaces.space(data, "items", REASON_SPACE)
+
+    @cached_property
+    def attribute_matrix(self) -> NDArray[np.float32]:
+        """Items x the prior's attributes (built on first use: the personality component)."""
+        attributes = pers.item_attributes(self.data.item_meta)
+        return attributes.values[list(pers.ATTRIBUTES)].to_numpy(np.float32)
+
+    @cached_property
+    def mmr_space(self) -> spaces.VectorSpace:
+        """Where the diversity bonus measures similarity (built on first use)."""
+        return spaces.space(self.data, "items", self.space)
+
+    @cached_property
+    def reason_space(self) -> spaces.VectorSpace:
+        """The space of the reasons and of the feedback's neighbours (built on first use)."""
+        return spaces.space(self.data, "items", REASON_SPACE)
 
     @cached_property
     def content_model(self) -> Recommender | None:
         """The content model, fitted on first use; ``None`` when the data set has no audio
         features, tags or genres (the content component is then "not available": it adds
         nothing, and :attr:`content_note` says so on every list)."""
+        if not self._may_have_content:
+            return None
         try:
             return create_model("content").fit(self.data)
         except DataError:
             return None
 
+    @cached_property
+    def _may_have_content(self) -> bool:
+        """Whether any item has an audio feature, a tag or a genre (cheap: no model fitted)."""
+        return may_have_content(self.data.item_meta)
+
+    @property
+    def _content_missing(self) -> bool:
+        """Known to have no content, without fitting anything."""
+        built = "content_model" in self.__dict__
+        return not self._may_have_content or (built and self.content_model is None)
+
     @property
     def content_note(self) -> str | None:
-        """What a list says when this data set has no content component."""
+        """What a list says when this data set has no content component. Known without fitting
+        the content model when no item has features; otherwise from the model once something
+        needed it (until then the data set is taken to have content)."""
+        if "content_model" not in self.__dict__ and self._may_have_content:
+            return None
         return None if self.content_model is not None else CONTENT_NOT_AVAILABLE
 
     @cached_property
     def blocklisted(self) -> NDArray[np.bool_]:
         """Items whose name or artist holds a word of the presenter-safe blocklist."""
-        from timbre.hybrid.safety import blocklisted  # one rule for lists with and without one
-
         return blocklisted(self.data.item_meta)
 
     @cached_property
     def item_tags(self) -> list[set[str]]:
         """Lower-cased tags and genres of every item (built on first use: the tag filters)."""
-        return _item_tags(self.data)
+        return item_tags(self.data)
 
     # ----- components ---------------------------------------------------------------------
     def personality_scores(self, z: Mapping[str, float] | None) -> NDArray[np.float32]:
@@ -223,51 +172,94 @@ class HybridEngine:
         if not z:
             return np.zeros(self.data.n_items, dtype=np.float32)
         weights = pers.attribute_weights(z, self.coefficients)
-        return np.asarray(self.attribute_matrix @ weights.to_numpy(), dtype=np.float32)
+        return np.asarray(self.attribute_matrix @ weights.to_numpy(np.float32), np.float32)
 
     def components_for_user(self, user: int, z: Mapping[str, float] | None = None) -> Components:
-        """Components of a training user (``z`` overrides their stored profile)."""
-        return self.components_batch([user], [z])[0]
+        """Components of a training user (``z`` overrides their stored profile), each computed
+        when first read."""
+        return self.components_batch([user], [z], needs={})[0]
 
     def components_batch(
         self,
         users: Sequence[int] | NDArray[np.integer],
         zs: Sequence[Mapping[str, float] | None] | None = None,
-        content_for: NDArray[np.bool_] | None = None,
+        needs: Mapping[str, NDArray[np.bool_]] | None = None,
     ) -> list[Components]:
-        """Components of many training users, scored in batches (exports and metrics);
-        ``content_for`` limits the content scores to the users whose weights need them (the
-        others get NaN: no content, as when a data set has none)."""
+        """Components of many training users (exports and metrics).
+
+        ``needs`` (:func:`timbre.hybrid.fusion.component_needs`) says per component which users'
+        weights use it: the cf and content scores of those users are computed now, in one batch
+        each; everything else only if something reads it. ``None`` (the default): every
+        component for everyone, now (the metrics panel, whose weights change).
+        """
         index = np.asarray(users, dtype=np.int64)
-        content = np.full((len(index), self.data.n_items), np.nan, dtype=np.float32)
-        wanted = np.ones(len(index), dtype=bool) if content_for is None else content_for
+        rows = self.data.user_items[index]
+        batch: dict[str, dict[int, NDArray[np.float32]]] = {"cf": {}, "content": {}}
+        scorers: dict[str, Callable[[NDArray[np.int64]], NDArray[np.float32]]] = {
+            "cf": self.cf_model.score,
+            "content": self._content_of_users,
+        }
         with one_blas_thread():
-            cf = self.cf_model.score(index)
-            if wanted.any():
-                rows = index[wanted]
-                content[wanted] = self._content_scores(self.data.user_items[rows], rows)
+            for name, score in scorers.items():
+                wanted = np.ones(len(index), bool) if needs is None else needs.get(name)
+                if wanted is None or not wanted.any():
+                    continue
+                chosen = np.flatnonzero(wanted)
+                batch[name] = dict(zip(chosen.tolist(), score(index[chosen]), strict=True))
         out = []
-        for position, user in enumerate(index):
-            row = self.data.user_items[int(user)]
+        for position, user in enumerate(index.tolist()):
+            row = _row(rows, position)
             given = zs[position] if zs is not None else None
-            z = given if given is not None else self.profiles.get(self.data.users.id(int(user)))
-            out.append(self._components(row, cf[position], content[position], z, None))
+            z = given if given is not None else self.profiles.get(self.data.users.id(user))
+            ready = {name: batch[name][position] for name in batch if position in batch[name]}
+            later: dict[str, Callable[[], NDArray[np.float32]]] = {
+                "cf": partial(self._cf_of_users, user),
+                "content": partial(self._content_of_users, [user], single=True),
+            }
+            out.append(self._components(row, ready, later, z))
+        if needs is None:
+            for components in out:
+                for name in COMPONENTS:
+                    components.raw[name]
         return out
 
     def components_for_row(
         self, row: sp.spmatrix | None, z: Mapping[str, float] | None = None
     ) -> Components:
         """Components for a listener the models were not trained on: a row of plays over the
-        data set's items (a fresh import, a seed list), or no row at all (a persona)."""
+        data set's items (a fresh import, a seed list), or no row at all (a persona); each is
+        computed when first read."""
         n = self.data.n_items
         matrix = sp.csr_matrix((1, n), dtype=np.float32) if row is None else sp.csr_matrix(row)
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
         if matrix.nnz == 0:
-            return self._components(matrix, None, np.full(n, np.nan, np.float32), z, None)
+            return self._components(matrix, {"content": np.full(n, np.nan, np.float32)}, {}, z)
+        notes: list[str] = []
+
+        def cf() -> NDArray[np.float32]:
+            with one_blas_thread():
+                scores, fallback = self.cf_model.score_rows(matrix)
+            if fallback:
+                notes.insert(0, fallback)
+            return scores[0]
+
+        def content() -> NDArray[np.float32]:
+            with one_blas_thread():
+                return self._content_scores(matrix, None)[0]
+
+        return self._components(matrix, {}, {"cf": cf, "content": content}, z, notes)
+
+    def _cf_of_users(self, user: int) -> NDArray[np.float32]:
         with one_blas_thread():
-            cf_scores, fallback = self.cf_model.score_rows(matrix)
-            content = self._content_scores(matrix, None)[0]
-        return self._components(matrix, cf_scores[0], content, z, fallback)
+            return self.cf_model.score([user])[0]
+
+    def _content_of_users(
+        self, users: Sequence[int] | NDArray[np.int64], single: bool = False
+    ) -> NDArray[np.float32]:
+        index = np.asarray(users, dtype=np.int64)
+        with one_blas_thread():
+            scores = self._content_scores(self.data.user_items[index], index)
+        return scores[0] if single else scores
 
     def _content_scores(
         self, rows: sp.csr_matrix, users: NDArray[np.int64] | None
@@ -284,27 +276,25 @@ class HybridEngine:
     def _components(
         self,
         row: sp.csr_matrix,
-        cf: NDArray[np.float32] | None,
-        content: NDArray[np.float32],
+        ready: dict[str, NDArray[np.float32]],
+        later: dict[str, Callable[[], NDArray[np.float32]]],
         z: Mapping[str, float] | None,
-        note: str | None,
+        notes: list[str] | None = None,
     ) -> Components:
-        notes = [note] if note else []
-        if self.content_note and row.nnz:
-            notes.append(self.content_note)
-        if row.nnz == 0 or cf is None:
-            cf = self.listeners.astype(np.float32)
+        notes = [] if notes is None else notes
+        history = len(row.indices)
+        if history and self._content_missing:
+            notes.append(CONTENT_NOT_AVAILABLE)
+        if history == 0:
+            ready["cf"] = self.listeners.astype(np.float32)
             notes.append(NO_HISTORY)
+        ready["novelty"] = self.novelty_raw
+        later["personality"] = partial(self.personality_scores, z)
         return Components(
-            raw={
-                "cf": cf,
-                "content": content,
-                "personality": self.personality_scores(z),
-                "novelty": self.novelty_raw,
-            },
+            raw=Scores(ready, later),
             seen=row.indices.astype(np.int64),
             row=row,
-            history=int(row.nnz),
+            history=history,
             notes=notes,
         )
 
@@ -346,32 +336,42 @@ class HybridEngine:
         return {name: rows[0] for name, rows in self.normalized_batch([components]).items()}
 
     def normalized_batch(
-        self, members: Sequence[Components], needed: Collection[str] = COMPONENTS
+        self,
+        members: Sequence[Components],
+        needed: Collection[str] | Mapping[str, NDArray[np.bool_]] = COMPONENTS,
     ) -> dict[str, NDArray[np.float32]]:
         """:meth:`normalized` for many listeners: ``len(members) x n_items`` per component.
 
-        Novelty is the same for everyone (normalised once); all-zero personality rows (no
-        profile) stay zero; a component not ``needed`` (no weight for any of the members) is
-        left at zero.
+        Only the ``needed`` components are computed and normalised (a mapping: only for the
+        members it marks, the other rows stay 0); the others are left out. Novelty is the same
+        for everyone (normalised once); all-zero personality rows (no profile) stay zero.
         """
         count, n = len(members), self.data.n_items
-        everything = np.ones((1, n), dtype=bool)
+        wanted = _wanted(needed, count)
         out: dict[str, NDArray[np.float32]] = {}
         for name in COMPONENTS:
-            if name not in needed:
-                out[name] = np.zeros((count, n), dtype=np.float32)
+            if name not in wanted:
                 continue
-            rows = np.vstack([c.raw[name] for c in members]).astype(np.float32, copy=False)
             if name == "novelty":
-                once = normalize_rows(rows[:1], everything, self.normalization)
+                once = normalize_rows(self.novelty_raw[None, :], None, self.normalization)
                 out[name] = np.broadcast_to(once, (count, n))
                 continue
+            who = np.flatnonzero(wanted[name])
+            rows = np.stack([members[p].raw[name] for p in who.tolist()]) if len(who) else None
+            if rows is None:
+                continue
+            # all-zero rows (no profile) stay zero; min-max maps them to zero anyway
+            live = (
+                np.ones(len(who), dtype=bool)
+                if self.normalization == "minmax"
+                else np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1)
+            )
+            if live.all() and len(who) == count:
+                out[name] = normalize_rows(rows, None, self.normalization)
+                continue
             result = np.zeros((count, n), dtype=np.float32)
-            live = np.flatnonzero(np.any(rows != 0, axis=1) | np.any(np.isnan(rows), axis=1))
-            if len(live):
-                result[live] = normalize_rows(
-                    rows[live], np.ones((len(live), n), dtype=bool), self.normalization
-                )
+            if live.any():
+                result[who[live]] = normalize_rows(rows[live], None, self.normalization)
             out[name] = result
         return out
 
@@ -380,12 +380,14 @@ class HybridEngine:
         self,
         members: Sequence[Components],
         filters: Filters | None = None,
-        needed: Collection[str] = COMPONENTS,
+        needed: Collection[str] | Mapping[str, NDArray[np.bool_]] = COMPONENTS,
     ) -> Prepared:
         """Normalise the members' components (the ``needed`` ones) and work out the items each
         may get."""
         masks = self._masks(members, filters or Filters())
-        return Prepared(tuple(members), self.normalized_batch(members, needed), masks)
+        wanted = _wanted(needed, len(members))
+        parts = self.normalized_batch(members, wanted)
+        return Prepared(tuple(members), parts, masks, wanted)
 
     def rank_prepared(
         self,
@@ -394,37 +396,77 @@ class HybridEngine:
         n: int = 10,
         schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
         reasons: int = 3,
+        reason_lists: bool = True,
     ) -> list[Ranking]:
         """Rank every prepared listener: the schedule's weights for their history, fusion, the
-        best ``pool`` items by fused score, MMR, contributions and reasons.
+        best ``pool`` items by fused score, MMR, contributions and reasons (``reason_lists``
+        False: in :attr:`Ranking.reason_items` only, as the export reads them).
 
-        Fusion and the pools are computed for all listeners at once (one partition); MMR and
-        the reasons per listener. A listener with no item left gets an empty ranking.
+        Fusion, the pools, MMR and the reasons are computed for all listeners at once (MMR one
+        greedy step for all a time). A listener with no item left gets an empty ranking. A
+        component the weights need that ``prepared`` lacks is normalised first.
         """
         if n < 1:
             raise ParameterError(f"n must be at least 1, got {n}")
         chosen = [schedule_weights(c.history, weights, schedule) for c in prepared.members]
-        pools = top_n_rows(self._fused(prepared, [w for w, _ in chosen]), max(self.pool, 2 * n))
-        out = []
-        with one_blas_thread():
-            for row, components in enumerate(prepared.members):
-                parts = {name: prepared.parts[name][row] for name in COMPONENTS}
-                (rule_weights, rule), (pool, values) = chosen[row], pools[row]
-                out.append(
-                    self._select(parts, pool, values, rule_weights, rule, n, components, reasons)
-                )
-        return out
+        prepared = self._cover(prepared, weights, schedule)
+        rule_weights = [w for w, _ in chosen]
+        pools = top_n_rows(self._fused(prepared, rule_weights), max(self.pool, 2 * n))
+        picks: list[tuple[NDArray[np.int64], NDArray[np.float32]]] = [pool for pool in pools]
+        for diversity in {w.diversity for w in rule_weights}:
+            rows = [r for r, w in enumerate(rule_weights) if w.diversity == diversity]
+            space = self.mmr_space if diversity else None
+            picked = mmr_rows([pools[r] for r in rows], space, diversity, n)
+            for r, pick in zip(rows, picked, strict=True):
+                picks[r] = pick
+        members = prepared.members
+        no_reasons: tuple[list[list[int]], NDArray[np.int64] | None] = ([], None)
+        rows = [c.row for c in members]
+        reasons_of = (
+            because_rows(self.reason_space, rows, [p for p, _ in picks], reasons, reason_lists)
+            if reasons
+            else [no_reasons] * len(members)
+        )
+        return [
+            self._select(prepared, row, picks[row], chosen[row], reasons_of[row])
+            for row in range(len(members))
+        ]
+
+    def _cover(
+        self,
+        prepared: Prepared,
+        weights: Weights,
+        schedule: Sequence[ScheduleRule] | None,
+    ) -> Prepared:
+        """``prepared`` with every component row these weights need normalised."""
+        needs = component_needs([c.history for c in prepared.members], weights, schedule)
+        ready = prepared.ready
+        if ready is None:
+            missing = {name: rows for name, rows in needs.items() if name not in prepared.parts}
+        else:
+            missing = {
+                name: rows | ready[name] if name in ready else rows
+                for name, rows in needs.items()
+                if name not in ready or (rows & ~ready[name]).any()
+            }
+        if not missing:
+            return prepared
+        parts = {**prepared.parts, **self.normalized_batch(prepared.members, missing)}
+        everyone = np.ones(len(prepared), dtype=bool)
+        done = {name: everyone for name in prepared.parts} if ready is None else dict(ready)
+        return replace(prepared, parts=parts, ready={**done, **missing})
 
     def _fused(self, prepared: Prepared, chosen: list[Weights]) -> NDArray[np.float32]:
         """Every listener's fused scores under their weights; -inf where an item is not allowed."""
         groups = set(chosen)
         if len(groups) == 1:  # the usual case: no slicing copies
-            fused = fuse(prepared.parts, chosen[0])
+            fused = fuse(prepared.parts, chosen[0], prepared.masks.shape)
         else:
             fused = np.empty(prepared.masks.shape, dtype=np.float32)
             for group in groups:
                 rows = [r for r, w in enumerate(chosen) if w == group]
-                fused[rows] = fuse({c: prepared.parts[c][rows] for c in COMPONENTS}, group)
+                parts = {c: v[rows] for c, v in prepared.parts.items() if getattr(group, c)}
+                fused[rows] = fuse(parts, group, (len(rows), prepared.masks.shape[1]))
         for row, components in enumerate(prepared.members):
             if components.adjust is not None:
                 fused[row] += components.adjust
@@ -439,12 +481,13 @@ class HybridEngine:
         filters: Filters | None = None,
         schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
         reasons: int = 3,
+        reason_lists: bool = True,
     ) -> list[Ranking]:
-        """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), normalising only
-        the components some member's weights (after the schedule) use."""
-        needed = needed_components([c.history for c in members], weights, schedule)
-        prepared = self.prepare(members, filters, needed)
-        return self.rank_prepared(prepared, weights, n, schedule, reasons)
+        """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), computing and
+        normalising only the components each member's weights (after the schedule) use."""
+        needs = component_needs([c.history for c in members], weights, schedule)
+        prepared = self.prepare(members, filters, needs)
+        return self.rank_prepared(prepared, weights, n, schedule, reasons, reason_lists)
 
     def rank(
         self,
@@ -456,7 +499,8 @@ class HybridEngine:
         normalized: Mapping[str, NDArray[np.float32]] | None = None,
         reasons: int = 3,
     ) -> Ranking:
-        """One listener's ranking (:meth:`rank_prepared` of one).
+        """One listener's ranking (:meth:`rank_prepared` of one), computing only the components
+        the weights use.
 
         ``normalized`` may be passed from :meth:`normalized` to re-rank after a weight change
         without normalising again (the live Tune page).
@@ -469,55 +513,47 @@ class HybridEngine:
         masks = self._masks([components], filters or Filters())
         if not masks[0].any():
             raise DataError("no item is left to recommend under these filters")
-        parts = (
-            {name: np.asarray(v)[None, :] for name, v in normalized.items()}
-            if normalized is not None
-            else self.normalized_batch([components])
-        )
-        prepared = Prepared((components,), parts, masks)
+        if normalized is None:
+            needs = component_needs([components.history], weights, schedule)
+            prepared = Prepared(
+                (components,), self.normalized_batch([components], needs), masks, needs
+            )
+        else:
+            parts = {name: np.asarray(v)[None, :] for name, v in normalized.items()}
+            prepared = Prepared((components,), parts, masks)
         return self.rank_prepared(prepared, weights, n, schedule, reasons)[0]
 
     def _select(
         self,
-        parts: Mapping[str, NDArray[np.float32]],
-        pool: NDArray[np.int64],
-        values: NDArray[np.float32],
-        chosen: Weights,
-        rule: str,
-        n: int,
-        components: Components,
-        reasons: int,
+        prepared: Prepared,
+        row: int,
+        pick: tuple[NDArray[np.int64], NDArray[np.float32]],
+        chosen: tuple[Weights, str],
+        reasons: tuple[list[list[int]], NDArray[np.int64] | None],
     ) -> Ranking:
-        """MMR over a listener's pool, then contributions and reasons."""
-        if len(pool) == 0:
-            return _empty_ranking(chosen, rule, components)
-        picked, bonus = mmr(pool, values, self.mmr_space, chosen.diversity, n)
+        """A listener's ranking from their MMR picks: contributions and reasons."""
+        (weights, rule), components = chosen, prepared.members[row]
+        picked, bonus = pick
+        if len(picked) == 0:
+            return empty_ranking(weights, rule, components)
         contributions = {
-            name: np.float32(getattr(chosen, name)) * parts[name][picked] for name in COMPONENTS
+            name: np.float32(w) * prepared.parts[name][row, picked]
+            if (w := getattr(weights, name))
+            else np.zeros(len(picked), dtype=np.float32)
+            for name in COMPONENTS
         }
-        contributions["diversity_bonus"] = np.float32(chosen.diversity) * bonus
+        contributions["diversity_bonus"] = np.float32(weights.diversity) * bonus
         if components.adjust is not None:
             contributions["feedback"] = components.adjust[picked].astype(np.float32)
         scores = np.asarray(np.sum(list(contributions.values()), axis=0), dtype=np.float32)
-        because = self.because(components.row, picked, reasons) if reasons else []
-        return Ranking(
-            picked, scores, contributions, because, chosen, rule, tuple(components.notes)
-        )
+        notes = tuple(components.notes)
+        because, table = reasons
+        return Ranking(picked, scores, contributions, because, weights, rule, notes, table)
 
     def because(self, row: sp.csr_matrix, items: NDArray[np.int64], k: int = 3) -> list[list[int]]:
         """Up to ``k`` listened items most similar to each item (co-listening neighbours,
         weighted by how much they were played)."""
-        if row.nnz == 0 or len(items) == 0:
-            return [[] for _ in items]
-        listened = row.indices
-        sims = self.reason_space.gram(items, listened)
-        strength = sims * np.log1p(row.data)[None, :]
-        top = min(k, len(listened))
-        # stable sort on -strength: ties keep the lower item index first (indices are sorted)
-        order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
-        chosen = listened[order]
-        keep = np.take_along_axis(strength, order, axis=1) > 0
-        return [items[ok].tolist() for items, ok in zip(chosen, keep, strict=True)]
+        return because_rows(self.reason_space, [row], [items], k)[0][0]
 
     def with_feedback(
         self,
@@ -593,149 +629,71 @@ class HybridEngine:
         aggregate: Aggregate = "average",
         filters: Filters | None = None,
     ) -> tuple[Ranking, pd.DataFrame]:
-        """A blend for several users: each member's fused scores (normalised), aggregated by
-        ``average`` or ``least-misery`` (the minimum); items any member heard are excluded.
-
-        Returns the ranking and each member's score for its items.
-        """
-        if len(users) < 2:
-            raise DataError("a group needs at least two users")
-        if aggregate not in ("average", "least-misery"):
-            raise ParameterError("aggregate must be average or least-misery")
-        filters = filters or Filters()
-        members = self.components_batch(users)
-        mask = self.item_mask(filters)
-        if filters.exclude_seen:
-            mask[np.unique(np.concatenate([c.seen for c in members]))] = False
-        if not mask.any():
-            raise DataError("no item is left to recommend to this group")
-        parts = self.normalized_batch(members)
-        weighted = [  # member -> component -> its weighted, normalised scores
-            _weighted({c: parts[c][row] for c in COMPONENTS}, _chosen(components, weights))
-            for row, components in enumerate(members)
-        ]
-        fused = np.vstack([sum(w.values()) for w in weighted])
-        stacked = normalize_rows(fused, np.tile(mask, (len(members), 1)))
-        stacked[:, ~mask] = np.nan  # normalize maps NaN to the minimum; keep them out
-        combined = stacked.mean(axis=0) if aggregate == "average" else stacked.min(axis=0)
-        items, scores = top_n(combined, n)
-        group_row = sp.csr_matrix(sum(c.row for c in members))
-        ranking = Ranking(
-            items=items,
-            scores=scores,
-            contributions=_group_contributions(weighted, fused, stacked, items, aggregate),
-            because=self.because(group_row, items),
-            weights=weights,
-            rule=f"group of {len(users)}, {aggregate}",
-        )
-        names = [self.data.users.id(int(u)) for u in users]
-        return ranking, pd.DataFrame(stacked[:, items].T, columns=names)
-
-
-BLOCKLIST = Path(__file__).resolve().parents[1] / "resources" / "safety" / "blocklist.txt"
-
-
-@cache
-def blocklist() -> frozenset[str]:
-    """The presenter-safe blocklist's words (``timbre/resources/safety/blocklist.txt``),
-    normalised like names."""
-    lines = BLOCKLIST.read_text(encoding="utf-8").splitlines()
-    return frozenset(name_key(w) for w in lines if w.strip() and not w.startswith("#"))
-
-
-def needed_components(
-    histories: Sequence[int] | NDArray[np.integer],
-    weights: Weights,
-    schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
-) -> set[str]:
-    """The components with a weight for any of these histories (after the schedule)."""
-    chosen = {schedule_weights(int(h), weights, schedule)[0] for h in histories}
-    return {name for name in COMPONENTS for w in chosen if getattr(w, name)}
-
-
-def fuse(parts: Mapping[str, NDArray[np.float32]], weights: Weights) -> NDArray[np.float32]:
-    """``sum(w_c x component_c)`` over the components with a non-zero weight."""
-    first = next(iter(parts.values()))
-    fused = np.zeros(np.shape(first), dtype=np.float32)
-    for name in COMPONENTS:
-        w = getattr(weights, name)
-        if w:
-            fused += np.float32(w) * parts[name]
-    return fused
-
-
-def _weighted(
-    parts: Mapping[str, NDArray[np.float32]], weights: Weights
-) -> dict[str, NDArray[np.float32]]:
-    """Each component times its weight (all of :data:`COMPONENTS`; zeros for weight 0)."""
-    zero = np.zeros(np.shape(next(iter(parts.values()))), dtype=np.float32)
-    return {
-        name: np.float32(w) * parts[name] if (w := getattr(weights, name)) else zero
-        for name in COMPONENTS
-    }
-
-
-def _group_contributions(
-    weighted: Sequence[Mapping[str, NDArray[np.float32]]],
-    fused: NDArray[np.float32],
-    stacked: NDArray[np.floating],
-    items: NDArray[np.int64],
-    aggregate: str,
-) -> dict[str, NDArray[np.float32]]:
-    """Per component, its share of the group score of each item, so that they add up to it:
-    each member's normalised score is split among the components in proportion to their share
-    of the member's fused score (equally where that is 0); ``average`` averages the
-    members' splits, ``least-misery`` takes the split of the member with the lowest score."""
-    raw = fused[:, items].astype(np.float64)
-    normalised = np.nan_to_num(stacked[:, items].astype(np.float64))
-    known = raw != 0  # the shares of a member's fused score add up to 1 (negative ones too)
-    out: dict[str, NDArray[np.float32]] = {}
-    for name in COMPONENTS:
-        part = np.vstack([member[name][items] for member in weighted]).astype(np.float64)
-        share = np.where(known, part / np.where(known, raw, 1.0), 1.0 / len(COMPONENTS))
-        split = normalised * share
-        if aggregate == "average":
-            out[name] = split.mean(axis=0).astype(np.float32)
-        else:
-            lowest = np.argmin(np.where(np.isnan(stacked[:, items]), np.inf, stacked[:, items]), 0)
-            out[name] = split[lowest, np.arange(len(items))].astype(np.float32)
-    out["diversity_bonus"] = np.zeros(len(items), dtype=np.float32)
-    return out
-
-
-def _chosen(components: Components, weights: Weights) -> Weights:
-    return schedule_weights(components.history, weights)[0]
-
-
-def _empty_ranking(chosen: Weights, rule: str, components: Components) -> Ranking:
-    empty = np.zeros(0, dtype=np.float32)
-    contributions = {name: empty for name in (*COMPONENTS, "diversity_bonus")}
-    return Ranking(
-        np.zeros(0, dtype=np.int64), empty, contributions, [], chosen, rule, tuple(components.notes)
-    )
-
-
-def _item_tags(data: InteractionData) -> list[set[str]]:
-    """Lower-cased tags and genres of every item (for the tag filters)."""
-    empty: list[list[str]] = [[]] * data.n_items
-    tags = data.item_meta.get("tags")
-    genres = data.item_meta.get("genres")
-    out = []
-    for a, b in zip(
-        empty if tags is None else tags, empty if genres is None else genres, strict=True
-    ):
-        groups = (g for g in (a, b) if isinstance(g, list | tuple | np.ndarray))
-        out.append({str(t).lower() for group in groups for t in group})
-    return out
+        """A blend for several users (:func:`timbre.hybrid.group.rank_group`): each member's
+        fused scores (normalised), aggregated by ``average`` or ``least-misery``; items any
+        member heard are excluded. Returns the ranking and each member's score for its items."""
+        return rank_group(self, users, weights, n, aggregate, filters)
 
 
 __all__ = [
     "CHOSEN",
     "MMR_SPACES",
+    "Aggregate",
     "Components",
     "Filters",
     "HybridEngine",
+    "MMRSpace",
     "Prepared",
     "Ranking",
     "fuse",
 ]
+
+
+def _wanted(
+    needed: Collection[str] | Mapping[str, NDArray[np.bool_]], count: int
+) -> dict[str, NDArray[np.bool_]]:
+    """Per needed component, which of ``count`` members need it."""
+    if isinstance(needed, Mapping):
+        return {name: np.asarray(rows, dtype=bool) for name, rows in needed.items()}
+    return {name: np.ones(count, dtype=bool) for name in needed}
+
+
+def may_have_content(item_meta: pd.DataFrame) -> bool:
+    """Whether any item has an audio feature, a tag or a genre (what the content model needs;
+    it may still find none usable, e.g. tags that no two items share)."""
+    for column in CONTENT_AUDIO_FEATURES:
+        if column in item_meta.columns and item_meta[column].notna().any():
+            return True
+    for column in ("tags", "genres"):
+        values = item_meta[column] if column in item_meta.columns else ()
+        if any(len(v) for v in values if isinstance(v, list | tuple | np.ndarray)):
+            return True
+    return False
+
+
+def _row(rows: sp.csr_matrix, position: int) -> sp.csr_matrix:
+    """Row ``position`` of a CSR block as a ``1 x n`` CSR matrix sharing its arrays."""
+    start, end = int(rows.indptr[position]), int(rows.indptr[position + 1])
+    indptr = np.array([0, end - start], dtype=rows.indptr.dtype)
+    data, indices = rows.data[start:end], rows.indices[start:end]
+    template = _row_template(rows.shape[1], rows.indptr.dtype)
+    if set(template.__dict__) != _CSR_FIELDS:  # another scipy: the checked constructor
+        return sp.csr_matrix((data, indices, indptr), shape=(1, rows.shape[1]))
+    # The constructor checks the arrays (40 us a row, most of an export's per-user cost);
+    # a slice of a valid CSR block is valid, so only the arrays of a checked row change.
+    row: sp.csr_matrix = object.__new__(sp.csr_matrix)
+    row.__dict__.update(template.__dict__, data=data, indices=indices, indptr=indptr)
+    return row
+
+
+#: The attributes of a scipy CSR matrix (scipy 1.17): what :func:`_row` sets.
+_CSR_FIELDS = {"_shape", "maxprint", "indices", "indptr", "data"}
+
+
+@cache
+def _row_template(width: int, index_dtype: np.dtype) -> sp.csr_matrix:
+    """An empty, checked ``1 x width`` CSR row."""
+    return sp.csr_matrix(
+        (np.zeros(0, np.float32), np.zeros(0, index_dtype), np.zeros(2, index_dtype)),
+        shape=(1, width),
+    )

@@ -43,15 +43,39 @@ def normalize(
     [0.968, 1.0, 0.984]
     """
     x = np.asarray(values, dtype=np.float64)[None, :]
-    return normalize_rows(x, np.ones(x.shape, dtype=bool), method)[0]
+    return normalize_rows(x, None, method)[0]
 
 
 def normalize_rows(
-    values: NDArray[np.floating], mask: NDArray[np.bool_], method: Normalization = "minmax"
+    values: NDArray[np.floating],
+    mask: NDArray[np.bool_] | None = None,
+    method: Normalization = "minmax",
 ) -> NDArray[np.float32]:
-    """:func:`normalize` of every row over its ``mask`` (items outside the mask get 0)."""
+    """:func:`normalize` of every row over its ``mask`` (items outside the mask get 0;
+    ``None`` or a mask that broadcasts to all True: every item), float32 throughout."""
     check_normalization(method)
     x = np.asarray(values, dtype=np.float32)
+    if mask is not None and np.all(mask):
+        mask = None
+    if method == "minmax" and mask is None and not np.isnan(x).any() and np.isfinite(x).all():
+        return _minmax_dense(x)
+    full = np.ones(x.shape, dtype=bool) if mask is None else np.broadcast_to(mask, x.shape)
+    return _normalize_masked(x, full, method)
+
+
+def _minmax_dense(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Min-max of every row of a finite matrix: the same values as the masked path, in three
+    passes instead of a dozen."""
+    low = x.min(axis=1, keepdims=True)
+    span = x.max(axis=1, keepdims=True) - low
+    out = np.subtract(x, low, dtype=np.float32)
+    np.divide(out, np.where(span > 0, span, np.float32(np.inf)), out=out)
+    return out
+
+
+def _normalize_masked(
+    x: NDArray[np.float32], mask: NDArray[np.bool_], method: Normalization
+) -> NDArray[np.float32]:
     known = mask & np.isfinite(x)
     out: NDArray[Any] = np.zeros(x.shape, dtype=np.float32)
     if method == "rank":

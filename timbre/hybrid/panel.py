@@ -12,7 +12,8 @@ from numpy.typing import NDArray
 from timbre import spaces
 from timbre.evaluation import ILD_SPACE, Split, list_metrics, ranking_metrics
 from timbre.evaluation.metrics import ild_per_list, interval95, novelty_per_list
-from timbre.hybrid.engine import HybridEngine, Prepared, Ranking
+from timbre.hybrid.engine import HybridEngine
+from timbre.hybrid.types import Prepared, Ranking
 from timbre.hybrid.weights import DEFAULT_SCHEDULE, ScheduleRule, Weights
 from timbre.spaces import SpaceName
 

@@ -11,9 +11,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from timbre.errors import NotFittedError
-from timbre.hybrid.engine import HybridEngine, MMRSpace
+from timbre.hybrid.engine import HybridEngine
 from timbre.hybrid.normalization import Normalization
 from timbre.hybrid.panel import ranking_lists
+from timbre.hybrid.types import MMRSpace
 from timbre.hybrid.weights import DEFAULT_SCHEDULE, ScheduleRule, Weights
 from timbre.interactions import InteractionData
 from timbre.models import create_model

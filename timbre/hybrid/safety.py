@@ -12,22 +12,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from timbre.records import name_key
+from timbre.hybrid.catalogue import blocklisted
 
 #: The app's default minimum listener count of every list (editable on each list's page):
 #: 2,828 of the demo's 17,632 artists reach it.
 APP_MIN_LISTENERS = 5
-
-
-def blocklisted(item_meta: pd.DataFrame) -> NDArray[np.bool_]:
-    """Items whose name or artist holds a word of the presenter-safe blocklist
-    (``timbre/resources/safety/blocklist.txt``; whole words, accents and case ignored)."""
-    from timbre.hybrid.engine import blocklist  # the list is read where the filters live
-
-    words = blocklist()
-    artists = item_meta["artist"] if "artist" in item_meta else pd.Series("", index=item_meta.index)
-    names = item_meta["name"].astype(str) + " " + artists.fillna("").astype(str)
-    return np.array([bool(words & set(name_key(n).split())) for n in names], dtype=bool)
 
 
 def shown_mask(
@@ -39,3 +28,6 @@ def shown_mask(
     if safe:
         mask &= ~blocklisted(item_meta)
     return mask
+
+
+__all__ = ["APP_MIN_LISTENERS", "blocklisted", "shown_mask"]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from timbre.errors import ParameterError, TimbreError
+from timbre.errors import NotFoundError, ParameterError, TimbreError
 from timbre.hybrid import FEEDBACK_WEIGHT, Components, HybridEngine
 from timbre.interactions import InteractionData
 from timbre.records import name_key
@@ -214,7 +214,11 @@ class Feedback:
 
 def feedback_of(store: Store, keys: list[str]) -> Feedback:
     """The feedback recorded under these keys (each item once per kind, oldest first)."""
-    frame = store.feedback_of(keys) if keys else pd.DataFrame(columns=["item_key", "event"])
+    if not keys:
+        return Feedback()
+    frame = store.feedback_of(keys)
+    if frame.empty:
+        return Feedback()
     kinds = {
         kind: tuple(dict.fromkeys(frame.loc[frame["event"] == kind, "item_key"].astype(str)))
         for kind in ("like", "skip", "block")
@@ -322,7 +326,7 @@ def listener_components(
         return engine.components_for_user(data.users.index(person)), None, person
     components, mapped = person_components(store, engine, person, seeds=seeds)
     if not mapped.accounts and not seeds and not components.raw["personality"].any():
-        raise TimbreError(
+        raise NotFoundError(
             f"unknown user: {query!r}; no account or questionnaire profile is linked to "
             f"{person!r} either: bring their listening or take the questionnaire on the You "
             "page (or `timbre import FILE --user NAME`), or give seed artists"
@@ -361,6 +365,12 @@ def person_profile(engine: HybridEngine, person: str, keys: list[str]) -> dict[s
         if key in engine.profiles:
             return engine.profiles[key]
     return None
+
+
+def listener_profile(store: Store, engine: HybridEngine, person: str) -> dict[str, float] | None:
+    """The profile the personality component of ``person``'s list uses (their newest, saved
+    under their id or an account), or ``None``: what an export's provenance names."""
+    return person_profile(engine, person, account_keys(store, person))
 
 
 def forget_person(store: Store, person: str, *, dry_run: bool = False) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import scipy.sparse as sp
 
 from timbre.config import Settings
@@ -262,3 +263,77 @@ def default_dataset(store: Store) -> str:
     if not names:
         raise TimbreError("the store holds no data yet; run `timbre demo` or `timbre import`")
     raise TimbreError(f"several data sets ({', '.join(names)}); choose one with --dataset")
+
+
+#: The metrics a runs table shows, in order (an evaluation record's; a training run has none).
+RUN_METRICS = ("ndcg", "precision", "recall", "map", "hit_rate", "coverage", "diversity",
+               "novelty", "arp")  # fmt: skip
+
+
+def run_kind(run: Run) -> str:
+    """``"model"`` (a trained artifact that can serve) or ``"evaluation N"`` (the metrics of
+    one model of experiment ``N``, fitted on a split's train part; nothing to serve)."""
+    if run["artifact_path"]:
+        return "model"
+    experiment = (run["metrics"].get("experiment") or {}).get("id") or run["id"]
+    return f"evaluation {experiment}" if "label" in run["metrics"] else "record"
+
+
+def _metric_columns(run: Run) -> dict[str, Any]:
+    """A run's metric values by label (``ndcg@10``; diversity named by its space)."""
+    from timbre.evaluation import metric_label
+
+    metrics = run["metrics"]
+    k = metrics.get("k")
+    space = (metrics.get("experiment") or {}).get("ild_space") or "binary"
+    out: dict[str, Any] = {}
+    for name in RUN_METRICS:
+        label = metric_label(name, space) if name == "diversity" else name
+        if k and name in ("ndcg", "precision", "recall", "map", "hit_rate"):
+            label = f"{name}@{k}"
+        out[label] = metrics.get(name)
+    return out
+
+
+def runs_table(runs: list[Run], fingerprint: str | None = None) -> pd.DataFrame:
+    """The run registry as a table: kind (model or evaluation record), model, parameters,
+    timing, whether it was made on the current data, and each evaluation's metrics."""
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {
+            "run": run["id"],
+            "kind": run_kind(run),
+            "active": bool(run["active"]),
+            "model": run["metrics"].get("label") or run["model"],
+            "seconds": run["duration_s"],
+            "parameters": ", ".join(f"{k}={v}" for k, v in sorted(run["params"].items())),
+        }
+        if fingerprint is not None:
+            row["current data"] = run["fingerprint"] == fingerprint
+        row["created"] = run["created_at"]
+        rows.append({**row, **_metric_columns(run)})
+    frame = pd.DataFrame(rows)
+    return frame.dropna(axis=1, how="all") if len(frame) else frame
+
+
+def compare_runs(runs: list[Run]) -> pd.DataFrame:
+    """Runs side by side: one column per run, one row per parameter and metric (a value a run
+    does not have is empty)."""
+    columns: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        values: dict[str, Any] = {
+            "kind": run_kind(run),
+            "model": run["metrics"].get("label") or run["model"],
+            "data set": run["dataset"],
+            "fingerprint": str(run["fingerprint"])[:8],
+            "seconds": run["duration_s"],
+        }
+        values.update({f"param {k}": v for k, v in sorted(run["params"].items())})
+        split = run["metrics"].get("split") or {}
+        values.update(
+            {f"split {k}": v for k, v in sorted(split.items()) if not isinstance(v, dict)}
+        )
+        values.update({k: v for k, v in _metric_columns(run).items() if v is not None})
+        columns[f"run {run['id']}"] = values
+    frame = pd.DataFrame(columns)
+    return frame.astype(object).where(frame.notna(), "")

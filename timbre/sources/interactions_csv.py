@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Literal, cast
@@ -109,6 +110,24 @@ STREAM_BYTES = 16 * 1024**2
 #: Bytes of CSV text per chunk of a streamed file (about 400k ``user,artist,plays`` rows: a
 #: few hundred MB of memory while it is parsed and written).
 CHUNK_BYTES = 8 * 1024**2
+
+
+class StreamClock:
+    """How far a streamed import is: ``(fraction of the file, "N rows read (x%), R rows/s,
+    about S s left")`` after each chunk, for the CLI's stderr line and the app's progress bar."""
+
+    def __init__(self, chunks: CsvChunks) -> None:
+        self.chunks = chunks
+        self.started = time.perf_counter()
+
+    def __call__(self, report: ImportReport) -> tuple[float, str]:
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        share = max(self.chunks.fraction, 1e-9)
+        left = seconds * (1 - share) / share
+        return share, (
+            f"{report.rows_read:,} rows read ({share:.0%} of the file), "
+            f"{report.rows_read / seconds:,.0f} rows/s, about {left:,.0f} s left"
+        )
 
 
 class CsvChunks:

@@ -140,7 +140,7 @@ def add_users(store: Store, names: Iterable[str]) -> list[str]:
     if not checked:
         raise DataError("give at least one Last.fm user name")
     keys = [user_key(n) for n in checked]
-    frame = pd.DataFrame({"key": keys, "name": checked}).drop_duplicates("key")
+    frame = pd.DataFrame({"key": keys, "name": checked, "tracked": True}).drop_duplicates("key")
     batch = ImportBatch(
         dataset="",
         source=SOURCE,
@@ -152,7 +152,8 @@ def add_users(store: Store, names: Iterable[str]) -> list[str]:
 
 
 def tracked_users(store: Store) -> pd.DataFrame:
-    """Tracked Last.fm users with their newest fetch.
+    """Tracked Last.fm users (added or fetched; a Last.fm CSV export's user name is not one)
+    with their newest fetch.
 
     Returns
     -------
@@ -162,6 +163,7 @@ def tracked_users(store: Store) -> pd.DataFrame:
         wrote up to then.
     """
     users = store.list_users(USER_PREFIX)
+    users = users[users["tracked"].astype(bool)]  # not the names read from CSV exports
     logs = store.list_fetch_logs(limit=100_000)
     logs = logs[logs["source"] == SOURCE] if len(logs) else logs
     latest = logs.drop_duplicates("user_key") if len(logs) else logs  # newest first already

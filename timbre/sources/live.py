@@ -548,7 +548,9 @@ class LiveFetcher(Generic[C, U]):
                 items=rows.items.drop_duplicates("key").reset_index(drop=True),
             )
             if rows.with_user:
-                batch.users = pd.DataFrame({"key": [user.user_key], "name": [user.display]})
+                batch.users = pd.DataFrame(
+                    {"key": [user.user_key], "name": [user.display], "tracked": [True]}
+                )
             if rows.interactions is not None:
                 batch.interactions = rows.interactions.reset_index(drop=True)
             if rows.tags is not None:

@@ -8,6 +8,7 @@ is a ``users`` row keyed by their id.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -16,14 +17,16 @@ from sqlalchemy.engine import Connection
 from timbre.errors import DataError, ParameterError
 from timbre.store import revisions
 from timbre.store.schema import (
+    EVENTS,
     FEEDBACK_EVENTS,
     T_DATASETS,
     T_INTERACTIONS,
     T_ITEMS,
     T_PERSON_LINKS,
+    T_PERSONALITY_PROFILES,
     T_USERS,
 )
-from timbre.store.sql import ids_by_key, ms_to_timestamps, now, select_frame
+from timbre.store.sql import ids_by_key, ms_to_timestamps, now
 
 #: The data set feedback rows live in (never trained on).
 FEEDBACK_DATASET = "feedback"
@@ -126,8 +129,7 @@ def remove_feedback(conn: Connection, person_key: str, item_keys: Sequence[str],
 def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:
     """The feedback of these keys, oldest first: ``user_key, item_key, event, timestamp``."""
     inter, users, items, sets = T_INTERACTIONS, T_USERS, T_ITEMS, T_DATASETS
-    frame = select_frame(
-        conn,
+    query = (
         sa.select(users.c.key, items.c.key, inter.c.event, inter.c.ts)
         .select_from(
             inter.join(users, users.c.id == inter.c.user_id)
@@ -135,8 +137,72 @@ def feedback_of(conn: Connection, person_keys: Sequence[str]) -> pd.DataFrame:
             .join(sets, sets.c.id == inter.c.dataset_id)
         )
         .where(sets.c.name == FEEDBACK_DATASET, users.c.key.in_(list(person_keys)))
-        .order_by(inter.c.ts, inter.c.id),
-        ["user_key", "item_key", "event", "ts"],
+        .order_by(inter.c.ts, inter.c.id)
     )
+    rows = [tuple(row) for row in conn.execute(query).all()]
+    if not rows:  # the common case (no reactions yet), without building a frame from rows
+        return _NO_FEEDBACK.copy()
+    frame = pd.DataFrame(rows, columns=["user_key", "item_key", "event", "ts"])
     frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(), frame.index)
     return frame
+
+
+#: What :func:`feedback_of` returns for keys without feedback.
+_NO_FEEDBACK = pd.DataFrame(
+    {
+        "user_key": pd.Series(dtype=object),
+        "item_key": pd.Series(dtype=object),
+        "event": pd.Series(dtype=object),
+        "timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+    }
+)
+
+
+def _marks_query() -> sa.Select[Any]:
+    """The statement behind :func:`interaction_marks` (built once: it runs on every request
+    of the API, and SQLAlchemy then reuses its compiled form)."""
+    inter, users, profiles = T_INTERACTIONS, T_USERS, T_PERSONALITY_PROFILES
+    keys: sa.BindParameter[list[str]] = sa.bindparam("keys", expanding=True)
+    code = sa.case({event: n for n, event in enumerate(EVENTS, start=1)}, value=inter.c.event)
+    newest = (
+        sa.select(sa.func.coalesce(sa.func.max(profiles.c.id), 0))
+        .where(profiles.c.user_key.in_(keys))
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            sa.func.count(inter.c.id),
+            sa.func.coalesce(sa.func.max(inter.c.id), 0),
+            sa.func.coalesce(sa.func.sum(inter.c.weight), 0.0),
+            sa.func.coalesce(sa.func.sum(inter.c.item_id * code), 0),
+            sa.func.coalesce(sa.func.sum(inter.c.ts), 0),
+            newest,
+        )
+        .select_from(inter.join(users, users.c.id == inter.c.user_id))
+        .where(users.c.key.in_(keys))
+    )
+
+
+_MARKS = _marks_query()
+
+
+def interaction_marks(conn: Connection, user_keys: Sequence[str]) -> tuple[Any, ...]:
+    """Aggregates of these users' interactions in every data set (rows, newest id, summed
+    weight, summed item id per event, summed time) and their newest profile's id (0 without):
+    a write to their rows changes at least one, also a delete followed by an insert that
+    reuses the deleted row's id."""
+    wanted = list(dict.fromkeys(user_keys))
+    if not wanted:
+        return (0, 0, 0.0, 0, 0, 0)
+    row = conn.execute(_MARKS, {"keys": wanted}).one()
+    return (int(row[0]), int(row[1]), round(float(row[2]), 6), int(row[3]), int(row[4]),
+            int(row[5]))  # fmt: skip
+
+
+def profile_marks(conn: Connection) -> tuple[int, int]:
+    """``(profiles, newest profile id)`` in the store."""
+    profiles = T_PERSONALITY_PROFILES
+    row = conn.execute(
+        sa.select(sa.func.count(profiles.c.id), sa.func.coalesce(sa.func.max(profiles.c.id), 0))
+    ).one()
+    return int(row[0]), int(row[1])

@@ -197,3 +197,21 @@ def list_saved_recommendations(conn: Connection, user_key: str | None) -> list[d
         query = query.where(saved.c.user_key == user_key)
     rows = _as_dicts(conn, query)
     return sorted(rows, key=lambda r: (-int(r["run_id"]), r["user_key"], int(r["rank"])))
+
+
+def serving_marks(conn: Connection, dataset: str) -> tuple[int | None, int | None, int, int]:
+    """``(active run id, newest run id)`` among a data set's runs with an artifact (``None``
+    when there is none) and ``(profiles, newest profile id)`` of the store, in one query each:
+    what an API server checks on every request to know its engine is still the one to serve."""
+    runs, profiles = T_MODEL_RUNS, T_PERSONALITY_PROFILES
+    served = sa.and_(runs.c.dataset == dataset, runs.c.artifact_path.is_not(None))
+    row = conn.execute(
+        sa.select(
+            sa.select(sa.func.max(runs.c.id)).where(served, runs.c.active).scalar_subquery(),
+            sa.select(sa.func.max(runs.c.id)).where(served).scalar_subquery(),
+            sa.select(sa.func.count(profiles.c.id)).scalar_subquery(),
+            sa.select(sa.func.coalesce(sa.func.max(profiles.c.id), 0)).scalar_subquery(),
+        )
+    ).one()
+    active, newest = (None if v is None else int(v) for v in row[:2])
+    return active, newest, int(row[2]), int(row[3])

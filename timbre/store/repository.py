@@ -18,7 +18,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from timbre.config import Settings
 from timbre.errors import DataError, ParameterError, StorageError
 from timbre.records import ImportBatch, ImportReport
-from timbre.store import checks, datasets, locks, people, registry, revisions, users, writers
+from timbre.store import (
+    checks,
+    datasets,
+    keys,
+    locks,
+    people,
+    registry,
+    revisions,
+    users,
+    writers,
+)
 from timbre.store.schema import EVENTS, current_revision, migrate
 from timbre.store.sql import WriteCounts, content_digest, failure_reason, table_counts
 
@@ -177,16 +187,25 @@ class Store:
         StorageError
             The database refused the write, or stayed busy; nothing is written.
         """
-        report = batch.report
-        checks.validate_batch(batch)
-        checks.drop_oversized(batch)
-        refused = "the store refused the import, nothing was written"
         into = f" into data set {batch.dataset!r}" if batch.dataset else ""
-        what = operation or f"importing {batch.source} data{into}"
+        return self.write_imports([batch], operation or f"importing {batch.source} data{into}")[0]
+
+    def write_imports(
+        self, batches: Sequence[ImportBatch], operation: str | None = None
+    ) -> list[ImportReport]:
+        """Write several imports (the files of one upload) in a single transaction: all of them
+        or none, each as :meth:`write_batch` writes one. Returns their reports, in order."""
+        for batch in batches:
+            checks.validate_batch(batch)
+            checks.drop_oversized(batch)
+        refused = "the store refused the import, nothing was written"
+        names = ", ".join(sorted({repr(b.dataset) for b in batches}))
+        what = operation or f"importing {len(batches)} files into data sets {names}"
         with self._connection(transaction=True, failure=refused, operation=what) as conn:
-            counts = writers.write_batch(conn, batch)
-        _fill_counts(report, counts)
-        return report
+            counts = [writers.write_batch(conn, batch) for batch in batches]
+        for batch, done in zip(batches, counts, strict=True):
+            _fill_counts(batch.report, done)
+        return [batch.report for batch in batches]
 
     def write_batches(
         self,
@@ -249,7 +268,7 @@ class Store:
     def stats(self) -> dict[str, Any]:
         """Users, items per kind, interactions, per data set counts and catalogue match rates."""
         with self._connection() as conn:
-            return datasets.stats(conn)
+            return datasets.stats(conn, self.cache_dir)
 
     def load_dataset(self, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """One data set as long-format frames for ``InteractionData.from_frames``.
@@ -270,6 +289,11 @@ class Store:
         """
         with self._connection() as conn:
             return datasets.load_dataset(conn, name)
+
+    def state_token(self) -> str:
+        """Changes with every write the statistics can see (``revisions.state_token``)."""
+        with self._connection() as conn:
+            return revisions.state_token(conn)
 
     def dataset_revision(self, name: str) -> tuple[int, str, int] | None:
         """``(id, created_at, revision)`` of data set ``name`` (``None``: no such data set);
@@ -335,6 +359,48 @@ class Store:
         """The feedback of these keys, oldest first (``user_key, item_key, event, timestamp``)."""
         with self._connection() as conn:
             return people.feedback_of(conn, person_keys)
+
+    def interaction_marks(self, user_keys: Sequence[str]) -> tuple[Any, ...]:
+        """What changes whenever these users' rows change (their interactions in every data
+        set, feedback included, and their newest profile; see ``people.interaction_marks``):
+        a cache of their lists keys on it."""
+        with self._connection() as conn:
+            return people.interaction_marks(conn, user_keys)
+
+    def serving_marks(self, dataset: str) -> tuple[int | None, int | None, int, int]:
+        """The data set's active and newest run with an artifact and the store's profile
+        count and newest profile id (see ``registry.serving_marks``), in one round trip."""
+        with self._connection() as conn:
+            return registry.serving_marks(conn, dataset)
+
+    def profile_marks(self) -> tuple[int, int]:
+        """``(profiles, newest profile id)`` of the whole store (an engine holds them all)."""
+        with self._connection() as conn:
+            return people.profile_marks(conn)
+
+    # -- keys of the JSON API ----------------------------------------------------------------
+    def add_api_key(
+        self, name: str, key_hash: str, prefix: str, admin: bool, rate_limit: int
+    ) -> int:
+        """Record an API key by the SHA-256 of its token (never the token); its id."""
+        with self._connection(transaction=True) as conn:
+            return keys.add_key(conn, name, key_hash, prefix, admin, rate_limit)
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        """Every API key, oldest first (``id, name, prefix, admin, rate_limit, created_at,
+        revoked_at``), without hashes."""
+        with self._connection() as conn:
+            return keys.list_keys(conn)
+
+    def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        """The API key whose token hashes to ``key_hash``, or ``None``."""
+        with self._connection() as conn:
+            return keys.key_by_hash(conn, key_hash)
+
+    def revoke_api_key(self, key_id: int) -> bool:
+        """Revoke an API key (``False``: it was revoked already; ``NotFoundError``: none)."""
+        with self._connection(transaction=True) as conn:
+            return keys.revoke_key(conn, key_id)
 
     def plays_per_user(self, name: str) -> pd.Series:
         """Total weight per user in a data set (index: user key)."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from timbre.store.schema import T_DATASETS, T_INTERACTIONS
+from timbre.store.schema import T_DATASETS, T_INTERACTIONS, T_ITEMS, T_USERS
 from timbre.store.sql import IN_CHUNK, chunks
 
 
@@ -53,3 +53,13 @@ def revision_of(conn: Connection, name: str) -> tuple[int, str, int] | None:
     if row is None:
         return None
     return int(row[0]), str(row[1]), int(row[2])
+
+
+def state_token(conn: Connection) -> str:
+    """A short text that changes with every write the store's statistics can see: each data
+    set's id and revision, and how many users and items there are (cached reads of other
+    processes' writes, e.g. a CLI import, are keyed by it)."""
+    sets = conn.execute(sa.select(T_DATASETS.c.id, T_DATASETS.c.revision).order_by(T_DATASETS.c.id))
+    users = conn.execute(sa.select(sa.func.count()).select_from(T_USERS)).scalar()
+    items = conn.execute(sa.select(sa.func.count()).select_from(T_ITEMS)).scalar()
+    return f"u{users}.i{items}." + ".".join(f"{ident}r{revision}" for ident, revision in sets)

@@ -66,6 +66,8 @@ class User(Base):
     key: Mapped[str] = mapped_column(String(300), unique=True)
     name: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Fetched from a live source, or added to be (a name read from a file is not).
+    tracked: Mapped[bool] = mapped_column(Boolean, server_default=sa.false())
 
 
 class Item(Base):
@@ -273,6 +275,23 @@ class StoreWriter(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ApiKey(Base):
+    """A key of the JSON API: only the SHA-256 of the token is kept (the token is shown once)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: SHA-256 (hex) of the token; the token itself is never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The token's first characters, so a person can tell their keys apart in a list.
+    prefix: Mapped[str] = mapped_column(String(16))
+    admin: Mapped[bool] = mapped_column(Boolean, server_default=sa.false())
+    #: Requests per minute this key may make.
+    rate_limit: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 TABLES: tuple[sa.Table, ...] = tuple(Base.metadata.sorted_tables)
 T_DATASETS: sa.Table = Base.metadata.tables["datasets"]
 T_USERS: sa.Table = Base.metadata.tables["users"]
@@ -288,6 +307,7 @@ T_MODEL_RUNS: sa.Table = Base.metadata.tables["model_runs"]
 T_SAVED_RECOMMENDATIONS: sa.Table = Base.metadata.tables["saved_recommendations"]
 T_PERSON_LINKS: sa.Table = Base.metadata.tables["person_links"]
 T_STORE_WRITERS: sa.Table = Base.metadata.tables["store_writers"]
+T_API_KEYS: sa.Table = Base.metadata.tables["api_keys"]
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:

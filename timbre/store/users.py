@@ -40,12 +40,13 @@ def list_users(conn: Connection, prefix: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``key, name, created_at, interactions, datasets`` (comma-separated data set names).
+        ``key, name, created_at, interactions, datasets`` (comma-separated data set names),
+        ``tracked`` (fetched from a live source, or added to be).
     """
     users, inter, datasets = T_USERS, T_INTERACTIONS, T_DATASETS
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     rows = conn.execute(
-        sa.select(users.c.id, users.c.key, users.c.name, users.c.created_at)
+        sa.select(users.c.id, users.c.key, users.c.name, users.c.created_at, users.c.tracked)
         .where(users.c.key.like(f"{escaped}%", escape="\\"))
         .order_by(users.c.key)
     ).all()
@@ -67,6 +68,7 @@ def list_users(conn: Connection, prefix: str) -> pd.DataFrame:
             "created_at": [r[3] for r in rows],
             "interactions": [counts.get(r[0], 0) for r in rows],
             "datasets": [", ".join(sorted(names.get(r[0], ()))) for r in rows],
+            "tracked": [bool(r[4]) for r in rows],
         }
     )
 

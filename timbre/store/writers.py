@@ -199,15 +199,24 @@ def write_dataset(
 
 
 def write_users(conn: Connection, batch: ImportBatch, created: datetime, counts: Counts) -> None:
-    """Upsert the batch's users by key (a new name overwrites; a missing one is the key)."""
+    """Upsert the batch's users by key (a new name overwrites; a missing one is the key). Users
+    whose optional ``tracked`` column is true become tracked; no write untracks one."""
     if not len(batch.users):
         return
     users = batch.users.drop_duplicates("key")
+    tracked = (
+        users["tracked"].fillna(False).astype(bool).tolist()
+        if "tracked" in users.columns
+        else [False] * len(users)
+    )
     rows = [
         {"key": str(k), "name": str(n) if clean(n) is not None else str(k), "created_at": created}
         for k, n in zip(users["key"], users["name"], strict=True)
     ]
-    _count(counts, T_USERS, upsert(conn, T_USERS, rows, keys=["key"], update=["name"]))
+    plain = [row for row, mark in zip(rows, tracked, strict=True) if not mark]
+    marked = [{**row, "tracked": True} for row, mark in zip(rows, tracked, strict=True) if mark]
+    _count(counts, T_USERS, upsert(conn, T_USERS, plain, keys=["key"], update=["name"]))
+    _count(counts, T_USERS, upsert(conn, T_USERS, marked, keys=["key"], update=["name", "tracked"]))
 
 
 def write_items(conn: Connection, batch: ImportBatch, counts: Counts) -> None:

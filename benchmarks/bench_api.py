@@ -1,0 +1,239 @@
+"""The JSON API under a fixed offered load: ``GET /v1/recommend/user/{id}`` for random users.
+
+Starts ``timbre serve`` as its own process on a free loopback port, on a demo home with the
+default ALS run active (made in a scratch home when ``--home`` is not given), and drives it
+with an open-loop asyncio + httpx client: request ``i`` is sent at ``start + i / rate`` whether
+or not earlier ones have answered, and its latency counts from that moment (so a slow server
+cannot hide queueing). Phases, each ``--seconds`` long at ``--rate`` requests/s:
+
+- ``cold``: distinct random users on a fresh server: every answer is a cache miss (ranked);
+- ``cached``: the same users again: every answer is a cache hit;
+- ``floor`` (the reference, same run): a path no route serves (404) through the same server,
+  client and rate: what HTTP, routing and the middleware cost without any Timbre work.
+
+Then the rate limiter: a key with limit ``--limit`` gets ``2 x limit`` requests at once and
+must answer exactly ``limit`` 200s and the rest 429 with ``Retry-After``.
+
+Goals (issue 18): cached p99 <= 20 ms, uncached p99 <= 100 ms at 100 requests/s, no errors, an
+exact limiter. Run: ``.venv/bin/python -m benchmarks.bench_api [--home DIR]``; writes
+``benchmarks/results/api.json``. Bounded: about 50 s, loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
+#: The longest a phase may be asked to run (the whole benchmark stays near a minute).
+MAX_SECONDS = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _timbre(home: Path, *argv: str) -> str:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "timbre", "--home", str(home), *argv]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"timbre {' '.join(argv)}: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def _prepare(home: Path | None, scratch: Path) -> Path:
+    """A copy of ``home`` (or a new demo home with ALS) that the benchmark may write keys to."""
+    target = scratch / "home"
+    if home is not None:
+        shutil.copytree(home, target)
+    else:
+        _timbre(target, "demo")
+        _timbre(target, "train", "--model", "als")
+    return target
+
+
+def _key(home: Path, name: str, limit: int) -> str:
+    made = json.loads(_timbre(home, "keys", "create", "--name", name, "--rate-limit", str(limit),
+                              "--json"))  # fmt: skip
+    return str(made["key"])
+
+
+def _users(home: Path) -> list[str]:
+    from timbre.config import Settings
+    from timbre.services.data import load_data
+    from timbre.store import Store
+
+    with Store.open(Settings(home=home)) as store:
+        return [str(u) for u in load_data(store).users.ids]
+
+
+async def _phase(
+    client: httpx.AsyncClient, paths: list[str], rate: float, expect: int, cache: str | None
+) -> dict[str, Any]:
+    """Send ``paths`` at ``rate`` per second (open loop); latencies from each scheduled time."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lag: list[float] = []
+
+    async def one(path: str, due: float) -> None:
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lag.append(max(0.0, loop.time() - due))
+        try:
+            answer = await client.get(path)
+        except httpx.HTTPError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        latencies.append(loop.time() - due)
+        if answer.status_code != expect:
+            errors.append(f"{answer.status_code}: {answer.text[:200]}")
+        elif cache is not None and answer.headers.get("x-timbre-cache") != cache:
+            errors.append(f"cache {answer.headers.get('x-timbre-cache')} (wanted {cache})")
+
+    started = loop.time() + 0.2
+    tasks = [asyncio.create_task(one(p, started + i / rate)) for i, p in enumerate(paths)]
+    await asyncio.gather(*tasks)
+    elapsed = loop.time() - started
+    ordered = sorted(latencies)
+
+    def pct(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {
+        "requests": len(paths),
+        "offered_rps": rate,
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(1000 * ordered[-1], 2),
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "max_send_lag_ms": round(1000 * max(lag), 2),
+    }
+
+
+async def _limiter(url: str, token: str, limit: int, path: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        answers = await asyncio.gather(*(client.get(path) for _ in range(2 * limit)))
+    codes = [a.status_code for a in answers]
+    retry = [a.headers.get("retry-after") for a in answers if a.status_code == 429]
+    return {
+        "limit": limit,
+        "sent": len(codes),
+        "ok": codes.count(200),
+        "refused_429": codes.count(429),
+        "other": len(codes) - codes.count(200) - codes.count(429),
+        "all_429_have_retry_after": all(r is not None and int(r) >= 1 for r in retry),
+        "exact": codes.count(200) == limit and codes.count(429) == limit,
+    }
+
+
+async def _run(url: str, token: str, users: list[str], rate: float, seconds: float) -> dict:
+    count = int(rate * seconds)
+    chosen = random.Random(18).sample(users, min(count, len(users)))
+    paths = [f"/v1/recommend/user/{u}" for u in chosen]
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=30, limits=limits
+    ) as client:
+        warm = await client.get("/v1/recommend/user/nobody-warmup-0")  # connections, engine
+        assert warm.status_code == 404, warm.text
+        floor = await _phase(client, ["/v1/no-such-route"] * len(paths), rate, 404, None)
+        cold = await _phase(client, paths, rate, 200, "miss")
+        cached = await _phase(client, paths, rate, 200, "hit")
+    return {"floor": floor, "cold": cold, "cached": cached, "paths": paths[:1]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help="a home with the demo and an ALS run (default: make one)")
+    parser.add_argument("--rate", type=float, default=100.0, help="requests per second (100)")
+    parser.add_argument("--seconds", type=float, default=12.0, help="seconds per phase (12)")
+    parser.add_argument("--limit", type=int, default=50, help="the limiter check's key limit")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    if not 0 < args.seconds <= MAX_SECONDS:
+        parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
+    with tempfile.TemporaryDirectory() as scratch:
+        home = _prepare(Path(args.home) if args.home else None, Path(scratch))
+        token = _key(home, "bench", 10_000_000)
+        limited = _key(home, "limited", args.limit)
+        users = _users(home)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+        env.pop("TIMBRE_REDIS_URL", None)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "timbre", "--home", str(home), "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.2)
+            load_before = os.getloadavg()
+            phases = asyncio.run(_run(url, token, users, args.rate, args.seconds))
+            cached_path = phases.pop("paths")[0]
+            limiter = asyncio.run(_limiter(url, limited, args.limit, cached_path))
+            load_after = os.getloadavg()
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    result = {
+        **phases,
+        "limiter": limiter,
+        "ratio_cold_p50_to_floor_p50": round(
+            phases["cold"]["p50_ms"] / phases["floor"]["p50_ms"], 2
+        ),
+        "ratio_cached_p50_to_floor_p50": round(
+            phases["cached"]["p50_ms"] / phases["floor"]["p50_ms"], 2
+        ),
+        "goals": {
+            "cached_p99_ms_max": 20,
+            "cold_p99_ms_max": 100,
+            "cached_met": phases["cached"]["p99_ms"] <= 20 and not phases["cached"]["errors"],
+            "cold_met": phases["cold"]["p99_ms"] <= 100 and not phases["cold"]["errors"],
+            "limiter_exact": limiter["exact"] and limiter["all_429_have_retry_after"],
+        },
+        "cpus": os.cpu_count(),
+        "load_average_before": round(load_before[0], 2),
+        "load_average_after": round(load_after[0], 2),
+    }
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""The "because you listened to" reasons of many lists at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from timbre.spaces import VectorSpace
+
+#: Listeners with more listened items than this get their reasons one at a time (a batch pads
+#: every listener to the longest history in it).
+BATCH_HISTORY = 256
+
+
+def because(
+    space: VectorSpace, row: sp.csr_matrix, items: NDArray[np.int64], k: int = 3
+) -> list[list[int]]:
+    """Up to ``k`` listened items most similar to each item (co-listening neighbours, weighted
+    by how much they were played)."""
+    if row.nnz == 0 or len(items) == 0:
+        return [[] for _ in items]
+    listened = row.indices
+    sims = space.gram(items, listened)
+    strength = sims * np.log1p(row.data)[None, :]
+    top = min(k, len(listened))
+    # stable sort on -strength: ties keep the lower item index first (indices are sorted)
+    order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
+    chosen = listened[order]
+    keep = np.take_along_axis(strength, order, axis=1) > 0
+    return [items[ok].tolist() for items, ok in zip(chosen, keep, strict=True)]
+
+
+def because_rows(
+    space: VectorSpace,
+    rows: Sequence[sp.csr_matrix],
+    lists: Sequence[NDArray[np.int64]],
+    k: int = 3,
+    as_lists: bool = True,
+) -> list[tuple[list[list[int]], NDArray[np.int64]]]:
+    """:func:`because` of many listeners at once (the same reasons), each also as a table
+    (:func:`reason_table`): one batched product of the listed items with the listened ones,
+    then the ``k`` strongest by repeated argmax (first of equals: the lower item index, as
+    the stable sort). ``as_lists=False``: the tables only (the lists empty; the export)."""
+    out: list[tuple[list[list[int]], NDArray[np.int64]]] = []
+    batch = []
+    sizes = [len(row.indices) for row in rows]
+    for r, (row, items) in enumerate(zip(rows, lists, strict=True)):
+        if sizes[r] == 0 or len(items) == 0:
+            found: list[list[int]] = [[] for _ in items]
+            out.append((found, reason_table(found, k)))
+        elif sizes[r] > BATCH_HISTORY or not _dense_cosine(space):
+            found = because(space, row, items, k)
+            out.append((found, reason_table(found, k)))
+        else:
+            out.append(([], np.empty((0, 0), dtype=np.int64)))
+            batch.append(r)
+    if not batch:
+        return out
+    width = max(sizes[r] for r in batch)
+    length = max(len(lists[r]) for r in batch)
+    listened = np.zeros((len(batch), width), dtype=np.int64)
+    weight = np.zeros((len(batch), width), dtype=np.float32)
+    valid = np.zeros((len(batch), width), dtype=bool)
+    listed = np.zeros((len(batch), length), dtype=np.int64)
+    for b, r in enumerate(batch):
+        row, items, size = rows[r], lists[r], sizes[r]
+        listened[b, :size], weight[b, :size] = row.indices, np.log1p(row.data)
+        valid[b, :size] = True
+        listed[b, : len(items)] = items
+    vectors = space.vectors
+    sims = np.matmul(vectors[listed], vectors[listened].transpose(0, 2, 1))
+    strength = np.where(valid[:, None, :], sims * weight[:, None, :], -np.inf)
+    top = min(k, width)
+    chosen = np.empty((len(batch), length, top), dtype=np.int64)
+    values = np.empty((len(batch), length, top), dtype=np.float32)
+    for step in range(top):
+        best = np.argmax(strength, axis=2)
+        chosen[:, :, step] = best
+        values[:, :, step] = np.take_along_axis(strength, best[:, :, None], axis=2)[:, :, 0]
+        np.put_along_axis(strength, best[:, :, None], -np.inf, axis=2)
+    items_of = np.take_along_axis(listened[:, None, :], chosen, axis=2)
+    keep = values > 0
+    for b, r in enumerate(batch):
+        count, depth = len(lists[r]), min(k, sizes[r])
+        ids, ok = items_of[b, :count, :depth], keep[b, :count, :depth]
+        table = np.where(ok, ids, -1)
+        if not as_lists:
+            out[r] = ([], table)
+            continue
+        found = ids.tolist()  # one conversion for the whole list
+        for i in np.flatnonzero(~ok.all(axis=1)).tolist():
+            found[i] = ids[i][ok[i]].tolist()
+        out[r] = (found, table)
+    return out
+
+
+def reason_table(because: Sequence[Sequence[int]], k: int) -> NDArray[np.int64]:
+    """Reasons as a ``len(because) x k`` array, -1 where an item has fewer (the export)."""
+    table = np.full((len(because), k), -1, dtype=np.int64)
+    for i, found in enumerate(because):
+        table[i, : len(found)] = found[:k]
+    return table
+
+
+def _dense_cosine(space: VectorSpace) -> bool:
+    return isinstance(space.vectors, np.ndarray) and space.measure == "cosine"

@@ -9,11 +9,13 @@ import streamlit as st
 from timbre import personality as pers
 from timbre import plots
 from timbre.app.access import require_write, write_gate
+from timbre.app.hybrid import list_filters, prior_note
 from timbre.app.models import cached_item_attributes, choose_dataset, interaction_data
-from timbre.app.state import get_store, guard
-from timbre.app.widgets import escape_markdown, metric_row, persona_choice, text_table
+from timbre.app.state import get_store, guard, shared
+from timbre.app.widgets import escape_markdown, persona_choice, text_table
 from timbre.errors import DataError
 from timbre.export import csv_text
+from timbre.hybrid.safety import shown_mask
 
 st.title("Personality")
 st.caption(
@@ -70,20 +72,26 @@ answered = sum(
     st.session_state.get(f"personality_q_{item.code}") is not None for item in instrument.items
 )
 st.progress(
-    answered / len(instrument.items), text=f"{answered} of {len(instrument.items)} answered"
+    answered / len(instrument.items),
+    text=f"{answered} of {len(instrument.items)} answered (counted when the form is sent)",
 )
-with st.container(height=420):
-    for number, item in enumerate(instrument.items, start=1):
-        st.radio(
-            f"{number}. {item.text}",
-            list(ANSWER_LABELS),
-            index=None,
-            format_func=ANSWER_LABELS.get,
-            horizontal=True,
-            key=f"personality_q_{item.code}",
-        )
 can_save = write_gate("save a profile")
-if st.button("Score and save", type="primary", key="personality_submit", disabled=not can_save):
+# a form: a click on an answer runs nothing (50 full reruns per questionnaire otherwise)
+with st.form("personality_form", border=False):
+    with st.container(height=420):
+        for number, item in enumerate(instrument.items, start=1):
+            st.radio(
+                f"{number}. {item.text}",
+                list(ANSWER_LABELS),
+                index=None,
+                format_func=ANSWER_LABELS.get,
+                horizontal=True,
+                key=f"personality_q_{item.code}",
+            )
+    submitted = st.form_submit_button(
+        "Score and save", type="primary", key="personality_submit", disabled=not can_save
+    )
+if submitted:
     answers = {
         item.code: st.session_state.get(f"personality_q_{item.code}") for item in instrument.items
     }
@@ -118,12 +126,14 @@ st.caption(
     f"{pers.get_instrument(profile['instrument']).title}, saved {saved}. Neuroticism is the "
     "IPIP Emotional Stability scale reversed (6 - score)."
 )
-metric_row(
-    [
-        (trait.capitalize(), f"{scores.means[trait]:.2f} · percentile {percentiles[trait]:.0f}")
-        for trait in pers.TRAITS
-    ]
-)
+st.caption("Percentile among 19,718 real respondents; the scale mean (1-5) under each.")
+for column, trait in zip(st.columns(len(pers.TRAITS)), pers.TRAITS, strict=True):
+    column.metric(  # a short value, so a narrow tile shows it in full
+        trait.capitalize(),
+        f"{percentiles[trait]:.1f}",
+        help=f"percentile {percentiles[trait]:.1f}; scale mean {scores.means[trait]:.2f} of 5",
+    )
+    column.caption(f"percentile · mean {scores.means[trait]:.2f}")
 chart, history = st.columns([1, 1])
 chart.plotly_chart(
     plots.trait_radar({t.capitalize(): percentiles[t] for t in pers.TRAITS}),
@@ -164,11 +174,19 @@ with st.expander("Coefficients (trait x music attribute, with sources): edit or 
         coefficients = st.session_state.get(
             "personality_coefficients_valid", pers.default_coefficients()
         )
+    # the session's one table: Tune, Recommend, You, their exports and metrics use it too
+    shared().coefficients = coefficients
+    st.caption(
+        escape_markdown(
+            f"This session's lists, exports and metrics use this table: {prior_note()}."
+        )
+    )
 
     def reset() -> None:
         st.session_state["personality_coefficients"] = pers.default_coefficients()
         st.session_state.pop("personality_coefficients_editor", None)
         st.session_state.pop("personality_coefficients_valid", None)
+        shared().coefficients = None
 
     st.button("Reset to the published values", on_click=reset, key="personality_reset")
 
@@ -178,14 +196,29 @@ z = pers.trait_z(scores)
 weights = pers.attribute_weights(z, coefficients)
 prior = pers.prior_scores(attributes, weights)
 exploration = pers.exploration_level(z)
+sources = attributes.source.value_counts()
 st.caption(
     f"Suggested exploration {exploration.level:.2f}: diversity weight "
     f"{exploration.diversity:.2f}, novelty weight {exploration.novelty:.2f} (Openness and "
     "Agreeableness go with broader taste). Attributes come from audio features for "
-    f"{(attributes.source == 'audio').sum():,} items, from tags for "
-    f"{(attributes.source == 'tags').sum():,}, and are unknown (neutral) for "
-    f"{(attributes.source == 'none').sum():,}."
+    f"{sources.get('audio', 0):,} items, from audio and tags (weighted by the catalogue "
+    f"match's evidence) for {sources.get('audio+tags', 0):,}, from tags for "
+    f"{sources.get('tags', 0):,}, and are unknown (neutral) for {sources.get('none', 0):,}. "
+    "An artist's catalogue match counts only when its genre agrees with the artist's tags or "
+    "it rests on three or more tracks."
 )
+filters = list_filters("personality")
+shown = shown_mask(data.listeners, data.item_meta, filters.min_listeners, filters.presenter_safe)
+
+
+def driven_by(item: int) -> str:
+    """The contributions (attribute value x the profile's weight) that drove an item's prior,
+    each with the attribute's own value."""
+    values = attributes.values.iloc[item]
+    return "; ".join(
+        f"{a} {v:+.2f} (value {float(values[a]):+.2f})"
+        for a, v in pers.prior_contributions(attributes, weights, item)
+    )
 
 
 def ranked(order: np.ndarray) -> pd.DataFrame:
@@ -193,19 +226,18 @@ def ranked(order: np.ndarray) -> pd.DataFrame:
         {
             "item": [data.item_name(int(i)) for i in order],
             "prior": [round(float(prior[i]), 3) for i in order],
-            "driven by": [
-                ", ".join(
-                    f"{a} {v:+.2f}"
-                    for a, v in pers.prior_contributions(attributes, weights, int(i))
-                )
-                for i in order
-            ],
-            "from": [str(attributes.source.iloc[int(i)]) for i in order],
+            DRIVEN_BY: [driven_by(int(i)) for i in order],
+            "evidence": [str(attributes.evidence.iloc[int(i)]) for i in order],
         }
     )
 
 
+DRIVEN_BY = "driven by (contribution = value x weight)"
 ordered = np.lexsort((np.arange(len(prior)), -prior))
+ordered = ordered[shown[ordered]]
+if not len(ordered):
+    st.warning("No item has that many listeners: lower the minimum.")
+    st.stop()
 most, least = st.columns(2)
 most.caption("Favoured most")
 text_table(ranked(ordered[:10]), most)  # item names as text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 
 import pandas as pd
@@ -9,7 +10,13 @@ import streamlit as st
 
 from timbre import hybrid
 from timbre.app.access import can_write, reason, require_write
-from timbre.app.hybrid import require_engine, settings_caption
+from timbre.app.hybrid import (
+    active_schedule,
+    list_filters,
+    prior_note,
+    require_engine,
+    settings_caption,
+)
 from timbre.app.state import get_store, guard, shared
 from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.app.you import flash, reaction_buttons
@@ -24,8 +31,10 @@ flash()
 data, run, engine = require_engine("recommend")
 state = shared()
 weights = state.weights
+schedule = active_schedule()
 st.caption(escape_markdown(settings_caption(run)))
 notes = [engine.content_note] if engine.content_note else []
+notes += [prior_note(), "cold-start schedule: " + ("on" if schedule else "off")]
 SHOWN = [c for c in hybrid.EXPORT_COLUMNS if c not in ("user_id", "item_id")]
 
 mode = st.radio(
@@ -35,11 +44,13 @@ mode = st.radio(
     key="recommend_mode",
 )
 n = st.slider("How many", 5, 50, 10, key="recommend_n")
+shared_filters = list_filters("recommend")
 with st.expander("Filters"):
     include = st.text_input("Only items tagged (comma-separated)", key="recommend_include")
     exclude = st.text_input("Never items tagged", key="recommend_exclude")
     heard = st.checkbox("Leave out what was already heard", value=True, key="recommend_heard")
-filters = hybrid.Filters(
+filters = replace(
+    shared_filters,
     exclude_seen=heard,
     include_tags=tuple(t.strip() for t in include.split(",") if t.strip()),
     exclude_tags=tuple(t.strip() for t in exclude.split(",") if t.strip()),
@@ -57,7 +68,7 @@ def one_listener() -> Made:
         key="recommend_user",
     )
     with guard():
-        made = rank_listener(get_store(), engine, user_id, weights, n, filters, (), state.schedule)
+        made = rank_listener(get_store(), engine, user_id, weights, n, filters, (), schedule)
     if made.mapped is not None:
         st.text(made.mapped.text())
     if made.ranking.rule != hybrid.CHOSEN:
@@ -94,7 +105,7 @@ def similar_items() -> Made:
         st.warning("Switch on at least one of CF and content similarity.")
         st.stop()
     with guard():
-        frame, item = lists.similar_items(engine, query, n, cf_on, content_on)
+        frame, item = lists.similar_items(engine, query, n, cf_on, content_on, filters)
     used = ", ".join(p for p, on in (("cf", cf_on), ("content", content_on)) if on)
     return frame, [f"similar items to {data.items.id(item)} ({used} similarity)"], ""
 
@@ -112,7 +123,16 @@ def group() -> Made:
         ),
     )
     with guard():
-        members = [data.find_user(u.strip()) for u in members_text.split(",") if u.strip()]
+        found = [data.find_user(u.strip()) for u in members_text.split(",") if u.strip()]
+        members = list(dict.fromkeys(found))  # each member once, in the order first given
+        if len(members) < len(found):
+            repeated = sorted({data.users.id(m) for m in found if found.count(m) > 1})
+            st.caption(
+                escape_markdown(
+                    f"Each member counts once: {', '.join(map(str, repeated))} was given more "
+                    f"than once, so the group has {len(members)} members."
+                )
+            )
         ranking, per_member = engine.group(members, weights, n, aggregate, filters)
     frame = hybrid.ranking_frame(data, ranking, "group")
     per_member.insert(0, "item_name", frame["item_name"])
@@ -174,7 +194,7 @@ if st.button("Build the export", key="recommend_all_build"):
     with guard():
         everything = hybrid.batch_frame(
             engine, range(data.n_users), weights, int(export_n), filters, progress,
-            schedule=state.schedule,
+            schedule=schedule,
         )  # fmt: skip
     if form == "CSV":
         payload = csv_text(everything, comments=comments_for(notes)).encode("utf-8")

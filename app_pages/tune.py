@@ -10,12 +10,23 @@ import streamlit as st
 
 from timbre import hybrid, plots
 from timbre import personality as pers
-from timbre.app.hybrid import PANEL_SAMPLE, listener_or_last, panel_for, persona_z, require_engine
+from timbre.app.hybrid import (
+    PANEL_SAMPLE,
+    active_schedule,
+    list_filters,
+    listener_or_last,
+    panel_for,
+    persona_z,
+    plausibility_table,
+    prior_note,
+    require_engine,
+)
 from timbre.app.state import bound, get_store, shared
 from timbre.app.widgets import escape_markdown, plotly_texts, text_table
 from timbre.app.you import flash, reaction_buttons
 from timbre.errors import DataError, ParameterError
 from timbre.evaluation import ILD_SPACE, metric_label
+from timbre.hybrid.plausibility import TITLE as PLAUSIBILITY_TITLE
 from timbre.spaces import SPACE_TITLES
 
 st.title("Tune")
@@ -57,6 +68,29 @@ else:
     label = f"persona {index}"
 normalized = engine.normalized(components)
 panel = panel_for(data, run)
+filters = list_filters("tune")
+st.toggle(
+    "Cold-start schedule",
+    help="On: listeners with little history (and every persona) get the schedule's weights "
+    "(the table under the list). Off: everyone gets the sliders' weights, to tune by hand.",
+    **bound("tune_schedule_on", "schedule_on"),
+)
+schedule = active_schedule()
+st.caption(escape_markdown(f"{prior_note().capitalize()}; {filters.text()}."))
+
+
+def schedule_note(history: int) -> None:
+    """Which weights the schedule sets for this listener (a persona has no history), and that
+    the sliders then do not apply."""
+    chosen, rule = hybrid.schedule_weights(history, state.tune_weights, schedule)
+    if rule == hybrid.CHOSEN:
+        return
+    st.info(
+        escape_markdown(
+            f"Cold start ({rule}): the schedule sets the weights, not the sliders: "
+            f"{chosen.text()}. Switch the cold-start schedule off above to tune by hand."
+        )
+    )
 
 
 def apply_preset() -> None:
@@ -78,6 +112,11 @@ def show_metrics(metrics: dict[str, Any]) -> None:
     st.caption(
         f"Offline metrics, {len(panel.users)} held-out users (mean ± half-width of its 95% "
         "interval)"
+    )
+    st.caption(
+        "The personality weight cannot move these metrics: none of the held-out listeners has "
+        "a questionnaire profile, so their prior is zero. The plausibility check below is what "
+        "the data allows instead."
     )
     a, b = st.columns(2)
     a.metric("NDCG@10", shown("ndcg", 4))
@@ -104,14 +143,32 @@ def show_tradeoff(weights: hybrid.Weights, metrics: dict[str, Any]) -> None:
         key="tune_show_tradeoff",
     ):
         return
-    key = (weights.cf, weights.content, weights.personality, state.schedule)
+    key = (weights.cf, weights.content, weights.personality, schedule, prior_note())
     curves = st.session_state.setdefault("tune_curves", {})
     if key not in curves:
-        curves[key] = panel.tradeoff(weights, schedule=state.schedule)  # once per weight mix
+        curves[key] = panel.tradeoff(weights, schedule=schedule)  # once per weight mix
         while len(curves) > 8:  # keep the session small: the oldest mixes go first
             curves.pop(next(iter(curves)))
     figure = plots.tradeoff_plot(curves[key], metrics, diversity_label=metric_label("diversity"))
     st.plotly_chart(figure, key="tune_tradeoff")
+
+
+def show_plausibility(weights: hybrid.Weights) -> None:
+    """The bundled personas as profile-only listeners, scored against the tags their traits
+    predict: a plausibility check of the prior, on request (not accuracy)."""
+    if not st.toggle(PLAUSIBILITY_TITLE, key="tune_show_plausibility"):
+        return
+    st.caption(
+        "Not accuracy: the five bundled real personas ranked as listeners without history "
+        "(these weights, schedule and filters); 'list share' is the share of each top 10 "
+        "carrying a tag its traits predict (the lexicon tags of the attributes its prior "
+        "favours), 'no-profile share' the same for a listener without a profile. Partly "
+        "circular (tag-described items are scored by the same lexicon): it shows the prior "
+        "reaches the list in the direction of the literature's coefficients, not that people "
+        "with these traits like it."
+    )
+    table = plausibility_table(engine, weights, filters, schedule)
+    st.dataframe(table, hide_index=True, key="tune_plausibility")
 
 
 def react(frame: pd.DataFrame) -> None:
@@ -152,7 +209,7 @@ def body() -> None:
     state.tune_weights = weights
     try:
         ranking = engine.rank(
-            components, weights, n=10, schedule=state.schedule, normalized=normalized
+            components, weights, 10, filters, schedule=schedule, normalized=normalized
         )
     except DataError as exc:
         st.error(escape_markdown(exc))
@@ -160,10 +217,7 @@ def body() -> None:
     frame = hybrid.ranking_frame(data, ranking, label)
     left, right = st.columns([3, 2])
     with left:
-        if ranking.rule != hybrid.CHOSEN:
-            st.info(
-                escape_markdown(f"Cold start ({ranking.rule}): the schedule's weights are used.")
-            )
+        schedule_note(components.history)
         for note in ranking.notes:
             st.caption(escape_markdown(note))
         bars = frame.assign(item_name=plotly_texts(frame["item_name"]))  # names as written
@@ -173,9 +227,10 @@ def body() -> None:
         text_table(listed.set_index("rank"))
         react(frame)
     with right:
-        metrics = panel.measure(weights, state.schedule)
+        metrics = panel.measure(weights, schedule)
         show_metrics(metrics)
         show_tradeoff(weights, metrics)
+        show_plausibility(weights)
     if st.button("Use these weights on the Recommend page", key="tune_use"):
         state.weights, state.weights_from_tune = weights, True
         st.success("Weights saved for the Recommend page.")

@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("sources", 2, ("timbre.sources",)),
     ("interactions", 3, ("timbre.interactions", "timbre.matrix_cache")),
     ("features", 4, ("timbre.features",)),
-    ("personality", 4, ("timbre.personality",)),
+    ("personality", 4, ("timbre.personality", "timbre.music_attributes")),
     ("models", 5, ("timbre.models",)),
     ("spaces", 6, ("timbre.spaces",)),
     ("evaluation", 7, ("timbre.evaluation",)),

@@ -36,7 +36,7 @@ from timbre.interactions import InteractionData, Vocabulary
 log = logging.getLogger(__name__)
 
 #: Bumped when the files' layout changes (old folders are then never read).
-FORMAT = 2
+FORMAT = 3
 #: ``InteractionData`` frames stored (as Feather) when present.
 FRAMES = ("events", "tag_weights", "tag_events")
 #: Where a loaded data set remembers its cache folder.

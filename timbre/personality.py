@@ -20,6 +20,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from timbre.errors import DataError
+from timbre.music_attributes import (  # re-exported: the prior's item side lives there
+    ATTRIBUTES as ATTRIBUTES,
+)
+from timbre.music_attributes import AUDIO_COMPOSITES as AUDIO_COMPOSITES
+from timbre.music_attributes import LEXICON_CSV as LEXICON_CSV
+from timbre.music_attributes import ItemAttributes as ItemAttributes
+from timbre.music_attributes import item_attributes as item_attributes
+from timbre.music_attributes import prior_contributions as prior_contributions
+from timbre.music_attributes import tag_lexicon as tag_lexicon
 
 Trait = Literal["extraversion", "agreeableness", "conscientiousness", "neuroticism", "openness"]
 TRAITS: tuple[Trait, ...] = (
@@ -201,37 +210,9 @@ def percentiles(scores: Scores) -> dict[Trait, float]:
 
 # ----- the trait -> music prior -----------------------------------------------------------------
 PRIOR_CSV = PERSONALITY_DIR / "prior.csv"
-LEXICON_CSV = PERSONALITY_DIR / "tag_lexicon.csv"
 PERSONAS_CSV = PERSONALITY_DIR / "personas.csv"
 SUMMARY_CSV = PERSONALITY_DIR / "norms_summary.csv"
 
-#: Music attribute dimensions: Greenberg et al. (2016) and Rentfrow & Gosling's (2003) MUSIC-style
-#: preference dimensions.
-ATTRIBUTES: tuple[str, ...] = (
-    "arousal",
-    "valence",
-    "depth",
-    "reflective_complex",
-    "intense_rebellious",
-    "upbeat_conventional",
-    "energetic_rhythmic",
-)
-
-#: How each attribute is composed from audio features: the mean of the signed z-scores of these
-#: features (z over the items of the data set that have audio features). Proxies, documented:
-#: arousal = intensity (energy, loudness, tempo, not acoustic); valence = Spotify's valence and
-#: danceability; depth = instrumental, acoustic, not danceable, not spoken (Greenberg's depth is
-#: "intellectual and emotional complexity": the closest audio correlates); the Rentfrow & Gosling
-#: dimensions from their descriptions.
-AUDIO_COMPOSITES: dict[str, dict[str, float]] = {
-    "arousal": {"energy": 1, "loudness": 1, "tempo": 1, "acousticness": -1},
-    "valence": {"valence": 1, "danceability": 1},
-    "depth": {"instrumentalness": 1, "acousticness": 1, "danceability": -1, "speechiness": -1},
-    "reflective_complex": {"acousticness": 1, "instrumentalness": 1, "energy": -1},
-    "intense_rebellious": {"energy": 1, "loudness": 1, "valence": -1},
-    "upbeat_conventional": {"valence": 1, "danceability": 1, "speechiness": -1},
-    "energetic_rhythmic": {"danceability": 1, "speechiness": 1, "energy": 1},
-}
 PRIOR_COLUMNS = ("trait", "attribute", "coefficient", "reported_effect", "source", "note")
 
 
@@ -303,88 +284,6 @@ def validate_coefficients(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @cache
-def tag_lexicon() -> pd.DataFrame:
-    """Tag / genre -> attribute direction (+1 / -1), ``resources/personality/tag_lexicon.csv``."""
-    lexicon = pd.read_csv(LEXICON_CSV, dtype={"tag": str, "attribute": str, "direction": int})
-    unknown = sorted(set(lexicon["attribute"]) - set(ATTRIBUTES))
-    if unknown:
-        raise DataError(f"{LEXICON_CSV.name}: unknown attributes {unknown}")
-    return lexicon
-
-
-@dataclass(frozen=True)
-class ItemAttributes:
-    """Music attributes of every item of a data set, z-scored per source (0 = unknown/average).
-
-    Attributes
-    ----------
-    values
-        items x :data:`ATTRIBUTES`, float; an item with neither audio features nor a lexicon tag
-        has zeros (a neutral prior score, never NaN).
-    source
-        Per item: ``audio``, ``tags`` or ``none``.
-    """
-
-    values: pd.DataFrame
-    source: pd.Series
-
-
-def _zscore(frame: pd.DataFrame) -> pd.DataFrame:
-    std = frame.std(ddof=0).replace(0.0, 1.0)
-    return (frame - frame.mean()) / std
-
-
-def item_attributes(item_meta: pd.DataFrame) -> ItemAttributes:
-    """Attributes from audio features where known, else from the tag / genre lexicon."""
-    n = len(item_meta)
-    values = pd.DataFrame(0.0, index=range(n), columns=list(ATTRIBUTES))
-    source = pd.Series("none", index=range(n), dtype=object)
-    needed = sorted({f for parts in AUDIO_COMPOSITES.values() for f in parts})
-    if all(f in item_meta.columns for f in needed):
-        audio = item_meta[needed].apply(pd.to_numeric, errors="coerce").reset_index(drop=True)
-        has_audio = audio.notna().all(axis=1).to_numpy()
-        if has_audio.any():
-            z = _zscore(audio[has_audio])
-            composite = pd.DataFrame(
-                {
-                    attribute: sum(sign * z[f] for f, sign in parts.items()) / len(parts)
-                    for attribute, parts in AUDIO_COMPOSITES.items()
-                }
-            )
-            values.loc[has_audio, list(ATTRIBUTES)] = _zscore(composite)[list(ATTRIBUTES)].values
-            source[has_audio] = "audio"
-    lexicon = tag_lexicon()
-    votes: dict[str, list[tuple[str, int]]] = {}
-    for tag, attribute, direction in lexicon[["tag", "attribute", "direction"]].to_numpy():
-        votes.setdefault(str(tag), []).append((str(attribute), int(direction)))
-    tag_rows: dict[int, dict[str, float]] = {}
-    tags = item_meta["tags"] if "tags" in item_meta else pd.Series([[]] * n)
-    genres = item_meta["genres"] if "genres" in item_meta else pd.Series([[]] * n)
-    from_audio = (source == "audio").to_numpy()
-    for position, (item_tags, item_genres) in enumerate(zip(tags, genres, strict=True)):
-        if from_audio[position]:
-            continue
-        tokens = {
-            str(t).strip().lower()
-            for group in (item_tags, item_genres)
-            if isinstance(group, list | tuple | np.ndarray)
-            for t in group
-        }
-        sums: dict[str, list[int]] = {}
-        for token in tokens & votes.keys():
-            for attribute, direction in votes[token]:
-                sums.setdefault(attribute, []).append(direction)
-        if sums:
-            tag_rows[position] = {a: sum(v) / len(v) for a, v in sums.items()}
-    if tag_rows:
-        frame = pd.DataFrame.from_dict(tag_rows, orient="index").reindex(columns=list(ATTRIBUTES))
-        frame = _zscore(frame.fillna(0.0))
-        values.loc[frame.index, list(ATTRIBUTES)] = frame.values
-        source[frame.index] = "tags"
-    return ItemAttributes(values.fillna(0.0), source)
-
-
-@cache
 def _norm_summary() -> dict[tuple[str, str], tuple[float, float]]:
     table = pd.read_csv(SUMMARY_CSV)
     return {
@@ -415,15 +314,6 @@ def attribute_weights(z: Mapping[str, float], coefficients: pd.DataFrame) -> pd.
 def prior_scores(attributes: ItemAttributes, weights: pd.Series) -> NDArray[np.float64]:
     """The personality prior of every item: attributes . weights (0 for unknown items)."""
     return np.asarray(attributes.values[list(ATTRIBUTES)].to_numpy() @ weights[list(ATTRIBUTES)])
-
-
-def prior_contributions(
-    attributes: ItemAttributes, weights: pd.Series, item: int, n: int = 2
-) -> list[tuple[str, float]]:
-    """The attributes that drove one item's prior score, largest absolute contribution first."""
-    parts = attributes.values.iloc[int(item)] * weights
-    order = parts.abs().sort_values(ascending=False).index[:n]
-    return [(str(a), float(parts[a])) for a in order if parts[a] != 0]
 
 
 @dataclass(frozen=True)

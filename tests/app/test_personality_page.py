@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from tests.app.helpers import metric_values, open_page, plotly_figures
+from tests.app.helpers import metric_values, open_page, plotly_figures, shown
 from timbre import personality as pers
 from timbre.config import load_settings
 from timbre.store import Store
@@ -28,20 +29,30 @@ def test_answering_the_mini_ipip_saves_a_profile_and_draws_the_radar(
     for item in instrument.items:
         at.radio(key=f"personality_q_{item.code}").set_value(4 if item.keyed > 0 else 2)
     at = at.run()
-    assert any("20 of 20 answered" in str(p.proto.text) for p in at.get("progress"))
+    # the answers sit in a form: a click on one runs nothing (issue 17: no full rerun per click)
+    assert any("0 of 20 answered" in str(p.proto.text) for p in at.get("progress"))
+    for item in instrument.items:
+        at.radio(key=f"personality_q_{item.code}").set_value(4 if item.keyed > 0 else 2)
     at.button(key="personality_submit").click()
     at = at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("20 of 20 answered" in str(p.proto.text) for p in at.get("progress"))
     profiles = _profiles()
     assert len(profiles) == 1 and profiles[0]["user_key"] == "me"
     assert profiles[0]["instrument"] == "mini-ipip"
     assert all(v == 4.0 for v in profiles[0]["scores"].values())
     values = metric_values(at)
-    assert values["Openness"][0].startswith("4.00 · percentile")
+    percentile = profiles[0]["percentiles"]["openness"]
+    assert values["Openness"] == [f"{percentile:.1f}"]  # short enough to show in full
+    assert any(c.value == "percentile · mean 4.00" for c in at.caption)
     radar = next(f for f in plotly_figures(at) if f["data"][0]["type"] == "scatterpolar")
     assert radar["data"][0]["theta"][:5] == [t.capitalize() for t in pers.TRAITS]
     tables = [t.value for t in at.table]
-    assert len(tables) == 2 and list(tables[0].columns) == ["item", "prior", "driven by", "from"]
+    columns = ["item", "prior", "driven by (contribution = value x weight)", "evidence"]
+    assert len(tables) == 2 and list(tables[0].columns) == columns
+    assert re.fullmatch(
+        r"\w+ [+-]\d\.\d\d \(value [+-]\d\.\d\d\)(; .*)?", shown(tables[0][columns[2]].iloc[0])
+    )
     assert tables[0]["prior"].iloc[0] > tables[1]["prior"].iloc[0]
 
 

@@ -126,6 +126,7 @@ def test_evaluate_json_contract_and_saved_files_reproduce_the_metrics(
     payload = json.loads(out)
     assert set(payload) == {
         "split", "k", "ild_space", "models", "comparisons", "definitions", "record",
+        "warnings",
     } and payload["k"] == 10  # fmt: skip
     assert payload["ild_space"] == "binary"
     assert "train listener" in payload["definitions"]["coverage"]

@@ -124,6 +124,8 @@ def _show_experiment(experiment: Experiment) -> None:
         + f"{info['test_pairs_without_train_share']:.1%} of the test pairs name an item nobody "
         "played in train (no collaborative model can recommend those)."
     )
+    for warning in experiment.warnings():
+        st.warning(escape_markdown(warning[:1].upper() + warning[1:] + "."))
     table = experiment.table()
     st.dataframe(
         summary_table(table, experiment.ild_space), hide_index=True, key="train_eval_table"

@@ -24,6 +24,7 @@ from timbre.app.widgets import escape_markdown, progress_bar
 from timbre.config import Settings, load_settings
 from timbre.errors import TimbreError
 from timbre.hybrid import DEFAULT_SCHEDULE, MMRSpace, Normalization, ScheduleRule, Weights
+from timbre.hybrid.safety import APP_MIN_LISTENERS
 from timbre.store import Store
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,17 @@ class Shared:
         similarity (Tune sets them; Recommend and the exports use them).
     schedule
         The cold-start schedule as edited on Tune.
+    schedule_on
+        Whether the schedule applies (Tune's switch: off, every listener and persona gets the
+        chosen weights, for tuning by hand).
+    min_listeners, presenter_safe
+        What every list of the app may show: items with at least this many listeners, and
+        (on) none whose name holds a word of the presenter-safe blocklist
+        (:mod:`timbre.hybrid.safety`).
+    coefficients
+        The personality prior's coefficient table of this session (the Personality page's
+        what-if edits; ``None``: the shipped table). Every engine, list, export and metric of
+        the session is built with it.
     demo_loaded_now
         The report lines of a first-start demo load (shown once on Home).
     """
@@ -62,6 +74,10 @@ class Shared:
     normalization: Normalization = "minmax"
     space: MMRSpace = "svd"
     schedule: tuple[ScheduleRule, ...] = DEFAULT_SCHEDULE
+    schedule_on: bool = True
+    min_listeners: int = APP_MIN_LISTENERS
+    presenter_safe: bool = True
+    coefficients: pd.DataFrame | None = None
     demo_loaded_now: list[str] | None = None
 
 

@@ -18,7 +18,13 @@ from timbre import hybrid
 from timbre import personality as pers
 from timbre.app.access import can_write, require_write, write_gate
 from timbre.app.connectors import _run_lastfm, spotify_sign_in
-from timbre.app.hybrid import require_engine, settings_caption
+from timbre.app.hybrid import (
+    active_schedule,
+    list_filters,
+    prior_note,
+    require_engine,
+    settings_caption,
+)
 from timbre.app.imports import import_uploads
 from timbre.app.state import bump_data_version, get_settings, guard, shared
 from timbre.app.widgets import escape_markdown, persona_choice
@@ -307,11 +313,11 @@ def list_section(store: Store, person: str, mapping_box: Any, seed_text: str = "
     st.subheader("Your list")
     data, run, engine = require_engine("you")
     state = shared()
-    filters = hybrid.Filters()
+    filters = list_filters("you")
     with guard():
         seeds = find_seeds(data, parse_seeds(seed_text))
         components, mapped = person_components(store, engine, person, seeds=seeds.items)
-        ranking = engine.rank(components, state.weights, LIST_SIZE, filters, state.schedule)
+        ranking = engine.rank(components, state.weights, LIST_SIZE, filters, active_schedule())
     _mapping(mapping_box, mapped, seeds, data)
     st.caption(_what_it_uses(store, person, mapped, seeds))
     st.caption(escape_markdown(settings_caption(run)))
@@ -328,6 +334,7 @@ def list_section(store: Store, person: str, mapping_box: Any, seed_text: str = "
         extra.append(seeds_line(data, seeds.items))
     if engine.content_note:
         extra.append(engine.content_note)
+    extra.append(prior_note())
     comments = provenance(
         data.dataset, state.weights.as_dict(), state.normalization, state.space, run, extra,
         revision=store.dataset_revision(data.dataset), fingerprint=data.fingerprint,

@@ -69,6 +69,8 @@ def _print_table(dataset: str, args: argparse.Namespace, payload: dict[str, Any]
     print(f"{'model':<{width}}" + "".join(f"{c:>12}" for c in COLUMNS))
     for name, metrics in payload["models"].items():
         print(f"{name:<{width}}" + "".join(f"{metrics[c]:>12.4f}" for c in COLUMNS))
+    for warning in payload["warnings"]:
+        print(f"warning: {warning}")
     if payload["comparisons"]:
         print("paired tests on NDCG (a - b, 95% interval; p-values Holm-adjusted over the pairs):")
     for c in payload["comparisons"]:

@@ -80,6 +80,7 @@ def _prior_rows(data: Any, z: dict[str, float], n: int) -> tuple[Any, list[dict[
             "because": ", ".join(
                 f"{a} {v:+.3f}" for a, v in pers.prior_contributions(attributes, weights, i)
             ),
+            "evidence": str(attributes.evidence.iloc[i]),
         }
         for rank, i in enumerate(order, start=1)
     ]
@@ -126,19 +127,52 @@ def _prior(args: argparse.Namespace, settings: Settings) -> int:
     )
     for row in rows:
         print(f"{row['rank']:>4}. {row['name']}  prior {row['prior']:+.3f}  ({row['because']})")
+        print(f"        {row['evidence']}")
+    return 0
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    """The plausibility check (not accuracy) of the prior on a data set's active run."""
+    from timbre import hybrid
+    from timbre import personality as pers
+    from timbre.hybrid.plausibility import TITLE, plausibility_check
+    from timbre.services.engines import engine_for_run
+    from timbre.services.runs import choose_run
+
+    if args.min_listeners < 0:
+        raise ParameterError(f"--min-listeners must be 0 or more, got {args.min_listeners}")
+    filters = hybrid.Filters(min_listeners=args.min_listeners, presenter_safe=args.presenter_safe)
+    with open_store(settings) as store:
+        data, _ = load_data(store, args.dataset)
+        run = choose_run(store, data.dataset, None, None)
+        prior = pers.read_coefficients(args.prior) if args.prior else None
+        engine = engine_for_run(store, data, run, coefficients=prior)
+    table = plausibility_check(engine, hybrid.Weights(), 10, filters)
+    if args.json:
+        print_json({"title": TITLE, "filters": filters.text(), "rows": table.to_dict("records")})
+        return 0
+    print(f"{TITLE}: the bundled personas as listeners without history ({filters.text()})")
+    for row in table.to_dict("records"):
+        print(
+            f"  {row['persona']}: list share {row['list share']:.1f}, no-profile share "
+            f"{row['no-profile share']:.1f}, lift {row['lift']:+.1f} "
+            f"(predicted tags: {row['predicted tags']})"
+        )
     return 0
 
 
 def cmd_personality(args: argparse.Namespace, settings: Settings) -> int:
     """Score a questionnaire, show a user's personality prior, or export profiles."""
-    actions = {"score": _score, "export": _export, "prior": _prior}
+    actions = {"score": _score, "export": _export, "prior": _prior, "check": _check}
     return actions[args.action](args, settings)
 
 
 def add_commands(sub: Commands) -> None:
     """``personality``."""
-    personality = sub.add_parser("personality", help="Big Five: score, prior, export")
-    personality.add_argument("action", choices=("score", "prior", "export"))
+    personality = sub.add_parser(
+        "personality", help="Big Five: score, prior, export, check (a plausibility check)"
+    )
+    personality.add_argument("action", choices=("score", "prior", "export", "check"))
     personality.add_argument("--answers", help="score: CSV (item,answer) or JSON answers")
     personality.add_argument(
         "--instrument", default="ipip50", choices=("ipip50", "mini-ipip"), help="score: which"
@@ -147,5 +181,12 @@ def add_commands(sub: Commands) -> None:
     personality.add_argument("--dataset", help="prior: data set (default: the demo's)")
     personality.add_argument("-n", "--n", type=int, default=20, help="prior: how many items")
     personality.add_argument("--out", help="export: CSV path (default profiles.csv)")
+    personality.add_argument(
+        "--min-listeners", type=int, default=0, help="check: leave out items with fewer listeners"
+    )
+    personality.add_argument(
+        "--presenter-safe", action="store_true", help="check: hide blocklisted names"
+    )
+    personality.add_argument("--prior", help="check: an edited coefficient table (CSV)")
     add_json(personality)
     personality.set_defaults(handler=cmd_personality)

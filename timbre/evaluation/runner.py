@@ -174,6 +174,10 @@ def evaluate_model(
     return evaluate_ranker(ModelRanker(model), split, k, name, ild_space, progress)
 
 
+#: Fewer evaluated users than this and an experiment warns that its metrics mean nothing.
+MIN_EVALUATED_USERS = 20
+
+
 @dataclass
 class Experiment:
     """Several models evaluated on one split."""
@@ -192,10 +196,23 @@ class Experiment:
         and paired t p-values, both Holm-adjusted over the pairs."""
         return comparisons(self.results, metric)
 
+    def warnings(self) -> list[str]:
+        """What makes these metrics unfit to compare models: too few evaluated users (a
+        one-user data set scores every model 1.0)."""
+        users = min((len(r.per_user) for r in self.results.values()), default=0)
+        if users >= MIN_EVALUATED_USERS:
+            return []
+        return [
+            f"only {users} user{'s' if users != 1 else ''} evaluated (fewer than "
+            f"{MIN_EVALUATED_USERS}): these metrics cannot tell the models apart (a one-user "
+            "data set scores every model 1.0); evaluate on a data set with more listeners"
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON of ``timbre evaluate --json``: ``split`` (its info), ``k``, ``ild_space``,
-        ``models`` (each model's metrics), ``comparisons`` (NDCG, every pair) and
-        ``definitions`` (what each metric is; ``diversity`` is ILD in ``ild_space``)."""
+        ``models`` (each model's metrics), ``comparisons`` (NDCG, every pair),
+        ``definitions`` (what each metric is; ``diversity`` is ILD in ``ild_space``) and
+        ``warnings`` (:meth:`warnings`)."""
         return {
             "split": {k: v for k, v in self.split.info.items()},
             "k": self.k,
@@ -203,6 +220,7 @@ class Experiment:
             "models": {name: result.as_dict() for name, result in self.results.items()},
             "comparisons": self.comparisons().to_dict("records"),
             "definitions": DEFINITIONS,
+            "warnings": self.warnings(),
         }
 
     def table(self) -> pd.DataFrame:

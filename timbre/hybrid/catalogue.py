@@ -6,6 +6,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
 
 from timbre.interactions import InteractionData
 from timbre.records import name_key
@@ -19,6 +21,15 @@ def blocklist() -> frozenset[str]:
     normalised like names."""
     lines = BLOCKLIST.read_text(encoding="utf-8").splitlines()
     return frozenset(name_key(w) for w in lines if w.strip() and not w.startswith("#"))
+
+
+def blocklisted(item_meta: pd.DataFrame) -> NDArray[np.bool_]:
+    """Items whose name or artist holds a word of the presenter-safe blocklist (whole words,
+    accents and case ignored)."""
+    words = blocklist()
+    artists = item_meta["artist"] if "artist" in item_meta else pd.Series("", index=item_meta.index)
+    names = item_meta["name"].astype(str) + " " + artists.fillna("").astype(str)
+    return np.array([bool(words & set(name_key(n).split())) for n in names], dtype=bool)
 
 
 def item_tags(data: InteractionData) -> list[set[str]]:

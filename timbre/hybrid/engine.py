@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from timbre import personality as pers
 from timbre import spaces
 from timbre.errors import DataError, ParameterError, TimbreError
-from timbre.hybrid.catalogue import blocklist, item_tags
+from timbre.hybrid.catalogue import blocklisted, item_tags
 from timbre.hybrid.components import ComponentSource
 from timbre.hybrid.fusion import fuse
 from timbre.hybrid.group import rank_group
@@ -54,7 +54,6 @@ from timbre.hybrid.weights import (
 from timbre.interactions import InteractionData
 from timbre.models import Recommender
 from timbre.models.base import top_n, top_n_rows
-from timbre.records import name_key
 
 
 class HybridEngine(ComponentSource):
@@ -121,10 +120,7 @@ class HybridEngine(ComponentSource):
     @cached_property
     def blocklisted(self) -> NDArray[np.bool_]:
         """Items whose name or artist holds a word of the presenter-safe blocklist."""
-        words = blocklist()
-        meta = self.data.item_meta
-        names = meta["name"].astype(str) + " " + meta["artist"].fillna("").astype(str)
-        return np.array([bool(words & set(name_key(n).split())) for n in names], dtype=bool)
+        return blocklisted(self.data.item_meta)
 
     @cached_property
     def item_tags(self) -> list[set[str]]:

@@ -51,10 +51,12 @@ def metrics_panel(
     space: MMRSpace = "svd",
     split: SplitSpec = PANEL_SPLIT,
     sample: int | None = PANEL_SAMPLE,
+    coefficients: pd.DataFrame | None = None,
 ) -> MetricsPanel:
     """A panel for a model family and its parameters, refitted on the train part of ``split``
-    (the test items stay unseen) and ranking through an engine like the one that serves."""
+    (the test items stay unseen) and ranking through an engine like the one that serves (with
+    the same personality ``coefficients``)."""
     made = split.make(data)
     fitted = create_model(model, dict(params)).fit(made.train)
-    engine = HybridEngine(made.train, fitted, None, None, normalization, space)
+    engine = HybridEngine(made.train, fitted, None, coefficients, normalization, space)
     return MetricsPanel(engine, made, sample=sample)

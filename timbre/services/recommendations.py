@@ -135,13 +135,25 @@ def next_track(
 
 
 def similar_items(
-    engine: HybridEngine, query: str, n: int = 10, use_cf: bool = True, use_content: bool = True
+    engine: HybridEngine,
+    query: str,
+    n: int = 10,
+    use_cf: bool = True,
+    use_content: bool = True,
+    filters: hybrid.Filters | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Items like one item (CF and/or content similarity, :meth:`HybridEngine.similar`): the
-    table and the item's index."""
+    table and the item's index. ``filters`` keep items off as in any list (their listener
+    floor, blocklist and tags; what was heard does not apply)."""
     data = engine.data
     item = data.find_item(query)
-    items, scores = engine.similar(item, n, use_cf, use_content)
+    if filters is None:
+        items, scores = engine.similar(item, n, use_cf, use_content)
+    else:
+        allowed = engine.item_mask(filters)
+        items, scores = engine.similar(item, n + int((~allowed).sum()), use_cf, use_content)
+        keep = allowed[items]
+        items, scores = items[keep][:n], scores[keep][:n]
     ranking = Ranking(items, scores, {}, [], Weights(), "similar items")
     return hybrid.ranking_frame(data, ranking, f"like {data.items.id(item)}"), item
 

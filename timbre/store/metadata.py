@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
+from timbre.catalog_match import artist_evidence, audio_trust, genre_agrees
 from timbre.records import TOP_TAGS, top_values
 from timbre.store.schema import FEATURE_COLUMNS, T_ITEM_FEATURES, T_ITEM_TAGS, T_ITEMS
 from timbre.store.sql import select_frame
@@ -63,12 +64,16 @@ def item_metadata(
     -------
     pandas.DataFrame
         ``meta`` without ``id``, plus ``tags`` (the top 20 Last.fm tags by weight), ``genres`` (up
-        to 5: own, else those of the matched catalogue track or artist) and every feature column
-        (own, else the matched track's, else the mean over the matched artist's tracks), by key.
+        to 5: own, else those of the matched catalogue track or artist), every feature column
+        (own, else the matched track's, else the mean over the matched artist's tracks), by key,
+        and the match's evidence: ``audio_trust`` (0..1, see :mod:`timbre.catalog_match`) and
+        ``audio_evidence`` (one line). An artist match that does not earn trust (its genres
+        disagree with the artist's tags and it rests on few tracks) links neither features nor
+        genres.
     """
     out = meta.copy()
-    out["tags"], out["genres"] = _labels(out, tags, catalog)
-    values = _features(out, own, catalog)
+    out["tags"], out["genres"], trusted = _labels(out, tags, catalog)
+    values = _features(out, own, catalog, trusted)
     for column in FEATURE_COLUMNS:
         out[column] = values[column].to_numpy()
     return out.drop(columns=["id"]).sort_values("key", ignore_index=True)
@@ -88,8 +93,9 @@ def _matches(items: pd.DataFrame) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]
 
 def _labels(
     out: pd.DataFrame, tags: pd.DataFrame, catalog: pd.DataFrame
-) -> tuple[list[list[str]], list[list[str]]]:
-    """Each item's top tags and its genres (own, else those of its catalogue match)."""
+) -> tuple[list[list[str]], list[list[str]], NDArray[np.bool_]]:
+    """Each item's top tags, its genres (own, else those of a trusted catalogue match) and
+    whether its match is trusted; fills ``out``'s ``audio_trust`` and ``audio_evidence``."""
     is_artist, matched = _matches(out)
     tag_rows = tags[tags["kind"] == "tag"]
     genre_own = tags[tags["kind"] == "genre"]
@@ -97,22 +103,37 @@ def _labels(
     own_genres = top_values(genre_own["item_id"], genre_own["tag"], genre_own["weight"], TOP_GENRES)
     track_genres = _catalog_genres(catalog, "link_key")
     artist_genres = _catalog_genres(catalog, "artist_key")
+    tracks = catalog.drop_duplicates("link_key").groupby("artist_key").size().to_dict()
     tags_col: list[list[str]] = []
     genres_col: list[list[str]] = []
+    trust = np.zeros(len(out))
+    evidence: list[str] = []
     for ident, lk, artist_kind, hit in zip(
         out["id"], out["link_key"], is_artist, matched, strict=True
     ):
-        tags_col.append(tag_lists.get(ident, []))
-        genres = own_genres.get(ident)
-        if not genres and hit:
-            genres = (artist_genres if artist_kind else track_genres).get(lk)
+        item_tags = tag_lists.get(ident, [])
+        tags_col.append(item_tags)
+        line, share, linked = "", 1.0 if hit else 0.0, (track_genres.get(lk) if hit else None)
+        if hit and artist_kind:
+            linked, count = artist_genres.get(lk) or [], int(tracks.get(lk, 0))
+            agrees = genre_agrees(linked, item_tags)
+            share, line = audio_trust(count, agrees), artist_evidence(count, linked, agrees)
+        elif hit:
+            line = "catalogue track (artist and title match)"
+        trust[len(evidence)] = share
+        evidence.append(line)
+        genres = own_genres.get(ident) or (linked if share > 0 else None)
         genres_col.append(list(genres or []))
-    return tags_col, genres_col
+    out["audio_trust"], out["audio_evidence"] = trust, evidence
+    return tags_col, genres_col, trust > 0
 
 
-def _features(out: pd.DataFrame, own: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
-    """Each item's features: its own, else its catalogue track's or artist's mean (by row)."""
+def _features(
+    out: pd.DataFrame, own: pd.DataFrame, catalog: pd.DataFrame, trusted: NDArray[np.bool_]
+) -> pd.DataFrame:
+    """Each item's features: its own, else its trusted catalogue track's or artist's mean."""
     is_artist, matched = _matches(out)
+    matched = matched & trusted
     columns = list(FEATURE_COLUMNS)
     features = catalog.drop(columns=["genre"]).drop_duplicates()
     by_track = features.drop(columns=["artist_key"]).groupby("link_key").mean()
@@ -123,4 +144,8 @@ def _features(out: pd.DataFrame, own: pd.DataFrame, catalog: pd.DataFrame) -> pd
             linked.loc[mask] = source.reindex(out.loc[mask, "link_key"])[columns].to_numpy()
     own_feats = own.set_index("item_id").reindex(out["id"])[columns]
     own_feats.index = out.index
+    has_own = own_feats.notna().any(axis=1).to_numpy()
+    if has_own.any():  # an item's own features are exact
+        out.loc[has_own, "audio_trust"] = 1.0
+        out.loc[has_own, "audio_evidence"] = "own audio features"
     return own_feats.astype(float).combine_first(linked.astype(float))

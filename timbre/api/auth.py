@@ -59,11 +59,11 @@ def _authorize(request: Request, admin: bool) -> ApiKey:
     return key
 
 
-def read_key(request: Request) -> ApiKey:
+async def read_key(request: Request) -> ApiKey:
     """A dependency: a valid key within its rate limit."""
     return _authorize(request, admin=False)
 
 
-def admin_key(request: Request) -> ApiKey:
+async def admin_key(request: Request) -> ApiKey:
     """A dependency: a valid admin key within its rate limit."""
     return _authorize(request, admin=True)

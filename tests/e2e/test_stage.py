@@ -3,7 +3,7 @@
 First start on an empty store, an import of mixed files (a basic and an extended Spotify
 history, a Last.fm CSV and a stray note), training, Tune with a listener typo and its correction
 and every slider, Recommend for a listener, a group (a member repeated) and a seed list with
-their downloads, Personality, Similarity. Every step asserts that no Streamlit error box or
+their downloads, Personality, Similarity, You. Every step asserts that no Streamlit error box or
 traceback is anywhere; items 1-5 of the issue behave as specified; each download's provenance
 names what it should; a screenshot of every page is written (into ``TIMBRE_SCREENSHOTS`` when
 set, e.g. ``docs/screenshots`` to refresh the README's, else the test's temporary folder).
@@ -251,6 +251,15 @@ def personality(stage: Stage) -> None:
     stage.shot("07-personality")
 
 
+def you(stage: Stage) -> None:
+    """A person's own page: the presenter's id, the accounts the import linked to it."""
+    stage.go("You")
+    stage.type_into("Your id", PRESENTER)
+    stage.check()
+    stage.page.get_by_role("heading", name="Your list", exact=True).wait_for()
+    stage.shot("09-you")
+
+
 def similarity(stage: Stage) -> None:
     stage.go("Similarity")
     stage.page.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=120_000)
@@ -273,6 +282,7 @@ def test_the_stage_script(stage_server: Server, page: Any, shots: Path, tmp_path
         took["recommend"] = round(time.perf_counter() - started, 1)
         personality(stage)
         similarity(stage)
+        you(stage)
         took["all"] = round(time.perf_counter() - started, 1)
     except Exception:
         page.screenshot(path=str(shots / "failure.png"), full_page=True)
@@ -285,4 +295,4 @@ def test_the_stage_script(stage_server: Server, page: Any, shots: Path, tmp_path
     parts = ["cf", "content", "personality", "novelty", "diversity_bonus", "feedback"]
     assert (group[parts].sum(axis=1) - group["score"]).abs().max() < 1e-3  # item 4
     _provenance(files["next"], "seeds: Metallica (hetrec:artist:707), Megadeth (")
-    assert len(stage.taken) == 8
+    assert len(stage.taken) == 9  # every page

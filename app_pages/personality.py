@@ -12,7 +12,7 @@ from timbre.app.access import require_write, write_gate
 from timbre.app.hybrid import list_filters, prior_note
 from timbre.app.models import cached_item_attributes, choose_dataset, interaction_data
 from timbre.app.state import get_store, guard, shared
-from timbre.app.widgets import escape_markdown, persona_choice, text_table
+from timbre.app.widgets import escape_markdown, persona_choice, questionnaire_items, text_table
 from timbre.errors import DataError
 from timbre.export import csv_text
 from timbre.hybrid.safety import shown_mask
@@ -26,14 +26,6 @@ st.caption(
     "(Schafer & Mehlhorn 2017). Treat the prior as a weak signal, strongest for new listeners."
 )
 store = get_store()
-
-ANSWER_LABELS = {
-    1: "1 disagree",
-    2: "2",
-    3: "3 neutral",
-    4: "4",
-    5: "5 agree",
-}
 
 left, right = st.columns([2, 1])
 user = left.text_input(
@@ -79,15 +71,7 @@ can_save = write_gate("save a profile")
 # a form: a click on an answer runs nothing (50 full reruns per questionnaire otherwise)
 with st.form("personality_form", border=False):
     with st.container(height=420):
-        for number, item in enumerate(instrument.items, start=1):
-            st.radio(
-                f"{number}. {item.text}",
-                list(ANSWER_LABELS),
-                index=None,
-                format_func=ANSWER_LABELS.get,
-                horizontal=True,
-                key=f"personality_q_{item.code}",
-            )
+        questionnaire_items(instrument, "personality_q")
     submitted = st.form_submit_button(
         "Score and save", type="primary", key="personality_submit", disabled=not can_save
     )

@@ -99,3 +99,22 @@ def persona_choice(container: Any, label: str, key: str) -> None:
     container.selectbox(
         label, list(range(len(names))), index=2, format_func=names.__getitem__, key=key
     )
+
+
+#: How a questionnaire answer reads (the IPIP's five-point scale).
+ANSWER_LABELS = {1: "1 disagree", 2: "2", 3: "3 neutral", 4: "4", 5: "5 agree"}
+
+
+def questionnaire_items(instrument: Any, prefix: str) -> None:
+    """One horizontal five-point radio per item of ``instrument``, unanswered until chosen;
+    item ``code``'s answer is ``st.session_state[f"{prefix}_{code}"]``. Draw it inside a form so
+    that a click runs nothing."""
+    for number, item in enumerate(instrument.items, start=1):
+        st.radio(
+            f"{number}. {item.text}",
+            list(ANSWER_LABELS),
+            index=None,
+            format_func=ANSWER_LABELS.get,
+            horizontal=True,
+            key=f"{prefix}_{item.code}",
+        )

@@ -27,7 +27,7 @@ from timbre.app.hybrid import (
 )
 from timbre.app.imports import import_uploads
 from timbre.app.state import bump_data_version, get_settings, guard, shared
-from timbre.app.widgets import escape_markdown, persona_choice
+from timbre.app.widgets import escape_markdown, persona_choice, questionnaire_items
 from timbre.export import csv_text, provenance, seeds_line
 from timbre.interactions import InteractionData
 from timbre.services.people import (
@@ -59,7 +59,6 @@ REACTIONS = {"like": "Like", "skip": "Skip", "block": "Block"}
 PAST = {"like": "liked", "skip": "skipped", "block": "blocked"}
 _FLASH = "you_flash"
 _PERSON = "you_person"
-_ANSWER_LABELS = {1: "1 disagree", 2: "2", 3: "3 neutral", 4: "4", 5: "5 agree"}
 
 
 @dataclass(frozen=True)
@@ -271,15 +270,7 @@ def personality_section(store: Store, person: str) -> None:
         persona_choice(left, "Or fill with a demo persona (a real response)", "you_persona")
         right.button("Fill with persona", on_click=_fill_persona, key="you_persona_fill")
         with st.form("you_ipip_form"):
-            for number, item in enumerate(instrument.items, start=1):
-                st.radio(
-                    f"{number}. {item.text}",
-                    list(_ANSWER_LABELS),
-                    index=None,
-                    format_func=_ANSWER_LABELS.get,
-                    horizontal=True,
-                    key=f"you_q_{item.code}",
-                )
+            questionnaire_items(instrument, "you_q")
             allowed = write_gate("save a profile")
             submitted = st.form_submit_button(
                 "Score and save", key="you_ipip_submit", disabled=not allowed

@@ -200,6 +200,13 @@ def tune(stage: Stage) -> None:
     for knob in KNOBS:
         stage.move(knob)
         panel.wait_for()
+    tiles = page.locator("[data-testid=stMetricValue]")
+    for index in range(tiles.count()):  # every metric shown whole, not cut to an ellipsis
+        fits = tiles.nth(index).evaluate(
+            "e => [...e.querySelectorAll('*')].concat([e])"
+            ".every(x => x.scrollWidth <= x.clientWidth + 1)"
+        )
+        assert fits, tiles.nth(index).inner_text()
     ild = float(stage.metric("ILD").split(" ± ")[0])
     assert 0.0 <= ild <= 1.0, ild  # item 5: a diversity in its documented range
     page.get_by_role("button", name="Use these weights on the Recommend page").click()

@@ -334,20 +334,29 @@ def test_a_group_export_names_its_members_and_adds_up(
     assert (frame[parts].sum(axis=1) - frame["score"]).abs().max() < 1e-3
 
 
+def _score_persona(
+    home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], persona: int, user: str
+) -> None:
+    """Save demo persona ``persona``'s Mini-IPIP answers as ``user``'s profile, by the CLI."""
+    from timbre import personality as pers
+
+    ipip = pers.get_instrument("mini-ipip")
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(pers.persona_answers(persona, ipip)), encoding="utf-8")
+    code, _, err = run_cli(
+        capsys, "--home", home, "personality", "score", "--user", user,
+        "--instrument", "mini-ipip", "--answers", str(answers),
+    )  # fmt: skip
+    assert code == 0, err
+
+
 def test_an_edited_prior_reaches_the_list_and_the_export_names_it(
     home: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 19 item 3 (CLI): ``--prior FILE`` feeds the list; the export names the table."""
     from timbre import personality as pers
 
-    ipip = pers.get_instrument("mini-ipip")
-    answers = tmp_path / "answers.json"
-    answers.write_text(json.dumps(pers.persona_answers(0, ipip)), encoding="utf-8")
-    code, _, err = run_cli(
-        capsys, "--home", home, "personality", "score", "--user", "prior-person",
-        "--instrument", "mini-ipip", "--answers", str(answers),
-    )  # fmt: skip
-    assert code == 0, err
+    _score_persona(home, tmp_path, capsys, 0, "prior-person")
     table = pers.default_coefficients()
     flipped = table.assign(coefficient=-table["coefficient"])
     edited = tmp_path / "prior.csv"
@@ -400,16 +409,8 @@ def test_every_export_names_how_it_was_made(
     """Issue 17, provenance: version, data set with its revision and the data's fingerprint,
     run, weights, normalisation, filters, the profile used, seeds for next-track."""
     import timbre
-    from timbre import personality as pers
 
-    ipip = pers.get_instrument("mini-ipip")
-    answers = tmp_path / "answers.json"
-    answers.write_text(json.dumps(pers.persona_answers(1, ipip)), encoding="utf-8")
-    code, _, err = run_cli(
-        capsys, "--home", home, "personality", "score", "--user", "hetrec:user:2",
-        "--instrument", "mini-ipip", "--answers", str(answers),
-    )  # fmt: skip
-    assert code == 0, err
+    _score_persona(home, tmp_path, capsys, 1, "hetrec:user:2")
     made = {}
     for name, mode in (
         ("user", ["--user", "2", "--min-listeners", "3"]),

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --runtime
 export OPENBLAS_NUM_THREADS=1
-echo "timbre: starting the app on http://${TIMBRE_ADDRESS:-127.0.0.1}:8501 (an empty store loads" \
-  "the bundled demo first: about 10 s, with its progress on the page)" >&2
+echo "timbre: starting the app on ${TIMBRE_ADDRESS:-127.0.0.1} (port 8501 unless --server.port" \
+  "says otherwise; Streamlit prints the address); an empty store loads the bundled demo first:" \
+  "about 10 s, with its progress on the page" >&2
 exec .venv/bin/streamlit run streamlit_app.py --server.headless true \
   --server.address "${TIMBRE_ADDRESS:-127.0.0.1}" --browser.gatherUsageStats false "$@"

@@ -201,7 +201,7 @@ def _parquet_stream(
     rows = 0
     try:
         for frame in frames:
-            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False, nthreads=1)
             if writer is None:  # the metadata pandas writes for DataFrame.attrs
                 attrs = json.dumps({"made_with": _made_with(comments)})
                 schema = table.schema.with_metadata(

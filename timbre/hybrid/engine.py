@@ -201,9 +201,9 @@ class HybridEngine(ComponentSource):
                     [p for p in who.tolist() if members[p].raw[name] is not self._no_profile],
                     dtype=np.int64,
                 )
-            rows = np.stack([members[p].raw[name] for p in who.tolist()]) if len(who) else None
-            if rows is None:
+            if not len(who):
                 continue
+            rows = _stacked([members[p].raw[name] for p in who.tolist()])
             # all-zero rows (no profile) stay zero; min-max maps them to zero anyway
             live = (
                 np.ones(len(who), dtype=bool)
@@ -514,6 +514,27 @@ class HybridEngine(ComponentSource):
         fused scores (normalised), aggregated by ``average`` or ``least-misery``; items any
         member heard are excluded. Returns the ranking and each member's score for its items."""
         return rank_group(self, users, weights, n, aggregate, filters)
+
+
+def _stacked(rows: Sequence[NDArray[np.float32]]) -> NDArray[np.float32]:
+    """``np.stack(rows)``, without the copy when the rows are, in order, every row of one
+    C-ordered block (a batch's scores, as :meth:`ComponentSource.components_batch` makes
+    them): that block, read only here."""
+    base = rows[0].base
+    if (
+        isinstance(base, np.ndarray)
+        and base.ndim == 2
+        and base.shape[0] == len(rows)
+        and base.dtype == rows[0].dtype
+        and base.flags.c_contiguous
+    ):
+        start, step = base.ctypes.data, base.strides[0]
+        if all(
+            row.base is base and row.shape == base.shape[1:] and row.ctypes.data == start + r * step
+            for r, row in enumerate(rows)
+        ):
+            return base
+    return np.stack(rows)
 
 
 def _wanted(

@@ -13,6 +13,8 @@ from timbre.spaces import VectorSpace
 #: Listeners with more listened items than this get their reasons one at a time (a batch pads
 #: every listener to the longest history in it).
 BATCH_HISTORY = 256
+#: Listeners whose reasons are found in one product (of similar history lengths).
+GROUP = 32
 
 
 def because(
@@ -57,8 +59,25 @@ def because_rows(
         else:
             out.append(([], np.empty((0, 0), dtype=np.int64)))
             batch.append(r)
-    if not batch:
-        return out
+    # by history length, so each product pads a group to about its own longest history
+    batch.sort(key=lambda r: sizes[r])
+    for first in range(0, len(batch), GROUP):
+        _reasons_of(space, rows, lists, sizes, batch[first : first + GROUP], k, as_lists, out)
+    return out
+
+
+def _reasons_of(
+    space: VectorSpace,
+    rows: Sequence[sp.csr_matrix],
+    lists: Sequence[NDArray[np.int64]],
+    sizes: Sequence[int],
+    batch: Sequence[int],
+    k: int,
+    as_lists: bool,
+    out: list[tuple[list[list[int]], NDArray[np.int64]]],
+) -> None:
+    """The reasons of the listeners ``batch`` (indices into ``rows``) into ``out``: one
+    product of their listed items with their listened ones, padded to the longest."""
     width = max(sizes[r] for r in batch)
     length = max(len(lists[r]) for r in batch)
     listened = np.zeros((len(batch), width), dtype=np.int64)
@@ -94,7 +113,6 @@ def because_rows(
         for i in np.flatnonzero(~ok.all(axis=1)).tolist():
             found[i] = ids[i][ok[i]].tolist()
         out[r] = (found, table)
-    return out
 
 
 def reason_table(because: Sequence[Sequence[int]], k: int) -> NDArray[np.int64]:

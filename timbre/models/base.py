@@ -294,6 +294,9 @@ class Recommender(ABC):
         self._check_fitted()
         index = np.atleast_1d(np.asarray(users, dtype=np.int64))
         known = (index >= 0) & (index < self.n_users_)
+        if known.all() and len(index) <= _BATCH:  # one block, nothing to fill (the export)
+            scores = self._score(self.user_items_[index], index)
+            return np.asarray(scores, dtype=np.float32)
         out = np.full((len(index), self.n_items_), np.nan, dtype=np.float32)
         known_positions = np.flatnonzero(known)
         for part in _batches(len(known_positions)):

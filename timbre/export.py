@@ -207,7 +207,10 @@ def _parquet_stream(
                 schema = table.schema.with_metadata(
                     {**(table.schema.metadata or {}), b"PANDAS_ATTRS": attrs.encode("utf-8")}
                 )
-                writer = pq.ParquetWriter(stream, schema)
+                text = [f.name for f in schema if pa.types.is_string(f.type)]
+                text += [f.name for f in schema if pa.types.is_large_string(f.type)]
+                # dictionaries for the text (ids and names repeat); numbers rarely repeat
+                writer = pq.ParquetWriter(stream, schema, use_dictionary=text)
                 table = table.replace_schema_metadata(schema.metadata)
             pending.append(table)
             rows += len(frame)

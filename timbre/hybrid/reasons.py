@@ -78,23 +78,30 @@ def _reasons_of(
 ) -> None:
     """The reasons of the listeners ``batch`` (indices into ``rows``) into ``out``: one
     product of their listed items with their listened ones, padded to the longest."""
-    width = max(sizes[r] for r in batch)
-    length = max(len(lists[r]) for r in batch)
-    listened = np.zeros((len(batch), width), dtype=np.int64)
-    weight = np.zeros((len(batch), width), dtype=np.float32)
-    valid = np.zeros((len(batch), width), dtype=bool)
-    listed = np.zeros((len(batch), length), dtype=np.int64)
-    for b, r in enumerate(batch):
-        row, items, size = rows[r], lists[r], sizes[r]
-        listened[b, :size], weight[b, :size] = row.indices, np.log1p(row.data)
-        valid[b, :size] = True
-        listed[b, : len(items)] = items
+    count = len(batch)
+    size = np.asarray([sizes[r] for r in batch], dtype=np.int64)
+    lengths = np.asarray([len(lists[r]) for r in batch], dtype=np.int64)
+    width, length = int(size.max()), int(lengths.max())
+    # every listener's listened items (and their log plays) and listed items, padded
+    member = np.repeat(np.arange(count), size)
+    place = np.arange(len(member)) - np.repeat(np.cumsum(size) - size, size)
+    listened = np.zeros((count, width), dtype=np.int64)
+    weight = np.zeros((count, width), dtype=np.float32)
+    valid = np.zeros((count, width), dtype=bool)
+    listened[member, place] = np.concatenate([rows[r].indices for r in batch])
+    weight[member, place] = np.log1p(np.concatenate([rows[r].data for r in batch]))
+    valid[member, place] = True
+    listed = np.zeros((count, length), dtype=np.int64)
+    member = np.repeat(np.arange(count), lengths)
+    place = np.arange(len(member)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    listed[member, place] = np.concatenate([lists[r] for r in batch])
     vectors = space.vectors
-    sims = np.matmul(vectors[listed], vectors[listened].transpose(0, 2, 1))
-    strength = np.where(valid[:, None, :], sims * weight[:, None, :], -np.inf)
+    strength = np.matmul(vectors[listed], vectors[listened].transpose(0, 2, 1))
+    strength *= weight[:, None, :]
+    np.copyto(strength, np.float32(-np.inf), where=~valid[:, None, :])
     top = min(k, width)
-    chosen = np.empty((len(batch), length, top), dtype=np.int64)
-    values = np.empty((len(batch), length, top), dtype=np.float32)
+    chosen = np.empty((count, length, top), dtype=np.int64)
+    values = np.empty((count, length, top), dtype=np.float32)
     for step in range(top):
         best = np.argmax(strength, axis=2)
         chosen[:, :, step] = best
@@ -102,13 +109,14 @@ def _reasons_of(
         np.put_along_axis(strength, best[:, :, None], -np.inf, axis=2)
     items_of = np.take_along_axis(listened[:, None, :], chosen, axis=2)
     keep = values > 0
+    tables = np.where(keep, items_of, -1)
     for b, r in enumerate(batch):
-        count, depth = len(lists[r]), min(k, sizes[r])
-        ids, ok = items_of[b, :count, :depth], keep[b, :count, :depth]
-        table = np.where(ok, ids, -1)
+        listed_count, depth = int(lengths[b]), min(k, sizes[r])
+        table = tables[b, :listed_count, :depth]
         if not as_lists:
             out[r] = ([], table)
             continue
+        ids, ok = items_of[b, :listed_count, :depth], keep[b, :listed_count, :depth]
         found = ids.tolist()  # one conversion for the whole list
         for i in np.flatnonzero(~ok.all(axis=1)).tolist():
             found[i] = ids[i][ok[i]].tolist()

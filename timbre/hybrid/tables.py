@@ -95,8 +95,9 @@ class _Rows:
         total = int(counts.sum())
         items = np.concatenate(self.items) if self.items else np.zeros(0, dtype=np.int64)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
+        owner = pa.array(np.repeat(np.arange(len(counts)), counts))  # each row's list
         columns: dict[str, Any] = {
-            "user_id": _text(pa.array(np.repeat(np.asarray(self.users, dtype=object), counts))),
+            "user_id": _text(pa.array(self.users, type=pa.string()).take(owner)),
             "rank": np.arange(1, total + 1, dtype=np.int64) - starts,
         }
         taken = pa.array(items)
@@ -107,8 +108,7 @@ class _Rows:
             joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             columns[name] = joined.astype(np.float64).round(6)
         columns["because"] = _text(self._because(names.shown, total))
-        frame = pd.DataFrame(columns)
-        return frame[list(EXPORT_COLUMNS)]
+        return pd.DataFrame({name: columns[name] for name in EXPORT_COLUMNS})
 
     def records(self, data: InteractionData) -> list[dict[str, Any]]:
         """The rows of :meth:`frame` as plain Python values, without a frame (few rows: one

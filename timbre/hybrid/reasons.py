@@ -49,11 +49,12 @@ def because_rows(
     out: list[tuple[list[list[int]], NDArray[np.int64]]] = []
     batch = []
     sizes = [len(row.indices) for row in rows]
+    dense = _dense_cosine(space)
     for r, (row, items) in enumerate(zip(rows, lists, strict=True)):
         if sizes[r] == 0 or len(items) == 0:
             found: list[list[int]] = [[] for _ in items]
             out.append((found, reason_table(found, k)))
-        elif sizes[r] > BATCH_HISTORY or not _dense_cosine(space):
+        elif sizes[r] > BATCH_HISTORY or not dense:
             found = because(space, row, items, k)
             out.append((found, reason_table(found, k)))
         else:

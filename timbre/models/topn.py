@@ -65,10 +65,10 @@ def top_n_rows(
         size = sample.shape[1]
         rank = max(1, -(-2 * k // step))
         lower = min(size, 4 * rank)  # the second try's rank
-        cut = np.partition(sample, (size - lower, size - rank), axis=1)
         lowest = np.nextafter(np.float32(-np.inf), np.float32(0))
         for position in (size - rank, size - lower):
-            threshold = np.maximum(cut[rest, position], lowest)
+            cut = np.partition(sample if len(rest) == rows else sample[rest], position, axis=1)
+            threshold = np.maximum(cut[:, position], lowest)
             part = values if len(rest) == rows else values[rest]
             flat = np.flatnonzero(part >= threshold[:, None])
             counts = np.diff(np.searchsorted(flat, np.arange(len(rest) + 1) * width))
@@ -112,9 +112,11 @@ def _top_of_candidates(
     if found.dtype == np.float32 and width < 2**32 and rows * widest <= 4 * len(flat):
         best = _sorted_keys(found, column, row_of, bounds, rows, widest)[:, :k]
         chosen = (best & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        chosen[chosen >= width] = 0  # padding (read, never listed)
+        scores = np.take_along_axis(values, chosen, axis=1).astype(np.float32)
         for row in np.flatnonzero(counts).tolist():
-            items = chosen[row, : min(int(counts[row]), k)]
-            out[targets[row]] = (items, values[row, items].astype(np.float32))
+            size = min(int(counts[row]), k)
+            out[targets[row]] = (chosen[row, :size], scores[row, :size])
         return
     # best first within each row, equal values by the lower index (the column order kept)
     order = np.lexsort((-found, row_of))

@@ -103,7 +103,7 @@ def test_no_listeners_give_the_columns_alone(engine: HybridEngine, tmp_path: Pat
 
 
 @pytest.mark.parametrize("weights", [CF_ONLY, Weights()], ids=["cf-only", "default"])
-def test_every_export_row_has_the_reason_the_single_list_gives(
+def test_every_export_row_is_the_single_lists_row_with_its_reason(
     engine: HybridEngine, weights: Weights
 ) -> None:
     """Issue 15: the export's "because" column was joined with Arrow's element-wise join,
@@ -122,5 +122,7 @@ def test_every_export_row_has_the_reason_the_single_list_gives(
         assert rows["because"].tolist() == want, user
         single = hybrid.ranking_frame(data, ranking, data.users.id(user))
         assert single["because"].tolist() == want, user
+        for column in ("score", *hybrid.tables.PARTS):  # one listener's product vs a batch's
+            assert np.allclose(rows[column], single[column], atol=1e-5), (user, column)
     assert missing > 0  # the data holds the case that broke it
     assert frame["because"].notna().all() and (frame["because"] != "").mean() > 0.5

@@ -241,10 +241,12 @@ class HybridEngine(ComponentSource):
         schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
         reasons: int = 3,
         reason_lists: bool = True,
+        owned: bool = False,
     ) -> list[Ranking]:
         """Rank every prepared listener: the schedule's weights for their history, fusion, the
         best ``pool`` items by fused score, MMR, contributions and reasons (``reason_lists``
-        False: in :attr:`Ranking.reason_items` only, as the export reads them).
+        False: in :attr:`Ranking.reason_items` only, as the export reads them; ``owned``:
+        ``prepared`` was made for this call alone, so fusion may write into its scores).
 
         Fusion, the pools, MMR and the reasons are computed for all listeners at once (MMR one
         greedy step for all a time). A listener with no item left gets an empty ranking. A
@@ -255,7 +257,7 @@ class HybridEngine(ComponentSource):
         chosen = [schedule_weights(c.history, weights, schedule) for c in prepared.members]
         prepared = self._cover(prepared, weights, schedule)
         rule_weights = [w for w, _ in chosen]
-        pools = top_n_rows(self._fused(prepared, rule_weights), max(self.pool, 2 * n))
+        pools = top_n_rows(self._fused(prepared, rule_weights, owned), max(self.pool, 2 * n))
         picks: list[tuple[NDArray[np.int64], NDArray[np.float32]]] = [pool for pool in pools]
         for diversity in {w.diversity for w in rule_weights}:
             rows = [r for r, w in enumerate(rule_weights) if w.diversity == diversity]
@@ -297,10 +299,18 @@ class HybridEngine(ComponentSource):
         done = {name: everyone for name in prepared.parts} if ready is None else dict(ready)
         return replace(prepared, parts=parts, ready={**done, **missing})
 
-    def _fused(self, prepared: Prepared, chosen: list[Weights]) -> NDArray[np.float32]:
-        """Every listener's fused scores under their weights; -inf where an item is not allowed."""
+    def _fused(
+        self, prepared: Prepared, chosen: list[Weights], owned: bool = False
+    ) -> NDArray[np.float32]:
+        """Every listener's fused scores under their weights; -inf where an item is not allowed.
+
+        ``owned`` (``prepared`` is this ranking's alone) and one component at weight 1 for
+        everyone, without feedback: that component's scores are the fused ones, written in
+        place (no copy; the listed items' scores, all the contributions read, are unchanged)."""
         groups = set(chosen)
-        if len(groups) == 1:  # the usual case: no slicing copies
+        if owned and len(groups) == 1 and (alone := self._alone(prepared, chosen[0])):
+            fused = prepared.parts[alone]
+        elif len(groups) == 1:  # the usual case: no slicing copies
             fused = fuse(prepared.parts, chosen[0], prepared.masks.shape)
         else:
             fused = np.empty(prepared.masks.shape, dtype=np.float32)
@@ -317,6 +327,19 @@ class HybridEngine(ComponentSource):
             np.copyto(fused, np.float32(-np.inf), where=~prepared.masks)
         return fused
 
+    @staticmethod
+    def _alone(prepared: Prepared, weights: Weights) -> str | None:
+        """The one component ``weights`` fuse, at weight 1, when its scores may be overwritten
+        (a writable array of their own) and no listener has feedback; else ``None``."""
+        used = [name for name in COMPONENTS if getattr(weights, name) and name in prepared.parts]
+        if len(used) != 1 or getattr(weights, used[0]) != 1.0:
+            return None
+        if not prepared.parts[used[0]].flags.writeable:  # novelty: one row for everyone
+            return None
+        if any(c.adjust is not None for c in prepared.members):
+            return None
+        return used[0]
+
     def rank_many(
         self,
         members: Sequence[Components],
@@ -331,7 +354,7 @@ class HybridEngine(ComponentSource):
         normalising only the components each member's weights (after the schedule) use."""
         needs = self.needs([c.history for c in members], weights, schedule)
         prepared = self.prepare(members, filters, needs)
-        return self.rank_prepared(prepared, weights, n, schedule, reasons, reason_lists)
+        return self.rank_prepared(prepared, weights, n, schedule, reasons, reason_lists, True)
 
     def rank(
         self,

@@ -420,14 +420,21 @@ class HybridEngine(ComponentSource):
         for name in (*COMPONENTS[1:], "diversity_bonus"):
             total += parts[name]  # as np.sum over one listener's parts: in this order
         out = []
+        # every row's view of each part, made at once (a row's list is the row, or its start)
+        part_rows = [(name, list(values)) for name, values in parts.items()]
+        totals = list(total)
         for row, (picked, _) in enumerate(picks):
             (weights, rule), components = chosen[row], prepared.members[row]
             size = len(picked)
             if size == 0:
                 out.append(empty_ranking(weights, rule, components))
                 continue
-            contributions = {name: values[row, :size] for name, values in parts.items()}
-            scores = total[row, :size]
+            if size == width:
+                contributions = {name: views[row] for name, views in part_rows}
+                scores = totals[row]
+            else:
+                contributions = {name: views[row][:size] for name, views in part_rows}
+                scores = totals[row][:size]
             if components.adjust is not None:
                 contributions["feedback"] = components.adjust[picked].astype(np.float32)
                 scores = scores + contributions["feedback"]

@@ -106,11 +106,13 @@ def _reasons_of(
     top = min(k, width)
     chosen = np.empty((count, length, top), dtype=np.int64)
     values = np.empty((count, length, top), dtype=np.float32)
+    flat = strength.reshape(count * length, width)  # one row per (listener, listed item)
+    every = np.arange(count * length)
     for step in range(top):
-        best = np.argmax(strength, axis=2)
-        chosen[:, :, step] = best
-        values[:, :, step] = np.take_along_axis(strength, best[:, :, None], axis=2)[:, :, 0]
-        np.put_along_axis(strength, best[:, :, None], -np.inf, axis=2)
+        best = np.argmax(flat, axis=1)
+        chosen[:, :, step] = best.reshape(count, length)
+        values[:, :, step] = flat[every, best].reshape(count, length)
+        flat[every, best] = -np.inf
     items_of = np.take_along_axis(listened[:, None, :], chosen, axis=2)
     keep = values > 0
     tables = np.where(keep, items_of, -1)

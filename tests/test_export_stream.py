@@ -49,8 +49,9 @@ def test_the_streamed_export_reads_back_as_the_whole_table(
     engine: HybridEngine, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(export, "STREAM_ROWS", 500)  # several row groups
+    monkeypatch.setattr(hybrid.tables, "FRAME_ROWS", 150)  # a frame every two batches of 7
     frames = list(hybrid.batch_frames(engine, USERS, Weights(), 12, batch=7))
-    assert len(frames) == -(-len(USERS) // 7)
+    assert len(frames) == -(-len(USERS) // 14)
     whole = hybrid.batch_frame(engine, USERS, Weights(), 12)  # one batch of every user
     pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole)
     hostile = [_hostile(f) for f in frames]

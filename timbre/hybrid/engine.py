@@ -246,7 +246,8 @@ class HybridEngine(ComponentSource):
         """Rank every prepared listener: the schedule's weights for their history, fusion, the
         best ``pool`` items by fused score, MMR, contributions and reasons (``reason_lists``
         False: in :attr:`Ranking.reason_items` only, as the export reads them; ``owned``:
-        ``prepared`` was made for this call alone, so fusion may write into its scores).
+        ``prepared`` was made for this call alone with what these weights need, as
+        :meth:`rank_many` makes it, so fusion may write into its scores).
 
         Fusion, the pools, MMR and the reasons are computed for all listeners at once (MMR one
         greedy step for all a time). A listener with no item left gets an empty ranking. A
@@ -255,7 +256,8 @@ class HybridEngine(ComponentSource):
         if n < 1:
             raise ParameterError(f"n must be at least 1, got {n}")
         chosen = [schedule_weights(c.history, weights, schedule) for c in prepared.members]
-        prepared = self._cover(prepared, weights, schedule)
+        if not owned:  # rank_many prepared exactly what these weights need
+            prepared = self._cover(prepared, weights, schedule)
         rule_weights = [w for w, _ in chosen]
         pools = top_n_rows(self._fused(prepared, rule_weights, owned), max(self.pool, 2 * n))
         picks: list[tuple[NDArray[np.int64], NDArray[np.float32]]] = [pool for pool in pools]

@@ -66,6 +66,10 @@ def component_needs(
 ) -> dict[str, NDArray[np.bool_]]:
     """Per component with a weight for any of these histories (after the schedule), which of
     them give it one: what must be computed and normalised, and for whom."""
-    chosen = [schedule_weights(int(h), weights, schedule)[0] for h in histories]
-    needs = {name: np.array([bool(getattr(w, name)) for w in chosen]) for name in COMPONENTS}
+    lengths, where = np.unique(np.asarray(histories, dtype=np.int64), return_inverse=True)
+    chosen = [schedule_weights(int(h), weights, schedule)[0] for h in lengths.tolist()]
+    needs = {
+        name: np.array([bool(getattr(w, name)) for w in chosen], dtype=bool)[where.ravel()]
+        for name in COMPONENTS
+    }
     return {name: rows for name, rows in needs.items() if rows.any()}

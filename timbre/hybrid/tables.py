@@ -235,6 +235,9 @@ def batch_frame(
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+#: Rows gathered into one frame of :func:`batch_frames` (a few batches: each frame costs pandas
+#: and Arrow a fixed few milliseconds).
+FRAME_ROWS = 65_536
 #: Scores a batch of the export holds per component (users x items): the batch is this over
 #: the catalogue's size, at most :data:`BATCH_USERS` users (float32 temporaries of ~32 MB).
 BATCH_CELLS = 8_000_000
@@ -257,9 +260,10 @@ def batch_frames(
     batch: int | None = None,
     schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
 ) -> Iterator[pd.DataFrame]:
-    """Top-``n`` with every component for many users, a frame per ``batch`` of users (default
-    :func:`export_batch`), in order: what the export writes one at a time, so its memory
-    does not grow with the number of users (at least one frame, empty for no users).
+    """Top-``n`` with every component for many users, ranked a ``batch`` of users at a time
+    (default :func:`export_batch`) and given as frames of about :data:`FRAME_ROWS` rows, in
+    order: what the export writes one at a time, so its memory does not grow with the number
+    of users (at least one frame, empty for no users).
 
     Ranked through the engine's one path (:meth:`HybridEngine.rank_many`), so every list
     equals the one the Recommend page shows for that user. The content model is fitted now
@@ -287,18 +291,20 @@ def _batch_frames(
 ) -> Iterator[pd.DataFrame]:
     data = engine.data
     labels = _Labels.of(data)
-    if len(index) == 0:
-        yield _Rows().frame(data, labels)
+    rows, made = _Rows(), 0
     for start in range(0, len(index), batch):
         chunk = index[start : start + batch]
         histories = data.items_per_user[chunk].astype(np.int64)
         needs = engine.needs(histories, weights, schedule)  # only what the weights use
         members = engine.components_batch(chunk, needs=needs)
         rankings = engine.rank_many(members, weights, n, filters, schedule, reason_lists=False)
-        rows = _Rows()
         for user, ranking in zip(chunk.tolist(), rankings, strict=True):
             rows.add(data.users.id(user), ranking)
-        yield rows.frame(data, labels)
+        if sum(rows.counts) >= FRAME_ROWS:
+            yield rows.frame(data, labels)
+            rows, made = _Rows(), made + 1
         if progress:
             done = min(start + batch, len(index))
             progress(done / len(index), f"{done:,} of {len(index):,} users")
+    if rows.counts or not made:
+        yield rows.frame(data, labels)

@@ -18,7 +18,8 @@ another's):
   list, the file; CPU seconds of the command, the modules' import apart) with cf-only weights
   and with every component (the defaults), after one run that builds the SVD space's cache;
   floor: implicit's batch ``recommend(userids, user_items, N=50)`` of the same ALS factors
-  (CPU seconds of that call);
+  (CPU seconds of that call); the load average after them; then the cf-only export's peak RSS
+  over an eighth, half and all of the listeners, written as it goes and held whole;
 - ``pipeline`` (alone): import, ``train --model als``, the all-listeners Parquet export and the
   200 x 200 item heatmap matrix, each stage's wall seconds and peak RSS (the 17.5M-row run:
   ``--rows 17500000 --stages pipeline``);
@@ -201,6 +202,37 @@ with one_blas_thread():
 {_RSS}
 print(json.dumps({{"cpu_s": round(cpu, 2), "rss_mb": round(rss), "rows": int(ids.size)}}))
 """
+#: Peak RSS of the cf-only export over the first ``USERS`` listeners, written as it goes
+#: (``batch_frames`` into ``write_table_stream``, what ``recommend --all-users --out`` does) or
+#: held whole first (``batch_frame`` then ``write_table``: what the export did before, and
+#: still does for ``--json``); the RSS before ranking (data, model, engine) apart.
+EXPORT_RSS = f"""
+import json, resource
+from pathlib import Path
+from timbre import hybrid
+from timbre.config import Settings
+from timbre.export import write_table, write_table_stream
+from timbre.services.data import load_data
+from timbre.services.engines import engine_for_run
+from timbre.services.runs import choose_run
+from timbre.store import Store
+with Store.open(Settings(home=Path(HOME))) as store:
+    data = load_data(store, "scale")
+    engine = engine_for_run(store, data, choose_run(store, "scale"), "minmax", "svd", None)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+users, weights = range(min(USERS, data.n_users)), hybrid.preset("cf-only")
+if MODE == "streamed":
+    rows = write_table_stream(hybrid.batch_frames(engine, users, weights, 50), OUT, ["rss"])
+else:
+    frame = hybrid.batch_frame(engine, users, weights, 50)
+    rows = len(frame)
+    write_table(frame, OUT, ["rss"])
+{_RSS}
+print(json.dumps({{"listeners": len(users), "rows": rows, "rss_before_mb": round(before),
+                  "rss_mb": round(rss)}}))
+"""
+#: Shares of the listeners the export's RSS is measured over (``recommend`` stage).
+RSS_SHARES = (0.125, 0.5, 1.0)
 #: The weight mixes of the recommend stage: cf only, and every component (the defaults).
 MIXES = {"cf_only": ["--preset", "cf-only"], "all": ["--preset", "default"]}
 
@@ -405,6 +437,15 @@ def run_size(rows: int, scratch: Path, stages: tuple[str, ...] = STAGES) -> dict
             done = _child(code(RECOMMEND, OUT=out, WEIGHTS=weights), env)
             measured[f"recommend_{mix}"] = done
             ratios[f"recommend_{mix}"] = round(done["cpu_s"] / max(floor["cpu_s"], 1e-3), 2)
+        measured["recommend_loadavg"] = [round(v, 2) for v in os.getloadavg()]
+        rss_out = str(scratch / f"rss-{rows}.parquet")
+        measured["export_rss"] = {
+            mode: [
+                _child(code(EXPORT_RSS, OUT=rss_out, MODE=mode, USERS=round(share * n_users)), env)
+                for share in RSS_SHARES
+            ]
+            for mode in ("streamed", "whole")
+        }
     return {
         "rows": rows,
         "nnz": measured["load"]["nnz"],

@@ -1,0 +1,446 @@
+"""The hybrid's candidate pool from an approximate index, on catalogues where scoring every
+item for every listener stops being cheap.
+
+Exactly, a listener's list is made from full rows: every component scored over the catalogue,
+normalised over it, fused, the exclusions applied, the best ``pool`` items by fused score
+kept for MMR. Past ``engine.ann_min_items`` items (:data:`timbre.models.ann.ANN_MIN_ITEMS` by
+default), with a factor model and min-max or z-score normalisation, :func:`rank_pooled`
+scores only candidates instead:
+
+1. **Candidates**: the listener's best by CF from the inner-product index over the item
+   factors (:meth:`FactorModel.pool_index`: :data:`~timbre.models.ann.POOL_CF_CANDIDATES`
+   beyond the items they may not get, re-scored exactly as ``u . v``); each other component's
+   best as many (novelty, and popularity as the CF of a listener without history, are the
+   same for everyone: sorted once; content and personality are normalised over their own rows
+   as before, so they are exact); the items their feedback raises.
+2. **Normalisation without the CF row**, exactly: z-score from the factors' moments (the mean
+   of ``u . v`` over all items is ``u . mean(V)``, its variance ``u' Cov(V) u``:
+   ``O(factors^2)`` a listener); min-max from the largest and the smallest ``u . v``, found by
+   scanning the items by falling norm until ``|u| |v|`` cannot beat them (Cauchy-Schwarz; at
+   160k items a few hundred items for the largest, ~1% for the smallest). Rank normalisation
+   needs every item's rank: it stays exact (full rows).
+3. **A pool shown complete**: an item that is no candidate scores at most
+   ``sum_c w_c t_c``, ``t_c`` the normalised score of component ``c``'s last candidate (the
+   threshold of Fagin's algorithm), so when the ``pool``-th best candidate beats that, the pool
+   holds the exact best ``pool`` items (as far as the index's answers are exact). Otherwise
+   :data:`~timbre.models.ann.POOL_GROWTH` times more candidates are tried, then the listener is
+   ranked exactly.
+
+The pooled listeners then go through the one ranking path
+(:meth:`HybridEngine.rank_prepared`) like every other list, on a :class:`Prepared` whose
+columns are their candidates, so fusion, the pool's order (ties to the lower index), MMR, the
+contributions and the reasons are the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from timbre.hybrid.fusion import fuse
+from timbre.hybrid.normalization import normalize_rows
+from timbre.hybrid.types import Components, Filters, Prepared, Ranking
+from timbre.hybrid.weights import COMPONENTS, ScheduleRule, Weights, schedule_weights
+from timbre.models import ann
+from timbre.models.factorization import FactorModel
+
+if TYPE_CHECKING:
+    from timbre.hybrid.engine import HybridEngine
+
+#: Normalisations computed without full rows (a reciprocal rank needs every item's rank).
+POOLED = ("minmax", "zscore")
+#: How far the pool's last fused score must clear the threshold (float32 rounding).
+MARGIN = 1e-5
+#: Components scored over the catalogue as before (sparse or a handful of attributes).
+FULL_ROWS = ("content", "personality")
+
+
+def applies(engine: HybridEngine) -> bool:
+    """Whether ``engine`` draws its pools from the index: a factor model, min-max or z-score
+    normalisation, and at least ``engine.ann_min_items`` items."""
+    return (
+        isinstance(engine.cf_model, FactorModel)
+        and engine.normalization in POOLED
+        and engine.data.n_items >= engine.ann_min_items
+    )
+
+
+@dataclass
+class _Static:
+    """A component that is the same for every listener, normalised over the catalogue."""
+
+    values: NDArray[np.float32]
+
+    @cached_property
+    def order(self) -> NDArray[np.int64]:
+        """Items best first, ties to the lower index."""
+        return np.lexsort((np.arange(len(self.values)), -self.values)).astype(np.int64)
+
+    def top(self, m: int) -> tuple[NDArray[np.int64], float]:
+        """The best ``m`` items and the score no other item exceeds."""
+        order = self.order
+        bound = float(self.values[order[m]]) if m < len(order) else -np.inf
+        return order[:m], bound
+
+
+class PoolState:
+    """What every pool of one engine shares: the index, the factors' moments, the static
+    components (built on first use, kept on the engine)."""
+
+    def __init__(self, engine: HybridEngine) -> None:
+        model = engine.cf_model
+        assert isinstance(model, FactorModel)
+        self.model = model
+        self.factors = model.item_factors_
+        norms = np.linalg.norm(self.factors.astype(np.float64), axis=1)
+        self.by_norm = np.argsort(-norms, kind="stable")
+        self.sorted_factors = np.ascontiguousarray(self.factors[self.by_norm])
+        self.sorted_norms = norms[self.by_norm]
+        wide = self.factors.astype(np.float64)
+        self.mean = wide.mean(axis=0)
+        self.cov = np.cov(wide, rowvar=False, bias=True)  # over all items, as the z-score
+        method = self.method = engine.normalization
+        self.novelty = _Static(normalize_rows(engine.novelty_raw[None, :], None, method)[0])
+        popularity = engine.listeners.astype(np.float32)[None, :]
+        self.popularity = _Static(normalize_rows(popularity, None, method)[0])
+
+    @cached_property
+    def index(self) -> ann.ItemIndex:
+        """The inner-product index over the item factors."""
+        return self.model.pool_index()
+
+
+def state_of(engine: HybridEngine) -> PoolState:
+    """The engine's :class:`PoolState` (built once)."""
+    state = engine.__dict__.get("_pool_state")
+    if state is None:
+        state = engine.__dict__["_pool_state"] = PoolState(engine)
+    return state
+
+
+@dataclass
+class _Listener:
+    """One listener's pooling inputs: their weights, what they may not get, their factor."""
+
+    member: Components
+    weights: Weights
+    names: tuple[str, ...]
+    excluded: NDArray[np.int64]
+    factor: NDArray[np.float32] | None  # None: no history (CF is popularity)
+
+
+def rank_pooled(
+    engine: HybridEngine,
+    members: Sequence[Components],
+    weights: Weights,
+    n: int,
+    filters: Filters | None,
+    schedule: Sequence[ScheduleRule] | None,
+    reasons: int,
+    reason_lists: bool = True,
+) -> list[Ranking] | None:
+    """The rankings of ``members`` with pools drawn from the index (``None`` when
+    :func:`applies` is False: rank exactly). Listeners whose pool cannot be shown complete,
+    and listeners who are not training users of the model (a row folded in), are ranked
+    exactly, in the same call."""
+    if not applies(engine) or not members:
+        return None
+    filters = filters or Filters()
+    needs = engine.needs([c.history for c in members], weights, schedule)
+    allowed = engine.item_mask(filters)
+    listeners = _listeners(engine, members, weights, schedule, needs, filters)
+    size = max(engine.pool, 2 * n)
+    pooled: dict[int, tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]]] = {}
+    candidates = [r for r, one in enumerate(listeners) if one is not None]
+    if candidates:
+        found = _pools(engine, [listeners[r] for r in candidates], needs, allowed, size)  # type: ignore[misc]
+        pooled = {r: pool for r, pool in zip(candidates, found, strict=True) if pool is not None}
+    out: list[Ranking | None] = [None] * len(members)
+    if pooled:
+        rows = sorted(pooled)
+        prepared = _prepared(
+            [members[r] for r in rows],
+            [pooled[r] for r in rows],
+            {k: v[rows] for k, v in needs.items()},
+        )
+        ranked = engine.rank_prepared(prepared, weights, n, schedule, reasons, reason_lists)
+        for r, ranking in zip(rows, ranked, strict=True):
+            out[r] = ranking
+    rest = [r for r in range(len(members)) if r not in pooled]
+    if rest:
+        exact = engine.prepare(
+            [members[r] for r in rest], filters, {k: v[rest] for k, v in needs.items()}
+        )
+        ranked = engine.rank_prepared(exact, weights, n, schedule, reasons, reason_lists)
+        for r, ranking in zip(rest, ranked, strict=True):
+            out[r] = ranking
+    return [r for r in out if r is not None]
+
+
+def _listeners(
+    engine: HybridEngine,
+    members: Sequence[Components],
+    weights: Weights,
+    schedule: Sequence[ScheduleRule] | None,
+    needs: Mapping[str, NDArray[np.bool_]],
+    filters: Filters,
+) -> list[_Listener | None]:
+    """Each member's pooling inputs; ``None`` for one whose CF score needs their row (not a
+    training user of the model: folded in, ranked exactly)."""
+    model = engine.cf_model
+    assert isinstance(model, FactorModel)
+    out: list[_Listener | None] = []
+    for row, member in enumerate(members):
+        chosen, _ = schedule_weights(member.history, weights, schedule)
+        names = tuple(c for c in COMPONENTS if getattr(chosen, c) and c in needs and needs[c][row])
+        uses_cf = "cf" in names and member.history > 0
+        if uses_cf and not 0 <= member.user < model.user_factors_.shape[0]:
+            out.append(None)
+            continue
+        parts = [member.seen, member.barred] if filters.exclude_seen else [member.barred]
+        excluded = np.unique(np.concatenate(parts).astype(np.int64))
+        factor = model.user_factors_[member.user] if uses_cf else None
+        out.append(_Listener(member, chosen, names, excluded, factor))
+    return out
+
+
+def _pools(
+    engine: HybridEngine,
+    listeners: Sequence[_Listener],
+    needs: Mapping[str, NDArray[np.bool_]],
+    allowed: NDArray[np.bool_],
+    size: int,
+) -> list[tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]] | None]:
+    """Each listener's candidates (sorted) and their normalised component scores, or ``None``
+    when no try shows the pool complete."""
+    state = state_of(engine)
+    full = _full_rows(engine, listeners)
+    n_items = engine.data.n_items
+    scale = n_items / max(int(allowed.sum()), 1)  # a filter leaves fewer of the index's best
+    out: list[tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]] | None] = [None] * len(
+        listeners
+    )
+    todo = list(range(len(listeners)))
+    m = max(ann.POOL_CF_CANDIDATES, size)
+    for _ in range(ann.POOL_TRIES):
+        cf = _cf_candidates(state, [listeners[r] for r in todo], m, scale, n_items)
+        left = []
+        for r, found in zip(todo, cf, strict=True):
+            pool = _one_pool(state, listeners[r], found, full[r], m, allowed, size)
+            if pool is None:
+                left.append(r)
+            out[r] = pool
+        todo = left
+        m *= ann.POOL_GROWTH
+        if not todo:
+            break
+    return out
+
+
+def _full_rows(
+    engine: HybridEngine, listeners: Sequence[_Listener]
+) -> list[dict[str, NDArray[np.float32]]]:
+    """The content and personality rows of the listeners who use them, normalised over the
+    catalogue exactly as the exact path does (a component that adds nothing is left out)."""
+    wanted = {
+        name: np.array([name in one.names for one in listeners], dtype=bool) for name in FULL_ROWS
+    }
+    wanted = {name: rows for name, rows in wanted.items() if rows.any()}
+    if not wanted:
+        return [{} for _ in listeners]
+    parts = engine.normalized_batch([one.member for one in listeners], wanted)
+    return [
+        {name: parts[name][r] for name in wanted if name in parts and wanted[name][r]}
+        for r in range(len(listeners))
+    ]
+
+
+@dataclass
+class _CF:
+    """A listener's CF candidates from the index: items, exact ``u . v``, the score no other
+    item exceeds (``-inf`` when every item is a candidate), and the catalogue's lowest and
+    highest ``u . v``."""
+
+    items: NDArray[np.int64]
+    scores: NDArray[np.float32]
+    bound: float
+    low: float
+    high: float
+
+
+#: Items scanned a step when looking for the extreme scores.
+EXTREMES_BLOCK = 512
+
+
+def extremes(
+    state: PoolState, queries: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The exact lowest and highest ``u . v`` over all items for each query ``u``: items in
+    falling norm, a block at a time, until ``|u| |v|`` of the next cannot beat either."""
+    count = len(queries)
+    low = np.full(count, np.inf, dtype=np.float32)
+    high = np.full(count, -np.inf, dtype=np.float32)
+    sizes = np.linalg.norm(queries.astype(np.float64), axis=1)
+    active = np.arange(count)
+    total = len(state.sorted_norms)
+    for start in range(0, total, EXTREMES_BLOCK):
+        block = state.sorted_factors[start : start + EXTREMES_BLOCK] @ queries[active].T
+        low[active] = np.minimum(low[active], block.min(axis=0))
+        high[active] = np.maximum(high[active], block.max(axis=0))
+        end = start + EXTREMES_BLOCK
+        if end >= total:
+            break
+        reach = sizes[active] * state.sorted_norms[end]  # no later item scores beyond +-reach
+        active = active[(reach > high[active]) | (-reach < low[active])]
+        if not len(active):
+            break
+    return low, high
+
+
+def _cf_candidates(
+    state: PoolState, listeners: Sequence[_Listener], m: int, scale: float, n_items: int
+) -> list[_CF | None]:
+    """The index's best ``m`` (times ``scale``) for each listener, beyond the items they may
+    not get, and their lowest ``u . v``: one batched search each way."""
+    rows = [r for r, one in enumerate(listeners) if one.factor is not None]
+    out: list[_CF | None] = [None] * len(listeners)
+    if not rows:
+        return out
+    queries = np.stack([listeners[r].factor for r in rows])  # type: ignore[misc]
+    extra = max(len(listeners[r].excluded) for r in rows)
+    k = min(n_items, int(np.ceil(m * scale)) + extra)
+    best, _ = state.index.search(queries, k)
+    lows, highs = extremes(state, queries)
+    for position, r in enumerate(rows):
+        u = queries[position]
+        items = best[position][best[position] >= 0]
+        scores = state.factors[items] @ u
+        bound = float(scores.min(initial=np.inf)) if k < n_items else -np.inf
+        out[r] = _CF(items, np.asarray(scores, np.float32), bound, lows[position], highs[position])
+    return out
+
+
+def _one_pool(
+    state: PoolState,
+    one: _Listener,
+    cf: _CF | None,
+    full: Mapping[str, NDArray[np.float32]],
+    m: int,
+    allowed: NDArray[np.bool_],
+    size: int,
+) -> tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]] | None:
+    """One listener's candidates and their normalised scores if the pool is shown complete."""
+    groups: list[NDArray[np.int64]] = []
+    bounds: dict[str, float] = {}
+    for name in one.names:
+        if name == "cf" and cf is not None:
+            groups.append(cf.items)
+        elif name in ("cf", "novelty"):
+            static = state.novelty if name == "novelty" else state.popularity
+            items, bounds[name] = static.top(m)
+            groups.append(items)
+        elif name in full:
+            items, bounds[name] = _top(full[name], m)
+            groups.append(items)
+        else:
+            bounds[name] = 0.0  # adds nothing (no profile, no content): zeros everywhere
+    if one.member.adjust is not None:
+        groups.append(np.flatnonzero(one.member.adjust > 0))  # others are only lowered
+    every = np.unique(np.concatenate(groups)) if groups else np.zeros(0, np.int64)
+    keep = allowed[every] & ~np.isin(every, one.excluded, assume_unique=True)
+    items = every[keep]
+    if len(items) < size:
+        return None
+    parts = {name: _values(state, one, name, cf, full, every, bounds)[keep] for name in one.names}
+    fused = fuse(parts, one.weights, (len(items),))
+    if one.member.adjust is not None:
+        fused = fused + one.member.adjust[items]
+    last = float(np.partition(fused, len(items) - size)[len(items) - size])
+    threshold = sum(getattr(one.weights, name) * bound for name, bound in bounds.items())
+    if not last > threshold + MARGIN:
+        return None
+    return items, parts
+
+
+def _values(
+    state: PoolState,
+    one: _Listener,
+    name: str,
+    cf: _CF | None,
+    full: Mapping[str, NDArray[np.float32]],
+    items: NDArray[np.int64],
+    bounds: dict[str, float],
+) -> NDArray[np.float32]:
+    """Component ``name``'s normalised scores of ``items`` (and, for CF from the index, its
+    threshold into ``bounds``)."""
+    if name == "cf" and cf is not None and one.factor is not None:
+        raw = np.asarray(state.factors[items] @ one.factor, dtype=np.float32)
+        values, bounds["cf"] = _normalize_cf(state, one.factor, raw, cf)
+        return values
+    if name in ("cf", "novelty"):
+        return (state.novelty if name == "novelty" else state.popularity).values[items]
+    if name in full:
+        return full[name][items]
+    return np.zeros(len(items), dtype=np.float32)
+
+
+def _normalize_cf(
+    state: PoolState, u: NDArray[np.float32], raw: NDArray[np.float32], cf: _CF
+) -> tuple[NDArray[np.float32], float]:
+    """``raw`` (``u . v`` of some items) normalised as over the whole catalogue, and the
+    normalised threshold: z-score exactly from the factors' moments; min-max over the highest
+    and lowest score over the catalogue (:func:`extremes`)."""
+    if not np.any(u):  # all scores 0: the exact path leaves such a row at 0
+        return np.zeros(len(raw), np.float32), 0.0
+    if state.method == "zscore":
+        wide = u.astype(np.float64)
+        mean = float(wide @ state.mean)
+        sd = float(np.sqrt(max(float(wide @ state.cov @ wide), 0.0)))
+        if sd <= 0:
+            return np.zeros(len(raw), np.float32), 0.0
+        values = ((raw.astype(np.float64) - mean) / sd).astype(np.float32)
+        return values, (cf.bound - mean) / sd
+    low = np.float32(min(cf.low, float(raw.min(initial=np.inf))))
+    high = np.float32(max(cf.high, float(raw.max(initial=-np.inf))))
+    span = high - low  # float32, as the exact path's
+    divisor = span if span > 0 else np.float32(np.inf)
+    values = np.divide(np.subtract(raw, low, dtype=np.float32), divisor).astype(np.float32)
+    if not np.isfinite(cf.bound):
+        return values, -np.inf
+    return values, float((np.float32(cf.bound) - low) / divisor)
+
+
+def _top(values: NDArray[np.float32], m: int) -> tuple[NDArray[np.int64], float]:
+    """The best ``m`` of a full row and the score no other item exceeds."""
+    if m >= len(values):
+        return np.arange(len(values), dtype=np.int64), -np.inf
+    cut = len(values) - m
+    part = np.argpartition(values, cut)
+    return part[cut:].astype(np.int64), float(values[part[cut]])
+
+
+def _prepared(
+    members: Sequence[Components],
+    pools: Sequence[tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]]],
+    needs: Mapping[str, NDArray[np.bool_]],
+) -> Prepared:
+    """The pooled listeners ready to rank: one column a candidate (sorted; a short row repeats
+    its last item, masked), every needed component at them (0 where a member's weights leave
+    it out, as in the exact path)."""
+    width = max(len(items) for items, _ in pools)
+    columns = np.zeros((len(pools), width), dtype=np.int64)
+    masks = np.zeros((len(pools), width), dtype=bool)
+    parts = {name: np.zeros((len(pools), width), dtype=np.float32) for name in needs}
+    for row, (items, values) in enumerate(pools):
+        columns[row, : len(items)] = items
+        columns[row, len(items) :] = items[-1]
+        masks[row, : len(items)] = True
+        for name, scores in values.items():
+            parts[name][row, : len(items)] = scores
+    ready = {name: np.asarray(rows, dtype=bool) for name, rows in needs.items()}
+    return Prepared(tuple(members), parts, masks, ready, None, columns)

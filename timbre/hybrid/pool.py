@@ -23,8 +23,11 @@ scores only candidates instead:
    ``sum_c w_c t_c``, ``t_c`` the normalised score of component ``c``'s last candidate (the
    threshold of Fagin's algorithm), so when the ``pool``-th best candidate beats that, the pool
    holds the exact best ``pool`` items (as far as the index's answers are exact). Otherwise
-   :data:`~timbre.models.ann.POOL_GROWTH` times more candidates are tried, then the listener is
-   ranked exactly.
+   each other item's ceiling is worked out (its CF at most the last candidate's and at most
+   ``|u| |v|``, its other components as they are: novelty, popularity, content and personality
+   are known for every item) and every item whose ceiling reaches the pool's last score is
+   scored too; a listener for whom that is more than
+   :data:`~timbre.models.ann.POOL_EXTRA_SHARE` of the catalogue is ranked exactly.
 
 The pooled listeners then go through the one ranking path
 (:meth:`HybridEngine.rank_prepared`) like every other list, on a :class:`Prepared` whose
@@ -101,6 +104,7 @@ class PoolState:
         self.by_norm = np.argsort(-norms, kind="stable")
         self.sorted_factors = np.ascontiguousarray(self.factors[self.by_norm])
         self.sorted_norms = norms[self.by_norm]
+        self.norms = norms.astype(np.float32)
         wide = self.factors.astype(np.float64)
         self.mean = wide.mean(axis=0)
         self.cov = np.cov(wide, rowvar=False, bias=True)  # over all items, as the z-score
@@ -108,6 +112,9 @@ class PoolState:
         self.novelty = _Static(normalize_rows(engine.novelty_raw[None, :], None, method)[0])
         popularity = engine.listeners.astype(np.float32)[None, :]
         self.popularity = _Static(normalize_rows(popularity, None, method)[0])
+        #: Listeners ranked from a pool, and ranked exactly (not shown complete, or folded in).
+        self.pooled = 0
+        self.exact = 0
 
     @cached_property
     def index(self) -> ann.ItemIndex:
@@ -172,6 +179,8 @@ def rank_pooled(
         for r, ranking in zip(rows, ranked, strict=True):
             out[r] = ranking
     rest = [r for r in range(len(members)) if r not in pooled]
+    state = state_of(engine)
+    state.pooled, state.exact = state.pooled + len(pooled), state.exact + len(rest)
     if rest:
         exact = engine.prepare(
             [members[r] for r in rest], filters, {k: v[rest] for k, v in needs.items()}
@@ -217,29 +226,17 @@ def _pools(
     size: int,
 ) -> list[tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]] | None]:
     """Each listener's candidates (sorted) and their normalised component scores, or ``None``
-    when no try shows the pool complete."""
+    when the pool cannot be shown complete without scoring much of the catalogue."""
     state = state_of(engine)
     full = _full_rows(engine, listeners)
     n_items = engine.data.n_items
     scale = n_items / max(int(allowed.sum()), 1)  # a filter leaves fewer of the index's best
-    out: list[tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]] | None] = [None] * len(
-        listeners
-    )
-    todo = list(range(len(listeners)))
     m = max(ann.POOL_CF_CANDIDATES, size)
-    for _ in range(ann.POOL_TRIES):
-        cf = _cf_candidates(state, [listeners[r] for r in todo], m, scale, n_items)
-        left = []
-        for r, found in zip(todo, cf, strict=True):
-            pool = _one_pool(state, listeners[r], found, full[r], m, allowed, size)
-            if pool is None:
-                left.append(r)
-            out[r] = pool
-        todo = left
-        m *= ann.POOL_GROWTH
-        if not todo:
-            break
-    return out
+    found = _cf_candidates(state, listeners, m, scale, n_items)
+    return [
+        _one_pool(state, one, cf, rows, m, allowed, size)
+        for one, cf, rows in zip(listeners, found, full, strict=True)
+    ]
 
 
 def _full_rows(
@@ -334,15 +331,17 @@ def _one_pool(
     allowed: NDArray[np.bool_],
     size: int,
 ) -> tuple[NDArray[np.int64], dict[str, NDArray[np.float32]]] | None:
-    """One listener's candidates and their normalised scores if the pool is shown complete."""
+    """One listener's candidates and their normalised scores, the pool shown complete: by the
+    threshold (each component's last candidate), else by each other item's ceiling
+    (:func:`_ceiling`): items whose ceiling reaches the pool's last score are scored too."""
     groups: list[NDArray[np.int64]] = []
     bounds: dict[str, float] = {}
     for name in one.names:
         if name == "cf" and cf is not None:
             groups.append(cf.items)
+            bounds[name] = _cf_bound(state, one, cf)
         elif name in ("cf", "novelty"):
-            static = state.novelty if name == "novelty" else state.popularity
-            items, bounds[name] = static.top(m)
+            items, bounds[name] = _static(state, name).top(m)
             groups.append(items)
         elif name in full:
             items, bounds[name] = _top(full[name], m)
@@ -356,15 +355,60 @@ def _one_pool(
     items = every[keep]
     if len(items) < size:
         return None
-    parts = {name: _values(state, one, name, cf, full, every, bounds)[keep] for name in one.names}
+    parts, last = _scored(state, one, cf, full, items, size)
+    threshold = sum(getattr(one.weights, name) * bound for name, bound in bounds.items())
+    if last > threshold + MARGIN:
+        return items, parts
+    outside = allowed.copy()
+    outside[every] = False
+    outside[one.excluded] = False
+    extra = np.flatnonzero(outside & (_ceiling(state, one, cf, full) > last - MARGIN))
+    if len(extra) > ann.POOL_EXTRA_SHARE * len(allowed):
+        return None  # the ceilings leave too much: rank this listener exactly
+    items = np.union1d(items, extra)
+    parts, _ = _scored(state, one, cf, full, items, size)
+    return items, parts
+
+
+def _scored(
+    state: PoolState,
+    one: _Listener,
+    cf: _CF | None,
+    full: Mapping[str, NDArray[np.float32]],
+    items: NDArray[np.int64],
+    size: int,
+) -> tuple[dict[str, NDArray[np.float32]], float]:
+    """The normalised components at ``items`` and the ``size``-th best fused score."""
+    parts = {name: _values(state, one, name, cf, full, items) for name in one.names}
     fused = fuse(parts, one.weights, (len(items),))
     if one.member.adjust is not None:
         fused = fused + one.member.adjust[items]
-    last = float(np.partition(fused, len(items) - size)[len(items) - size])
-    threshold = sum(getattr(one.weights, name) * bound for name, bound in bounds.items())
-    if not last > threshold + MARGIN:
-        return None
-    return items, parts
+    return parts, float(np.partition(fused, len(items) - size)[len(items) - size])
+
+
+def _ceiling(
+    state: PoolState, one: _Listener, cf: _CF | None, full: Mapping[str, NDArray[np.float32]]
+) -> NDArray[np.float32]:
+    """Every item's highest possible fused score if it is no CF candidate: its CF score at
+    most the last candidate's and at most ``|u| |v|`` (Cauchy-Schwarz), the other components
+    as they are (known for every item); feedback only lowers an item that is no candidate."""
+    total = np.zeros(len(state.factors), dtype=np.float32)
+    for name in one.names:
+        weight = np.float32(getattr(one.weights, name))
+        if name == "cf" and cf is not None and one.factor is not None:
+            size = np.float32(np.linalg.norm(one.factor.astype(np.float64)))
+            capped = np.minimum(np.float32(cf.bound), size * state.norms)
+            total += weight * _normalize_cf(state, one.factor, capped, cf)
+        elif name in ("cf", "novelty"):
+            total += weight * _static(state, name).values
+        elif name in full:
+            total += weight * full[name]
+    return total
+
+
+def _static(state: PoolState, name: str) -> _Static:
+    """Novelty, or popularity (the CF of a listener without history)."""
+    return state.novelty if name == "novelty" else state.popularity
 
 
 def _values(
@@ -374,45 +418,45 @@ def _values(
     cf: _CF | None,
     full: Mapping[str, NDArray[np.float32]],
     items: NDArray[np.int64],
-    bounds: dict[str, float],
 ) -> NDArray[np.float32]:
-    """Component ``name``'s normalised scores of ``items`` (and, for CF from the index, its
-    threshold into ``bounds``)."""
+    """Component ``name``'s normalised scores of ``items``, as over the whole catalogue."""
     if name == "cf" and cf is not None and one.factor is not None:
         raw = np.asarray(state.factors[items] @ one.factor, dtype=np.float32)
-        values, bounds["cf"] = _normalize_cf(state, one.factor, raw, cf)
-        return values
+        return _normalize_cf(state, one.factor, raw, cf)
     if name in ("cf", "novelty"):
-        return (state.novelty if name == "novelty" else state.popularity).values[items]
+        return _static(state, name).values[items]
     if name in full:
         return full[name][items]
     return np.zeros(len(items), dtype=np.float32)
 
 
+def _cf_bound(state: PoolState, one: _Listener, cf: _CF) -> float:
+    """The normalised CF score no item outside the index's candidates exceeds."""
+    if not np.isfinite(cf.bound) or one.factor is None:
+        return -np.inf
+    at = np.asarray([cf.bound], dtype=np.float32)
+    return float(_normalize_cf(state, one.factor, at, cf)[0])
+
+
 def _normalize_cf(
     state: PoolState, u: NDArray[np.float32], raw: NDArray[np.float32], cf: _CF
-) -> tuple[NDArray[np.float32], float]:
-    """``raw`` (``u . v`` of some items) normalised as over the whole catalogue, and the
-    normalised threshold: z-score exactly from the factors' moments; min-max over the highest
-    and lowest score over the catalogue (:func:`extremes`)."""
+) -> NDArray[np.float32]:
+    """``raw`` (``u . v`` of some items) normalised as over the whole catalogue: z-score from
+    the factors' moments; min-max between the catalogue's lowest and highest score
+    (:func:`extremes`), float32 as the exact path computes it."""
     if not np.any(u):  # all scores 0: the exact path leaves such a row at 0
-        return np.zeros(len(raw), np.float32), 0.0
+        return np.zeros(len(raw), np.float32)
     if state.method == "zscore":
         wide = u.astype(np.float64)
         mean = float(wide @ state.mean)
         sd = float(np.sqrt(max(float(wide @ state.cov @ wide), 0.0)))
         if sd <= 0:
-            return np.zeros(len(raw), np.float32), 0.0
-        values = ((raw.astype(np.float64) - mean) / sd).astype(np.float32)
-        return values, (cf.bound - mean) / sd
-    low = np.float32(min(cf.low, float(raw.min(initial=np.inf))))
-    high = np.float32(max(cf.high, float(raw.max(initial=-np.inf))))
+            return np.zeros(len(raw), np.float32)
+        return ((raw.astype(np.float64) - mean) / sd).astype(np.float32)
+    low, high = np.float32(cf.low), np.float32(cf.high)
     span = high - low  # float32, as the exact path's
     divisor = span if span > 0 else np.float32(np.inf)
-    values = np.divide(np.subtract(raw, low, dtype=np.float32), divisor).astype(np.float32)
-    if not np.isfinite(cf.bound):
-        return values, -np.inf
-    return values, float((np.float32(cf.bound) - low) / divisor)
+    return np.divide(np.subtract(raw, low, dtype=np.float32), divisor).astype(np.float32)
 
 
 def _top(values: NDArray[np.float32], m: int) -> tuple[NDArray[np.int64], float]:

@@ -26,17 +26,17 @@ NPROBE = 32
 #: :data:`MIN_CANDIDATES`).
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 200
-#: CF candidates of the hybrid's pool a listener (beyond the items they may not get), and the
-#: inverted lists its index probes: the first try; a pool that cannot be shown complete asks
-#: for :data:`POOL_GROWTH` times more, up to :data:`POOL_TRIES` tries, then is ranked exactly.
+#: CF candidates of the hybrid's pool a listener (beyond the items they may not get; at least
+#: the pool's size), and the inverted lists its index probes.
 POOL_CF_CANDIDATES = 300
 POOL_NPROBE = 32
+#: Past this share of the catalogue, items whose ceiling reaches a listener's pool are not
+#: scored one by one: that listener is ranked exactly.
+POOL_EXTRA_SHARE = 0.25
 #: Inverted lists of the pool's index: ``sqrt(n)`` (at 160k items, 4 sqrt(n) lists put the
 #: best items by ``u . v`` in lists their centroids rank low: recall@100 0.42 with 64 probes,
 #: against 0.999 with sqrt(n) lists and 16; measured on the ``ann`` stage's catalogue).
 POOL_LISTS_PER_SQRT = 1.0
-POOL_GROWTH = 4
-POOL_TRIES = 2
 
 
 class ItemIndex:

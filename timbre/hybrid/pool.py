@@ -7,12 +7,13 @@ kept for MMR. Past ``engine.ann_min_items`` items (:data:`timbre.models.ann.ANN_
 default), with a factor model and min-max or z-score normalisation, :func:`rank_pooled`
 scores only candidates instead:
 
-1. **Candidates**: the listener's best by CF from the inner-product index over the item
-   factors (:meth:`FactorModel.pool_index`: :data:`~timbre.models.ann.POOL_CF_CANDIDATES`
-   beyond the items they may not get, re-scored exactly as ``u . v``); each other component's
-   best as many (novelty, and popularity as the CF of a listener without history, are the
-   same for everyone: sorted once; content and personality are normalised over their own rows
-   as before, so they are exact); the items their feedback raises.
+1. **Candidates**: the listener's best by CF and novelty together from an inner-product
+   index over ``[v, novelty]`` (query ``[u, lam]``, ``lam = spread x w_novelty / w_cf``, so
+   the product is the two components fused, up to the CF normalisation):
+   :data:`~timbre.models.ann.POOL_CF_CANDIDATES` beyond the items they may not get; each other
+   component's best as many (popularity, the CF of a listener without history, is the same for
+   everyone: sorted once; content and personality are normalised over their own rows as
+   before, so they are exact); the items their feedback raises.
 2. **Normalisation without the CF row**, exactly: z-score from the factors' moments (the mean
    of ``u . v`` over all items is ``u . mean(V)``, its variance ``u' Cov(V) u``:
    ``O(factors^2)`` a listener); min-max from the largest and the smallest ``u . v``, found by
@@ -24,8 +25,9 @@ scores only candidates instead:
    threshold of Fagin's algorithm), so when the ``pool``-th best candidate beats that, the pool
    holds the exact best ``pool`` items (as far as the index's answers are exact). Otherwise
    each other item's ceiling is worked out (its CF at most the last candidate's and at most
-   ``|u| |v|``, its other components as they are: novelty, popularity, content and personality
-   are known for every item) and every item whose ceiling reaches the pool's last score is
+   its list's centroid's ``u . c`` plus ``|u|`` times its distance to it; its other
+   components as they are: novelty, popularity, content and personality are known for every
+   item) and every item whose ceiling reaches the pool's last score is
    scored too; a listener for whom that is more than
    :data:`~timbre.models.ann.POOL_EXTRA_SHARE` of the catalogue is ranked exactly.
 
@@ -104,7 +106,6 @@ class PoolState:
         self.by_norm = np.argsort(-norms, kind="stable")
         self.sorted_factors = np.ascontiguousarray(self.factors[self.by_norm])
         self.sorted_norms = norms[self.by_norm]
-        self.norms = norms.astype(np.float32)
         wide = self.factors.astype(np.float64)
         self.mean = wide.mean(axis=0)
         self.cov = np.cov(wide, rowvar=False, bias=True)  # over all items, as the z-score
@@ -117,9 +118,15 @@ class PoolState:
         self.exact = 0
 
     @cached_property
-    def index(self) -> ann.ItemIndex:
-        """The inner-product index over the item factors."""
-        return self.model.pool_index()
+    def joint(self) -> NDArray[np.float32]:
+        """Each item's factors and its normalised novelty: ``[u, lam] . [v, nov]`` is CF and
+        novelty fused, up to the CF normalisation (:class:`_CF`)."""
+        return np.ascontiguousarray(np.hstack([self.factors, self.novelty.values[:, None]]))
+
+    @cached_property
+    def index(self) -> ann.RangedIndex:
+        """The inner-product index over :attr:`joint`."""
+        return ann.RangedIndex(self.joint, ann.POOL_NPROBE)
 
 
 def state_of(engine: HybridEngine) -> PoolState:
@@ -259,15 +266,22 @@ def _full_rows(
 
 @dataclass
 class _CF:
-    """A listener's CF candidates from the index: items, exact ``u . v``, the score no other
-    item exceeds (``-inf`` when every item is a candidate), and the catalogue's lowest and
-    highest ``u . v``."""
+    """A listener's CF candidates from the index over ``[v, novelty]``: the items, the query
+    ``[u, lam]`` (``lam`` folds the novelty weight in: ``0`` without it), the joint score
+    ``u . v + lam novelty`` no other item exceeds (``-inf`` when every item is a candidate),
+    and the catalogue's lowest and highest ``u . v``."""
 
     items: NDArray[np.int64]
-    scores: NDArray[np.float32]
+    query: NDArray[np.float32]
     bound: float
     low: float
     high: float
+
+    @property
+    def folds_novelty(self) -> bool:
+        """Whether novelty is part of the index's score (then it has no candidates of its
+        own, nor a threshold)."""
+        return bool(self.query[-1] > 0)
 
 
 #: Items scanned a step when looking for the extreme scores.
@@ -303,23 +317,38 @@ def _cf_candidates(
     state: PoolState, listeners: Sequence[_Listener], m: int, scale: float, n_items: int
 ) -> list[_CF | None]:
     """The index's best ``m`` (times ``scale``) for each listener, beyond the items they may
-    not get, and their lowest ``u . v``: one batched search each way."""
+    not get, by CF and novelty together (:class:`_CF`), and the catalogue's lowest and highest
+    ``u . v``: one batched search."""
     rows = [r for r, one in enumerate(listeners) if one.factor is not None]
     out: list[_CF | None] = [None] * len(listeners)
     if not rows:
         return out
-    queries = np.stack([listeners[r].factor for r in rows])  # type: ignore[misc]
+    factors = np.stack([listeners[r].factor for r in rows])  # type: ignore[misc]
+    lows, highs = extremes(state, factors)
+    lams = np.zeros(len(rows), dtype=np.float32)
+    for position, r in enumerate(rows):
+        one = listeners[r]
+        if "novelty" in one.names:  # w_cf g(u . v) + w_nov nov = w_cf g(u . v + lam nov)
+            spread = _spread(state, factors[position], lows[position], highs[position])
+            lams[position] = spread * one.weights.novelty / one.weights.cf
+    queries = np.hstack([factors, lams[:, None]])
     extra = max(len(listeners[r].excluded) for r in rows)
     k = min(n_items, int(np.ceil(m * scale)) + extra)
-    best, _ = state.index.search(queries, k)
-    lows, highs = extremes(state, queries)
+    best = state.index.search(queries, k)
     for position, r in enumerate(rows):
-        u = queries[position]
-        items = best[position][best[position] >= 0]
-        scores = state.factors[items] @ u
-        bound = float(scores.min(initial=np.inf)) if k < n_items else -np.inf
-        out[r] = _CF(items, np.asarray(scores, np.float32), bound, lows[position], highs[position])
+        items = np.unique(best[position][best[position] >= 0])
+        joint = state.joint[items] @ queries[position]
+        bound = float(joint.min(initial=np.inf)) if k < n_items else -np.inf
+        out[r] = _CF(items, queries[position], bound, lows[position], highs[position])
     return out
+
+
+def _spread(state: PoolState, u: NDArray[np.float32], low: float, high: float) -> float:
+    """What min-max or z-score divides ``u . v`` by: the span, or the standard deviation."""
+    if state.method == "zscore":
+        wide = u.astype(np.float64)
+        return float(np.sqrt(max(float(wide @ state.cov @ wide), 0.0)))
+    return float(np.float32(high) - np.float32(low))
 
 
 def _one_pool(
@@ -340,6 +369,8 @@ def _one_pool(
         if name == "cf" and cf is not None:
             groups.append(cf.items)
             bounds[name] = _cf_bound(state, one, cf)
+        elif name == "novelty" and cf is not None and cf.folds_novelty:
+            continue  # in the CF threshold
         elif name in ("cf", "novelty"):
             items, bounds[name] = _static(state, name).top(m)
             groups.append(items)
@@ -389,16 +420,19 @@ def _scored(
 def _ceiling(
     state: PoolState, one: _Listener, cf: _CF | None, full: Mapping[str, NDArray[np.float32]]
 ) -> NDArray[np.float32]:
-    """Every item's highest possible fused score if it is no CF candidate: its CF score at
-    most the last candidate's and at most ``|u| |v|`` (Cauchy-Schwarz), the other components
-    as they are (known for every item); feedback only lowers an item that is no candidate."""
+    """Every item's highest possible fused score if it is no CF candidate: its CF score (with
+    novelty, when the index folds it in) at most the last candidate's and at most its inverted
+    list's bound
+    (:meth:`~timbre.models.ann.ItemIndex.ceilings`), the other components as they are (known
+    for every item); feedback only lowers an item that is no candidate."""
     total = np.zeros(len(state.factors), dtype=np.float32)
     for name in one.names:
         weight = np.float32(getattr(one.weights, name))
         if name == "cf" and cf is not None and one.factor is not None:
-            size = np.float32(np.linalg.norm(one.factor.astype(np.float64)))
-            capped = np.minimum(np.float32(cf.bound), size * state.norms)
+            capped = np.minimum(np.float32(cf.bound), state.index.ceilings(cf.query))
             total += weight * _normalize_cf(state, one.factor, capped, cf)
+        elif name == "novelty" and cf is not None and cf.folds_novelty:
+            continue  # in the CF ceiling (the joint score)
         elif name in ("cf", "novelty"):
             total += weight * _static(state, name).values
         elif name in full:
@@ -431,7 +465,9 @@ def _values(
 
 
 def _cf_bound(state: PoolState, one: _Listener, cf: _CF) -> float:
-    """The normalised CF score no item outside the index's candidates exceeds."""
+    """The normalised CF score (with novelty's, when folded in: ``w_cf g(u . v + lam nov)``
+    is ``w_cf g(u . v) + w_nov nov`` for a linear normalisation ``g``) no item outside the
+    index's candidates exceeds."""
     if not np.isfinite(cf.bound) or one.factor is None:
         return -np.inf
     at = np.asarray([cf.bound], dtype=np.float32)
@@ -447,9 +483,8 @@ def _normalize_cf(
     if not np.any(u):  # all scores 0: the exact path leaves such a row at 0
         return np.zeros(len(raw), np.float32)
     if state.method == "zscore":
-        wide = u.astype(np.float64)
-        mean = float(wide @ state.mean)
-        sd = float(np.sqrt(max(float(wide @ state.cov @ wide), 0.0)))
+        mean = float(u.astype(np.float64) @ state.mean)
+        sd = _spread(state, u, cf.low, cf.high)
         if sd <= 0:
             return np.zeros(len(raw), np.float32)
         return ((raw.astype(np.float64) - mean) / sd).astype(np.float32)

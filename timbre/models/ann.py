@@ -14,6 +14,8 @@ item factors (largest inner product ``u . v``, what the CF component scores): a 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -37,6 +39,10 @@ POOL_EXTRA_SHARE = 0.25
 #: best items by ``u . v`` in lists their centroids rank low: recall@100 0.42 with 64 probes,
 #: against 0.999 with sqrt(n) lists and 16; measured on the ``ann`` stage's catalogue).
 POOL_LISTS_PER_SQRT = 1.0
+#: The pool's index (:class:`RangedIndex`): this share of the items with the largest norms is
+#: searched exactly, the rest in this many ranges of falling norm.
+POOL_HEAD_SHARE = 0.05
+POOL_RANGES = 3
 
 
 class ItemIndex:
@@ -69,6 +75,15 @@ class ItemIndex:
         self._quantizer = quantizer  # the index refers to it: keep it alive
         self._index = index
         self.size = count
+        _, cells = quantizer.search(data, 1)
+        centroids = quantizer.reconstruct_n(0, lists)
+        #: Each row's inverted list, and its distance to that list's centroid (computed
+        #: directly: faiss's expanded distances lose it to rounding when the norm is large):
+        #: with the centroids, a bound of ``q . v`` for every row at once (:meth:`ceilings`).
+        self.cell_of = cells[:, 0].astype(np.int64)
+        gaps = data.astype(np.float64) - centroids[self.cell_of]
+        self.residual = (np.sqrt(np.square(gaps).sum(axis=1)) * (1 + 1e-6)).astype(np.float32)
+        self.centroids = np.ascontiguousarray(centroids[:, : dims - 1])
 
     def search(
         self, queries: NDArray[np.floating], k: int
@@ -82,6 +97,62 @@ class ItemIndex:
         sizes = np.square(plain, dtype=np.float64).sum(axis=1, keepdims=True)
         scores = (sizes + self._radius**2 - distances) / 2.0
         return ids.astype(np.int64), scores.astype(np.float32)
+
+    def ceilings(self, query: NDArray[np.floating]) -> NDArray[np.float32]:
+        """An upper bound of ``query . v`` for every row ``v``: its list's centroid's product
+        plus ``|query|`` times its distance to that centroid (Cauchy-Schwarz on the residual;
+        the extra column's query coordinate is 0)."""
+        plain = np.asarray(query, dtype=np.float32)
+        size = np.float32(np.linalg.norm(plain.astype(np.float64)))
+        cells = self.centroids @ plain
+        return np.asarray(cells[self.cell_of] + size * self.residual, dtype=np.float32)
+
+
+class RangedIndex:
+    """Largest inner product over rows of very different norms (a factor model's popular items
+    have norms hundreds of times the median), by norm range (Yan et al. 2018): the
+    :data:`POOL_HEAD_SHARE` largest norms searched exactly (faiss ``IndexFlatIP``), the rest in
+    :data:`POOL_RANGES` ranges of falling norm, each its own :class:`ItemIndex` (``sqrt(n)``
+    lists), so one huge norm does not flatten everyone else's geometry. A search asks every
+    range for ``k`` and returns them all (up to ``ranges x k`` ids a query)."""
+
+    def __init__(self, vectors: NDArray[np.floating], nprobe: int | None = None) -> None:
+        import faiss
+
+        data = np.ascontiguousarray(vectors, dtype=np.float32)
+        order = np.argsort(-np.linalg.norm(data.astype(np.float64), axis=1), kind="stable")
+        head = max(1, int(np.ceil(POOL_HEAD_SHARE * len(data))))
+        cuts = np.linspace(head, len(data), POOL_RANGES + 1).astype(int)
+        faiss.omp_set_num_threads(1)
+        self.head = np.sort(order[:head])
+        self._flat = faiss.IndexFlatIP(data.shape[1])
+        self._flat.add(np.ascontiguousarray(data[self.head]))
+        self._head_vectors = data[self.head]
+        self.ranges: list[tuple[NDArray[np.int64], ItemIndex]] = []
+        for start, end in itertools.pairwise(cuts.tolist()):
+            if end > start:
+                rows = np.sort(order[start:end])
+                self.ranges.append((rows, ItemIndex(data[rows], nprobe, lists_per_sqrt=1.0)))
+        self.size = len(data)
+
+    def search(self, queries: NDArray[np.floating], k: int) -> NDArray[np.int64]:
+        """Each range's ``k`` best rows for each query (``-1`` pads), ranges side by side."""
+        plain = np.ascontiguousarray(queries, dtype=np.float32)
+        _, ids = self._flat.search(plain, min(k, len(self.head)))
+        found = [np.where(ids >= 0, self.head[np.maximum(ids, 0)], -1)]
+        for rows, index in self.ranges:
+            got, _ = index.search(plain, min(k, len(rows)))
+            found.append(np.where(got >= 0, rows[np.maximum(got, 0)], -1))
+        return np.hstack(found).astype(np.int64)
+
+    def ceilings(self, query: NDArray[np.floating]) -> NDArray[np.float32]:
+        """An upper bound of ``query . v`` for every row: exact for the head, each range's
+        :meth:`ItemIndex.ceilings` for the rest."""
+        out = np.empty(self.size, dtype=np.float32)
+        out[self.head] = self._head_vectors @ np.asarray(query, dtype=np.float32)
+        for rows, index in self.ranges:
+            out[rows] = index.ceilings(query)
+        return out
 
 
 def _same_norm(vectors: NDArray[np.float32]) -> tuple[NDArray[np.float32], float]:

@@ -133,16 +133,6 @@ class FactorModel(Recommender):
         ids, _ = index.search(unit[[item]], ann.candidates_for(n, self.n_items_))
         return np.unique(ids[ids >= 0])
 
-    def pool_index(self) -> ann.ItemIndex:
-        """The largest-inner-product index over the item factors (what :meth:`score` ranks
-        by), built on first use: the hybrid's CF candidates on a large catalogue."""
-        index = self.__dict__.get("_pool_index")
-        if index is None:
-            index = self.__dict__["_pool_index"] = ann.ItemIndex(
-                self.item_factors_, ann.POOL_NPROBE, lists_per_sqrt=ann.POOL_LISTS_PER_SQRT
-            )
-        return index
-
     def _unit_factors(self) -> NDArray[np.float32]:
         unit = self.__dict__.get("_unit")
         if unit is None:

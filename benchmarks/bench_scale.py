@@ -338,13 +338,16 @@ def run_hybrid_pool(data: Any, model: Any, rng: np.random.Generator) -> dict[str
     build = time.perf_counter() - started
     for engine in (exact, pooled):  # the MMR and reasons' spaces, once
         engine.rank(engine.components_for_user(0), PRESETS["default"], 50)
-    users = rng.choice(data.n_users, 300, replace=False)
-    export_users = rng.choice(data.n_users, 2000, replace=False)
+    users = rng.choice(data.n_users, min(300, data.n_users), replace=False)
+    export_users = rng.choice(data.n_users, min(2000, data.n_users), replace=False)
     out: dict[str, Any] = {
         "listeners": len(users),
         "index_build_s": round(build, 1),
-        "index_lists": int(index._index.nlist),
-        "nprobe": int(index._index.nprobe),
+        "index_exact_head_items": len(index.head),
+        "index_ranges_items": [len(rows) for rows, _ in index.ranges],
+        "index_ranges_lists": [int(part._index.nlist) for _, part in index.ranges],
+        "nprobe": int(index.ranges[0][1]._index.nprobe) if index.ranges else 0,
+        "cf_candidates": ann.POOL_CF_CANDIDATES,
     }
     for mix in ("default", "cf-only"):
         weights = PRESETS[mix]

@@ -276,6 +276,8 @@ class _CF:
     bound: float
     low: float
     high: float
+    #: Per range of the index, the joint score none of its other items exceeds.
+    range_bounds: NDArray[np.float32]
 
     @property
     def folds_novelty(self) -> bool:
@@ -335,11 +337,18 @@ def _cf_candidates(
     extra = max(len(listeners[r].excluded) for r in rows)
     k = min(n_items, int(np.ceil(m * scale)) + extra)
     best = state.index.search(queries, k)
+    sizes = state.index.sizes()
+    edges = np.cumsum([0, *(min(k, size) for size in sizes)])
+    truncated = np.asarray([k < size for size in sizes])  # a range with more than it gave
     for position, r in enumerate(rows):
-        items = np.unique(best[position][best[position] >= 0])
-        joint = state.joint[items] @ queries[position]
-        bound = float(joint.min(initial=np.inf)) if k < n_items else -np.inf
-        out[r] = _CF(items, queries[position], bound, lows[position], highs[position])
+        found = best[position]
+        valid = found >= 0
+        joint = np.where(valid, state.joint[np.maximum(found, 0)] @ queries[position], np.inf)
+        lasts = np.minimum.reduceat(joint, edges[:-1])  # each range's last found
+        limits = np.where(truncated & np.isfinite(lasts), lasts, -np.inf).astype(np.float32)
+        items = np.unique(found[valid])
+        bound = float(limits.max(initial=-np.inf))
+        out[r] = _CF(items, queries[position], bound, lows[position], highs[position], limits)
     return out
 
 
@@ -429,7 +438,8 @@ def _ceiling(
     for name in one.names:
         weight = np.float32(getattr(one.weights, name))
         if name == "cf" and cf is not None and one.factor is not None:
-            capped = np.minimum(np.float32(cf.bound), state.index.ceilings(cf.query))
+            limits = cf.range_bounds[state.index.range_of]  # each item's range's last
+            capped = np.minimum(limits, state.index.ceilings(cf.query))
             total += weight * _normalize_cf(state, one.factor, capped, cf)
         elif name == "novelty" and cf is not None and cf.folds_novelty:
             continue  # in the CF ceiling (the joint score)

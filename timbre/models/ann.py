@@ -7,9 +7,13 @@ measures it with the ANN's recall). Above :data:`ANN_MIN_ITEMS` items the factor
 similar items are drawn from an IVF index (``4 sqrt(n)`` lists, :data:`NPROBE` probed), then
 scored exactly; below it, and for every other model, search stays exact.
 
-The hybrid's candidate pool (:mod:`timbre.hybrid.pool`) uses a second index over the raw
-item factors (largest inner product ``u . v``, what the CF component scores): a listener's
-:data:`POOL_CF_CANDIDATES` best by CF, plus their heard and barred items, come from it.
+The hybrid's candidate pool (:mod:`timbre.hybrid.pool`) uses a second index, a
+:class:`RangedIndex` over the raw item factors and each item's novelty (largest inner product
+``u . v + lam novelty``: what the CF and novelty components fuse to): a listener's
+:data:`POOL_CF_CANDIDATES` best, plus their heard and barred items, come from it. Raw ALS
+factors have very uneven norms (at 160k synthetic items: median 0.03, 99th percentile 0.27,
+largest 25.5), which leaves one IVF over them with recall@300 0.71 at 32 probes (the largest
+norm dominates every other item's extra column); by norm range it is 0.98.
 """
 
 from __future__ import annotations
@@ -35,9 +39,8 @@ POOL_NPROBE = 32
 #: Past this share of the catalogue, items whose ceiling reaches a listener's pool are not
 #: scored one by one: that listener is ranked exactly.
 POOL_EXTRA_SHARE = 0.25
-#: Inverted lists of the pool's index: ``sqrt(n)`` (at 160k items, 4 sqrt(n) lists put the
-#: best items by ``u . v`` in lists their centroids rank low: recall@100 0.42 with 64 probes,
-#: against 0.999 with sqrt(n) lists and 16; measured on the ``ann`` stage's catalogue).
+#: Inverted lists of each range of the pool's index: ``sqrt(n)`` (with ``4 sqrt(n)`` lists
+#: over the raw factors, recall@100 was 0.42 at 64 probes on the ``ann`` stage's catalogue).
 POOL_LISTS_PER_SQRT = 1.0
 #: The pool's index (:class:`RangedIndex`): this share of the items with the largest norms is
 #: searched exactly, the rest in this many ranges of falling norm.
@@ -132,11 +135,22 @@ class RangedIndex:
         for start, end in itertools.pairwise(cuts.tolist()):
             if end > start:
                 rows = np.sort(order[start:end])
-                self.ranges.append((rows, ItemIndex(data[rows], nprobe, lists_per_sqrt=1.0)))
+                part = ItemIndex(data[rows], nprobe, lists_per_sqrt=POOL_LISTS_PER_SQRT)
+                self.ranges.append((rows, part))
         self.size = len(data)
+        #: Each row's range (0: the exact head).
+        self.range_of = np.zeros(len(data), dtype=np.int64)
+        for number, (rows, _) in enumerate(self.ranges, start=1):
+            self.range_of[rows] = number
+
+    def sizes(self) -> list[int]:
+        """Rows in the head and in each range, in :meth:`search`'s order."""
+        return [len(self.head), *(len(rows) for rows, _ in self.ranges)]
 
     def search(self, queries: NDArray[np.floating], k: int) -> NDArray[np.int64]:
-        """Each range's ``k`` best rows for each query (``-1`` pads), ranges side by side."""
+        """Each range's ``k`` best rows for each query (``-1`` pads), ranges side by side in
+        blocks of ``min(k, size)`` (:meth:`sizes`): a row no block holds scores at most its own
+        range's last (as far as that range's search is exact)."""
         plain = np.ascontiguousarray(queries, dtype=np.float32)
         _, ids = self._flat.search(plain, min(k, len(self.head)))
         found = [np.where(ids >= 0, self.head[np.maximum(ids, 0)], -1)]

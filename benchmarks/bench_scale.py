@@ -532,7 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.stages == ["ann"]:
         result = run_ann(args.ann_items)
         print(json.dumps(result, indent=1), flush=True)
-        Path(args.out).write_text(json.dumps({"ann": result}, indent=1) + "\n", encoding="utf-8")
+        default = args.out == str(RESULTS / "scale.json")  # the ann stage's own file
+        out = RESULTS / "scale_ann.json" if default else Path(args.out)
+        out.write_text(json.dumps({"ann": result}, indent=1) + "\n", encoding="utf-8")
         return 0
     stages = tuple(args.stages)
     if "pipeline" in stages and len(stages) > 1:

@@ -106,6 +106,21 @@ def test_one_listener_through_rank_matches_the_exact_list(
         b = pooled.rank(pooled.components_for_user(user), weights, 20)
         overlap = len(set(a.items.tolist()) & set(b.items.tolist()))
         assert overlap >= 17
+    # feedback: a like raises its neighbours (candidates of their own on the pool path)
+    member = exact.components_for_user(3)
+    liked = int(exact.rank(member, weights, 40).items[-1])
+    a = exact.rank(exact.with_feedback(member, [liked], [], []), weights, 20)
+    b = pooled.rank(
+        pooled.with_feedback(pooled.components_for_user(3), [liked], [], []), weights, 20
+    )
+    assert a.contributions["feedback"].any()
+    _, ia, ib = np.intersect1d(a.items, b.items, return_indices=True)
+    assert len(ia) >= 17
+    np.testing.assert_allclose(
+        a.scores[ia] - a.contributions["diversity_bonus"][ia],
+        b.scores[ib] - b.contributions["diversity_bonus"][ib],
+        atol=2e-5,
+    )
     # a listener the model was not trained on (a row folded in) is ranked exactly
     row = demo_data.user_items[[5]]
     a = exact.rank(exact.components_for_row(row), weights, 20)

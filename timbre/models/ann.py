@@ -33,9 +33,12 @@ NPROBE = 32
 CANDIDATE_FACTOR = 4
 MIN_CANDIDATES = 200
 #: CF candidates of the hybrid's pool a listener (beyond the items they may not get; at least
-#: the pool's size), and the inverted lists its index probes.
+#: the pool's size), and the inverted lists each range of its index probes (of ``sqrt(n)``: at
+#: 151k items, default weights, 200 listeners, recall@50 of the lists 0.979 with 32, 0.989
+#: with 64, 0.995 with 96, at 3.5, 4.0 and 4.3 ms a listener; 600 candidates instead of 300
+#: changed nothing but the time).
 POOL_CF_CANDIDATES = 300
-POOL_NPROBE = 32
+POOL_NPROBE = 64
 #: Past this share of the catalogue, items whose ceiling reaches a listener's pool are not
 #: scored one by one: that listener is ranked exactly.
 POOL_EXTRA_SHARE = 0.25

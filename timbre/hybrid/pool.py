@@ -9,8 +9,10 @@ scores only candidates instead:
 
 1. **Candidates**: the listener's best by CF and novelty together from an inner-product
    index over ``[v, novelty]`` (query ``[u, lam]``, ``lam = spread x w_novelty / w_cf``, so
-   the product is the two components fused, up to the CF normalisation):
-   :data:`~timbre.models.ann.POOL_CF_CANDIDATES` beyond the items they may not get; each other
+   the product is the two components fused, up to the CF normalisation; a
+   :class:`~timbre.models.ann.RangedIndex`, searched by norm range):
+   :data:`~timbre.models.ann.POOL_CF_CANDIDATES` a range beyond the items they may not get;
+   each other
    component's best as many (popularity, the CF of a listener without history, is the same for
    everyone: sorted once; content and personality are normalised over their own rows as
    before, so they are exact); the items their feedback raises.
@@ -21,11 +23,12 @@ scores only candidates instead:
    160k items a few hundred items for the largest, ~1% for the smallest). Rank normalisation
    needs every item's rank: it stays exact (full rows).
 3. **A pool shown complete**: an item that is no candidate scores at most
-   ``sum_c w_c t_c``, ``t_c`` the normalised score of component ``c``'s last candidate (the
-   threshold of Fagin's algorithm), so when the ``pool``-th best candidate beats that, the pool
-   holds the exact best ``pool`` items (as far as the index's answers are exact). Otherwise
-   each other item's ceiling is worked out (its CF at most the last candidate's and at most
-   its list's centroid's ``u . c`` plus ``|u|`` times its distance to it; its other
+   ``sum_c w_c t_c``, ``t_c`` the normalised score of component ``c``'s last candidate (for
+   CF, the largest of each norm range's last; the threshold of Fagin's algorithm), so when the
+   ``pool``-th best candidate beats that, the pool holds the exact best ``pool`` items as far
+   as the index's answers are exact (what the lists lose is what the index misses). Otherwise
+   each other item's ceiling is worked out (its CF at most its range's last candidate's and at
+   most its list's centroid's ``u . c`` plus ``|u|`` times its distance to it; its other
    components as they are: novelty, popularity, content and personality are known for every
    item) and every item whose ceiling reaches the pool's last score is
    scored too; a listener for whom that is more than

@@ -87,9 +87,19 @@ class Content(Recommender):
         )  # fmt: skip
         return m, vectors.known
 
+    def _transposed(self) -> sp.csr_matrix:
+        """``vectors_.T`` as CSR, built once per ``vectors_``: the matrix SciPy converts the
+        transpose to in every product with it (0.3 ms of a 1 ms request on the demo), so the
+        scores are the same to the bit."""
+        held = self.__dict__.get("_vectors_t")
+        if held is None or held[0] is not self.vectors_:
+            held = (self.vectors_, sp.csr_matrix(self.vectors_.T))
+            self.__dict__["_vectors_t"] = held
+        return held[1]
+
     def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
         profiles = row_normalize(weight_matrix(user_rows, self.weighting) @ self.vectors_)
-        scores = np.asarray((profiles @ self.vectors_.T).toarray(), dtype=np.float32)
+        scores = np.asarray((profiles @ self._transposed()).toarray(), dtype=np.float32)
         scores[:, ~self.known_] = np.nan
         return scores
 

@@ -93,6 +93,13 @@ def _list_payload(served: Served, weights: hybrid.Weights, made: ListenerList) -
 def _user_list(
     server: Server, user_id: str, n: int, weights: hybrid.Weights, filters: hybrid.Filters
 ) -> Response:
+    with server.store.reading():  # the five reads of an answer on one connection
+        return _user_answer(server, user_id, n, weights, filters)
+
+
+def _user_answer(
+    server: Server, user_id: str, n: int, weights: hybrid.Weights, filters: hybrid.Filters
+) -> Response:
     served = server.served()
     who = identify(server.store, user_id)  # read once: for the key, and to rank on a miss
     key = cache_key(

@@ -1,5 +1,6 @@
-"""The content model keeps its vectors' transpose as CSR: the same scores as the product with
-``vectors_.T``, and a new one after a refit (never the transpose of the old vectors)."""
+"""What the content model keeps to score faster (its vectors' transpose as CSR; with
+``keep_profiles``, every training user's profile): the same scores to the bit, and never
+what it kept before a refit."""
 
 from __future__ import annotations
 
@@ -30,3 +31,22 @@ def test_scores_equal_the_product_with_the_transpose_bit_for_bit_and_follow_a_re
     again = model.score(np.arange(second.n_users))
     np.testing.assert_array_equal(again, fresh.score(np.arange(second.n_users)))
     np.testing.assert_array_equal(again, _by_transpose(model, second.user_items))
+
+
+def test_kept_profiles_give_the_same_scores_and_are_dropped_by_a_refit() -> None:
+    first, second = checkerboard(40), checkerboard(30)
+    model = create_model("content").fit(first)
+    users = np.arange(first.n_users)
+    plain = model.score(users)
+    one_by_one = np.vstack([model.score([u]) for u in users])
+    model.keep_profiles()
+    np.testing.assert_array_equal(model.score(users), plain)
+    np.testing.assert_array_equal(np.vstack([model.score([u]) for u in users]), one_by_one)
+    np.testing.assert_array_equal(plain, one_by_one)
+    new_rows, _ = model.score_rows(first.user_items[:3])  # rows of users it was not told of
+    np.testing.assert_array_equal(new_rows, plain[:3])
+    model.fit(second)  # other users and vectors: what was kept no longer applies
+    fresh = create_model("content").fit(second)
+    np.testing.assert_array_equal(
+        model.score(np.arange(second.n_users)), fresh.score(np.arange(second.n_users))
+    )

@@ -127,3 +127,27 @@ def test_every_export_row_is_the_single_lists_row_with_its_reason(
             assert np.allclose(rows[column], single[column], atol=1e-5), (user, column)
     assert missing > 0  # the data holds the case that broke it
     assert frame["because"].notna().all() and (frame["because"] != "").mean() > 0.5
+
+
+def test_the_all_listeners_export_says_how_far_it_is_on_stderr(
+    demo_als_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long export is not silent: one stderr line counts the users ranked and the time left
+    (stdout keeps only the result), Parquet streamed and CSV alike."""
+    import shutil
+
+    from tests.cli_helpers import run_cli
+
+    home = tmp_path / "home"
+    shutil.copytree(demo_als_home, home)
+    for name in ("all.parquet", "all.csv"):
+        target = tmp_path / name
+        code, out, err = run_cli(
+            capsys, "--home", str(home), "recommend", "--all-users", "-n", "3",
+            "--preset", "cf-only", "--out", str(target),
+        )  # fmt: skip
+        assert code == 0, err
+        assert out.strip() == f"{3 * 1892:,} rows written to {target}"
+        last = err.rstrip("\n").split("\r")[-1]
+        assert last.startswith("1,892 of 1,892 users (100%), about 0 s left"), err[-300:]
+        assert err.endswith("\n")

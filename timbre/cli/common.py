@@ -36,6 +36,29 @@ def print_json(payload: object) -> None:
     print(json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
+class LineProgress:
+    """A long command's progress on one stderr line (a ``ProgressCallback``): its message,
+    the share done and the time left at the rate so far; :meth:`close` ends the line."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.shown = False
+
+    def __call__(self, fraction: float, message: str) -> None:
+        seconds = time.perf_counter() - self.started
+        share = min(max(fraction, 1e-9), 1.0)
+        left = seconds * (1 - share) / share
+        sys.stderr.write(f"\r{message} ({share:.0%}), about {left:,.0f} s left   ")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        """End the line (if anything was shown), so what follows starts on its own."""
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
 def load_data(store: Store, dataset: str | None) -> tuple[InteractionData, float]:
     """The interaction data of ``dataset`` (default: the demo's) and the seconds it took."""
     from timbre.services.data import load_data as load

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
-from timbre.cli.common import Commands, load_data, log_progress, open_store, print_json
+from timbre.cli.common import Commands, LineProgress, load_data, open_store, print_json
 from timbre.cli.models import add_run_choice
 from timbre.config import Settings
 from timbre.errors import ParameterError
@@ -35,6 +36,12 @@ def _filters(args: argparse.Namespace) -> Any:
     )
 
 
+def _closing(frames: Iterator[pd.DataFrame], progress: LineProgress) -> Iterator[pd.DataFrame]:
+    """``frames``, then the end of the progress line."""
+    yield from frames
+    progress.close()
+
+
 def _rank(
     args: argparse.Namespace, engine: Any, weights: Any, store: Any
 ) -> tuple[pd.DataFrame | None, dict]:
@@ -48,10 +55,13 @@ def _rank(
     data = engine.data
     filters = _filters(args)
     if args.all_users:
-        every = (engine, range(data.n_users), weights, args.n, filters, log_progress)
+        progress = LineProgress()  # users ranked and the time left, on stderr
+        every = (engine, range(data.n_users), weights, args.n, filters, progress)
         if args.out and not args.json:  # written a batch at a time: see cmd_recommend
-            return None, {"frames": hybrid.batch_frames(*every)}
-        return hybrid.batch_frame(*every), {}
+            return None, {"frames": _closing(hybrid.batch_frames(*every), progress)}
+        frame = hybrid.batch_frame(*every)
+        progress.close()
+        return frame, {}
     if args.seed_items:
         frame, seeds = next_track(engine, args.seed_items.split(","), weights, args.n, filters)
         return frame, {"seeds": [data.items.id(s) for s in seeds]}

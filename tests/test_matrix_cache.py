@@ -15,7 +15,7 @@ from tests.test_store import catalog_batch, listening_batch
 from timbre import matrix_cache
 from timbre.records import ImportBatch, ImportReport
 from timbre.services.data import load_data
-from timbre.store import Store
+from timbre.store import Store, loading
 
 
 @pytest.fixture
@@ -30,17 +30,17 @@ def cached(store_url: str, tmp_path: Path) -> Store:
 def _loaded_from_disk(store: Store, name: str = "toy") -> bool:
     """Whether ``load_data`` answers without reading the dataset's rows from the store."""
     calls: list[str] = []
-    original = store.load_dataset
+    original = store.load_columns
 
-    def counting(dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def counting(dataset: str) -> loading.DatasetColumns:
         calls.append(dataset)
         return original(dataset)
 
-    store.load_dataset = counting  # type: ignore[method-assign]
+    store.load_columns = counting  # type: ignore[method-assign]
     try:
         load_data(store, name)
     finally:
-        del store.load_dataset
+        del store.load_columns
     return not calls
 
 

@@ -278,11 +278,57 @@ class InteractionData:
         # one hashing pass per column: sorted distinct ids and each row's position among them
         u, user_ids = pd.factorize(frame["user_key"].astype(str), sort=True)
         i, item_ids = pd.factorize(frame["item_key"].astype(str), sort=True)
-        users, item_vocab = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
-        matrix = build_matrix(
-            u, i, frame["weight"].to_numpy(dtype=np.float64), (len(users), len(item_vocab))
-        )
-        meta = items.drop_duplicates("key").set_index("key").reindex(item_ids)
+        timestamps = frame["timestamp"] if "timestamp" in frame.columns else None
+        weights = frame["weight"].to_numpy(dtype=np.float64)
+        return cls._assemble(dataset, (u, user_ids), (i, item_ids), weights, items, timestamps)
+
+    @classmethod
+    def from_codes(
+        cls,
+        dataset: str,
+        users: tuple[NDArray[np.object_], NDArray[np.int64]],
+        items: tuple[NDArray[np.object_], NDArray[np.int64]],
+        weights: NDArray[np.float64],
+        item_meta: pd.DataFrame,
+        timestamps: pd.Series | None = None,
+    ) -> InteractionData:
+        """Build from arrays (``Store.load_columns``): exactly what :meth:`from_frames` builds
+        from the same rows as keys, without a string per row.
+
+        Parameters
+        ----------
+        users, items
+            ``(keys, codes)``: the distinct keys (any order) and per row its position in them.
+        weights
+            Per row.
+        item_meta
+            As in :meth:`from_frames`.
+        timestamps
+            Per row (UTC, ``NaT`` where none), or ``None``.
+        """
+        if not len(weights):
+            raise DataError(f"data set {dataset!r} has no interactions left to build a matrix")
+        # each distinct key's rank among the sorted keys, as from_frames' factorize sorts them
+        user_rank, user_ids = pd.factorize(pd.Series(users[0]).astype(str), sort=True)
+        item_rank, item_ids = pd.factorize(pd.Series(items[0]).astype(str), sort=True)
+        u, i = user_rank[users[1]], item_rank[items[1]]
+        return cls._assemble(dataset, (u, user_ids), (i, item_ids), weights, item_meta, timestamps)
+
+    @classmethod
+    def _assemble(
+        cls,
+        dataset: str,
+        users: tuple[NDArray[np.intp], pd.Index],
+        items: tuple[NDArray[np.intp], pd.Index],
+        weights: NDArray[np.float64],
+        item_meta: pd.DataFrame,
+        timestamps: pd.Series | None,
+    ) -> InteractionData:
+        """The data set from each row's user and item positions among the sorted keys."""
+        (u, user_ids), (i, item_ids) = users, items
+        user_vocab, item_vocab = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
+        matrix = build_matrix(u, i, weights, (len(user_vocab), len(item_vocab)))
+        meta = item_meta.drop_duplicates("key").set_index("key").reindex(item_ids)
         meta.index.name = "key"
         meta = meta.reset_index()
         if "name" not in meta.columns:
@@ -292,16 +338,16 @@ class InteractionData:
             if column not in meta.columns:
                 meta[column] = None
         events = None
-        if "timestamp" in frame.columns and frame["timestamp"].notna().any():
+        if timestamps is not None and timestamps.notna().any():
             events = pd.DataFrame(
                 {
                     "user": u,
                     "item": i,
-                    "weight": frame["weight"].to_numpy(dtype=np.float64),
-                    "timestamp": pd.to_datetime(frame["timestamp"], utc=True).to_numpy(),
+                    "weight": weights,
+                    "timestamp": pd.to_datetime(timestamps, utc=True).to_numpy(),
                 }
             )
-        return cls(dataset, users, item_vocab, matrix, meta, events)
+        return cls(dataset, user_vocab, item_vocab, matrix, meta, events)
 
     def as_trained(
         self,

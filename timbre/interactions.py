@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,14 +34,47 @@ class Vocabulary:
 
     def __init__(self, ids: Iterable[str], name: str = "item") -> None:
         self.name = name
-        self.ids: NDArray[np.object_] = np.asarray([str(i) for i in ids], dtype=object)
-        self._index = pd.Index(self.ids)
-        if not self._index.is_unique:
-            dupes = self._index[self._index.duplicated()].unique()[:5].tolist()
-            raise DataError(f"duplicate {name} ids in vocabulary: {dupes}")
+        self._load: Callable[[], Iterable[str]] | None = None
+        self._set_ids(ids)
+
+    @classmethod
+    def deferred(cls, count: int, load: Callable[[], Iterable[str]], name: str) -> Vocabulary:
+        """A vocabulary of ``count`` ids that ``load`` gives on first use of them (the matrix
+        cache's: the ids are read with the matrix, made Python strings only when needed);
+        checked for duplicates then, as any other."""
+        vocab = cls.__new__(cls)
+        vocab.name, vocab._count, vocab._load = name, count, load
+        return vocab
+
+    def _set_ids(self, ids: Iterable[str]) -> None:
+        values = np.asarray([str(i) for i in ids], dtype=object)
+        index = pd.Index(values, dtype=object)  # no Arrow copy of every id: lookups only
+        if not index.is_unique:
+            dupes = index[index.duplicated()].unique()[:5].tolist()
+            raise DataError(f"duplicate {self.name} ids in vocabulary: {dupes}")
+        self._ids, self._index_of, self._count = values, index, len(values)
+
+    def _materialize(self) -> None:
+        if self._load is not None:
+            ids = list(self._load())
+            if len(ids) != self._count:
+                raise DataError(f"{self.name} vocabulary: {len(ids)} ids where {self._count} were")
+            self._set_ids(ids)
+            self._load = None
+
+    @property
+    def ids(self) -> NDArray[np.object_]:
+        """The ids in index order."""
+        self._materialize()
+        return self._ids
+
+    @property
+    def _index(self) -> pd.Index:
+        self._materialize()
+        return self._index_of
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._count
 
     def __contains__(self, key: object) -> bool:
         return key in self._index
@@ -63,12 +97,13 @@ class Vocabulary:
 
     def indices(self, keys: Iterable[str]) -> NDArray[np.int64]:
         """Indices of many ids, ``-1`` for the unknown ones."""
-        return np.asarray(self._index.get_indexer(pd.Index(list(keys))), dtype=np.int64)
+        wanted = pd.Index(list(keys), dtype=object)
+        return np.asarray(self._index.get_indexer(wanted), dtype=np.int64)
 
     def id(self, index: int) -> str:
         """The id at ``index``; raises ``TimbreError`` when out of range."""
-        if not 0 <= int(index) < len(self.ids):
-            raise TimbreError(f"{self.name} index {index} out of range 0..{len(self.ids) - 1}")
+        if not 0 <= int(index) < len(self):
+            raise TimbreError(f"{self.name} index {index} out of range 0..{len(self) - 1}")
         return str(self.ids[int(index)])
 
 
@@ -111,6 +146,56 @@ def row_normalize(matrix: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix, dtype=np.float32)
 
 
+class DeferredFrame:
+    """A frame (of ``rows`` rows, when given) that ``load`` makes on first use (the matrix
+    cache's item metadata and frames: their bytes are read with the matrix, the pandas frame
+    built only when asked for)."""
+
+    def __init__(self, rows: int | None, load: Callable[[], pd.DataFrame]) -> None:
+        self.rows, self._load = rows, load
+
+    def load(self) -> pd.DataFrame:
+        frame = self._load()
+        if self.rows is not None and len(frame) != self.rows:
+            raise DataError(f"deferred frame: {len(frame)} rows where {self.rows} were")
+        return frame
+
+
+_NO_DEFAULT = object()
+#: What a deferred field reads as: a frame, or a frame or ``None``.
+F = TypeVar("F", pd.DataFrame, pd.DataFrame | None)
+
+
+class _MaybeDeferred(Generic[F]):
+    """A dataclass field holding a frame (or ``None``) or a :class:`DeferredFrame`, read as the
+    frame (made once, on first access)."""
+
+    def __init__(self, default: object = _NO_DEFAULT) -> None:
+        self._default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_value"
+
+    def __get__(self, obj: object, owner: type | None = None) -> F:
+        if obj is None:
+            if self._default is _NO_DEFAULT:
+                raise AttributeError  # no default value for the dataclass field
+            return self._default  # type: ignore[return-value]
+        value = obj.__dict__[self._slot]
+        if isinstance(value, DeferredFrame):
+            value = value.load()
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj: object, value: F | DeferredFrame) -> None:
+        obj.__dict__[self._slot] = value
+
+    def rows(self, obj: object) -> int | None:
+        """The frame's rows, without making a deferred one (``None``: not known yet)."""
+        value = obj.__dict__[self._slot]
+        return value.rows if isinstance(value, DeferredFrame) else len(value)
+
+
 @dataclass(frozen=True)
 class InteractionData:
     """A data set ready for the models: user x item CSR matrix, vocabularies, item metadata.
@@ -125,7 +210,8 @@ class InteractionData:
         CSR float32, users x items, duplicates summed.
     item_meta
         One row per item in vocabulary order: at least ``key, name, kind, artist``; where known
-        ``genres``, ``tags`` (lists of strings) and the audio feature columns.
+        ``genres``, ``tags`` (lists of strings) and the audio feature columns. May be given as a
+        :class:`DeferredFrame` (the matrix cache does): read, it is always the frame.
     events
         Optional per-interaction rows ``user, item, weight, timestamp`` (indices), kept for
         temporal splits; ``None`` when the source has no timestamps.
@@ -142,17 +228,18 @@ class InteractionData:
     users: Vocabulary
     items: Vocabulary
     user_items: sp.csr_matrix
-    item_meta: pd.DataFrame
-    events: pd.DataFrame | None = None
-    tag_weights: pd.DataFrame | None = None
-    tag_events: pd.DataFrame | None = None
+    item_meta: _MaybeDeferred[pd.DataFrame] = _MaybeDeferred()
+    events: _MaybeDeferred[pd.DataFrame | None] = _MaybeDeferred(None)
+    tag_weights: _MaybeDeferred[pd.DataFrame | None] = _MaybeDeferred(None)
+    tag_events: _MaybeDeferred[pd.DataFrame | None] = _MaybeDeferred(None)
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         shape = (len(self.users), len(self.items))
         if self.user_items.shape != shape:
             raise DataError(f"user_items shape {self.user_items.shape} != vocabularies {shape}")
-        if len(self.item_meta) != len(self.items):
+        rows = InteractionData.__dict__["item_meta"].rows(self)  # a deferred one stays so
+        if rows is not None and rows != len(self.items):
             raise DataError("item_meta must have one row per item")
 
     @property

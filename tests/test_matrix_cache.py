@@ -156,7 +156,7 @@ def test_the_svd_space_is_kept_next_to_the_matrix(demo_home: Path, tmp_path: Pat
 def test_a_folder_of_the_previous_format_is_never_read(
     cached: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Format 3 kept the users as a Feather frame and no ``keys.npz``: a folder of it is
+    """Format 3 kept the users as a Feather frame, not in ``matrix.npz``: a folder of it is
     another name (never asked for), replaced by the next save; a format-4 name holding
     format-3 files is unreadable: a miss, rebuilt from the store."""
     fresh = load_data(cached, "toy")
@@ -167,7 +167,10 @@ def test_a_folder_of_the_previous_format_is_never_read(
     monkeypatch.setattr(matrix_cache, "FORMAT", 4)
     assert not _loaded_from_disk(cached)
     (folder,) = (cached.cache_dir or Path()).glob("matrix/*")
-    (folder / "keys.npz").unlink()  # what a format-3 folder lacks
+    with np.load(folder / "matrix.npz") as arrays:  # format 3: the CSR alone, users apart
+        np.savez(
+            folder / "matrix.npz", **{k: arrays[k] for k in ("data", "indices", "indptr", "shape")}
+        )
     pd.DataFrame({"id": fresh.users.ids}).to_feather(folder / "users.feather")
     assert matrix_cache.load(folder, "toy") is None
     assert load_data(cached, "toy").fingerprint == fresh.fingerprint

@@ -179,3 +179,15 @@ def test_distinct_ids_are_numpys_unique(high: int) -> None:
     want, inverse = np.unique(ids, return_inverse=True)
     np.testing.assert_array_equal(distinct, want)
     np.testing.assert_array_equal(position, inverse)
+
+
+@pytest.mark.parametrize("parse_bytes", [1, 10**9])  # every message parsed as it comes; at once
+def test_the_copied_rows_parse_the_same_in_pieces_or_at_once(
+    store_url: str, parse_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loading, "PG_PARSE_BYTES", parse_bytes)  # PostgreSQL's COPY path
+    store = _odd_store(store_url)
+    try:
+        assert_same_data(load_data(store, "odd"), _frames_path(store, "odd"))
+    finally:
+        store.close()

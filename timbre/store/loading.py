@@ -60,6 +60,8 @@ PG_ROW = np.dtype(
        for pair in ((f"{name}_len", ">i4"), (name, kind))]
 )  # fmt: skip
 PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+#: Bytes of ``COPY`` data gathered before they are parsed into rows.
+PG_PARSE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -179,14 +181,21 @@ def _copy_interactions(conn: Connection, ident: int) -> NDArray[np.void]:
                     continue
                 del pending[: 19 + extension]
                 header_done = True
-            # whole rows (the 2-byte trailer is shorter than a row: it stays pending)
-            whole = len(pending) // PG_ROW.itemsize * PG_ROW.itemsize
-            if whole:
-                parts.append(_pg_rows(bytes(pending[:whole])))
-                del pending[:whole]
+            if len(pending) >= PG_PARSE_BYTES:
+                _take_rows(pending, parts)
+    _take_rows(pending, parts)
     if bytes(pending) != b"\xff\xff":
         raise StorageError("PostgreSQL's COPY of the interactions ended unexpectedly")
     return np.concatenate(parts) if parts else np.zeros(0, dtype=ROW)
+
+
+def _take_rows(pending: bytearray, parts: list[NDArray[np.void]]) -> None:
+    """Move the whole rows at the start of ``pending`` into ``parts`` (the 2-byte trailer is
+    shorter than a row: it stays pending)."""
+    whole = len(pending) // PG_ROW.itemsize * PG_ROW.itemsize
+    if whole:
+        parts.append(_pg_rows(bytes(pending[:whole])))
+        del pending[:whole]
 
 
 def _pg_rows(buffer: bytes) -> NDArray[np.void]:

@@ -26,7 +26,11 @@ another's):
   200 x 200 item heatmap matrix, each stage's wall seconds and peak RSS (the 17.5M-row run:
   ``--rows 17500000 --stages pipeline``);
 - ``ann`` (alone): exact against approximate similar items at 160k items (``--ann-items``):
-  recall@50, milliseconds a query, the index's build, exact search's cost by catalogue size.
+  recall@50, milliseconds a query, the index's build, exact search's cost by catalogue size;
+  and the hybrid's top-50 with its pool from the index against the exact one for 300
+  listeners (default and cf-only weights): recall@50, each listed item's fused score, time a
+  listener in batches of 100 and one at a time, and the engine's batch (the export's
+  ``batch_frame``) over 2,000 listeners.
 
 Run: ``.venv/bin/python -m benchmarks.bench_scale [--rows 500000 2000000] [--stages ...]
 [--out FILE]``. Writes ``benchmarks/results/scale.json`` (import, load, cached),
@@ -307,6 +311,7 @@ def run_ann(items: int = SHAPE[1], users: int = 20_000, per_user: int = 50) -> d
             sims = model.similarity_to(int(i) % len(columns), columns)
             np.argpartition(-np.nan_to_num(sims, nan=-np.inf), 50)[:51]
         by_size[str(len(columns))] = round((time.perf_counter() - started) / 100 * 1e3, 3)
+    hybrid = run_hybrid_pool(data, model, rng)
     return {
         "items": data.n_items,
         "users": data.n_users,
@@ -320,6 +325,100 @@ def run_ann(items: int = SHAPE[1], users: int = 20_000, per_user: int = 50) -> d
         "by_nprobe": probes,
         "exact_ms_by_catalogue_size": by_size,
         "threshold_items": ann.ANN_MIN_ITEMS,
+        "hybrid_pool": hybrid,
+    }
+
+
+def run_hybrid_pool(data: Any, model: Any, rng: np.random.Generator) -> dict[str, Any]:
+    """The hybrid's lists with the pool from the index against exact ones (same model, same
+    listeners): recall@50, the largest difference of a listed item's component contributions,
+    listeners shown complete, time a listener (batches of 100; one at a time through
+    ``rank``), and ``batch_frame`` (what the export ranks through) over 2,000 listeners."""
+    from timbre.hybrid import PRESETS, HybridEngine
+    from timbre.hybrid import pool as index_pool
+
+    exact = HybridEngine(data, model, ann_min_items=data.n_items + 1)
+    from timbre.models import ann
+
+    # the default threshold (50,000 items) at 160k; a smaller run (a test) pools anyway
+    pooled = HybridEngine(data, model, ann_min_items=min(ann.ANN_MIN_ITEMS, data.n_items))
+    state = index_pool.state_of(pooled)
+    started = time.perf_counter()
+    index = state.index  # builds the inner-product index
+    build = time.perf_counter() - started
+    for engine in (exact, pooled):  # the MMR and reasons' spaces, once
+        engine.rank(engine.components_for_user(0), PRESETS["default"], 50)
+    users = rng.choice(data.n_users, min(300, data.n_users), replace=False)
+    export_users = rng.choice(data.n_users, min(2000, data.n_users), replace=False)
+    out: dict[str, Any] = {
+        "listeners": len(users),
+        "index_build_s": round(build, 1),
+        "index_exact_head_items": len(index.head),
+        "index_ranges_items": [len(rows) for rows, _ in index.ranges],
+        "index_ranges_lists": [int(part._index.nlist) for _, part in index.ranges],
+        "nprobe": int(index.ranges[0][1]._index.nprobe) if index.ranges else 0,
+        "cf_candidates": ann.POOL_CF_CANDIDATES,
+    }
+    for mix in ("default", "cf-only"):
+        weights = PRESETS[mix]
+        lists, measured = {}, {}
+        for name, engine in (("exact", exact), ("pool", pooled)):
+            state.pooled = state.exact = 0
+            lists[name], timings = _hybrid_lists(engine, users, weights, export_users)
+            measured.update({f"{name}_{k}": v for k, v in timings.items()})
+            if name == "pool":
+                measured["pool_listeners_pooled"] = state.pooled
+                measured["pool_listeners_ranked_exactly"] = state.exact
+        out[mix] = {**_compare(lists["exact"], lists["pool"]), **measured}
+    return out
+
+
+def _hybrid_lists(
+    engine: Any, users: Any, weights: Any, export_users: Any
+) -> tuple[list[Any], dict[str, Any]]:
+    """Top-50 lists of ``users`` in batches of 100 as the export makes them, and timings."""
+    from timbre.hybrid import batch_frame
+
+    data = engine.data
+    found: list[Any] = []
+    started = time.perf_counter()
+    for start in range(0, len(users), 100):
+        chunk = users[start : start + 100]
+        needs = engine.needs(data.items_per_user[chunk], weights)
+        members = engine.components_batch(chunk, needs=needs)
+        found += engine.rank_many(members, weights, 50, reason_lists=False)
+    batch = (time.perf_counter() - started) / len(users) * 1e3
+    started = time.perf_counter()
+    for user in users[:50].tolist():
+        engine.rank(engine.components_for_user(user), weights, 50)
+    one = (time.perf_counter() - started) / 50 * 1e3
+    started = time.perf_counter()
+    frame = batch_frame(engine, export_users, weights, 50)
+    export = time.perf_counter() - started
+    return found, {
+        "ms_per_listener_batch_100": round(batch, 3),
+        "ms_per_listener_one_at_a_time": round(one, 3),
+        "batch_frame_2000_listeners_s": round(export, 2),
+        "batch_frame_rows": len(frame),
+    }
+
+
+def _compare(exact: list[Any], pooled: list[Any]) -> dict[str, Any]:
+    """Recall@50 of the pooled lists against the exact ones, identical lists, and the largest
+    difference of a component's contribution for an item both list."""
+    recalls, worst = [], 0.0
+    for a, b in zip(exact, pooled, strict=True):
+        recalls.append(len(set(a.items.tolist()) & set(b.items.tolist())) / max(len(a.items), 1))
+        _, ia, ib = np.intersect1d(a.items, b.items, return_indices=True)
+        for part in ("cf", "content", "personality", "novelty"):
+            gap = np.abs(a.contributions[part][ia] - b.contributions[part][ib])
+            worst = max(worst, float(gap.max(initial=0.0)))
+    same = sum(np.array_equal(a.items, b.items) for a, b in zip(exact, pooled, strict=True))
+    return {
+        "recall_at_50": round(float(np.mean(recalls)), 4),
+        "min_recall_at_50": round(float(np.min(recalls)), 4),
+        "identical_lists": int(same),
+        "max_contribution_difference": worst,
     }
 
 
@@ -447,7 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.stages == ["ann"]:
         result = run_ann(args.ann_items)
         print(json.dumps(result, indent=1), flush=True)
-        Path(args.out).write_text(json.dumps({"ann": result}, indent=1) + "\n", encoding="utf-8")
+        default = args.out == str(RESULTS / "scale.json")  # the ann stage's own file
+        out = RESULTS / "scale_ann.json" if default else Path(args.out)
+        out.write_text(json.dumps({"ann": result}, indent=1) + "\n", encoding="utf-8")
         return 0
     stages = tuple(args.stages)
     if "pipeline" in stages and len(stages) > 1:

@@ -22,6 +22,10 @@ def test_vocabulary_unknown_id_is_minus_one_or_a_clear_error() -> None:
     assert vocab.indices(["x", "nope"]).tolist() == [0, -1]
     with pytest.raises(TimbreError, match="unknown artist: 'nope'"):
         vocab.index("nope")
+    for other in (0, None, ""):  # not an id of it: the same clear error, never a KeyError
+        with pytest.raises(TimbreError, match="unknown artist"):
+            vocab.index(other)  # type: ignore[arg-type]
+    assert vocab.index(np.str_("x")) == 0
     with pytest.raises(TimbreError, match="out of range"):
         vocab.id(5)
 

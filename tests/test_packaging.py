@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_a_non_editable_install_runs_from_outside_the_checkout(tmp_path: Path) -> None:
+def test_a_non_editable_install_runs_from_outside_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PYTHONPATH pointing at a checkout (how worktrees run the suite) would shadow the install.
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"

@@ -6,9 +6,9 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -92,12 +92,19 @@ def csv_text(
         one harmless line by :func:`safe_line`, as are the column headers of a spreadsheet-safe
         file.
     """
+    header = "".join(f"# {safe_line(line)}\n" for line in comments)
+    return header + _csv_rows(frame, spreadsheet_safe)
+
+
+def _csv_rows(frame: pd.DataFrame, spreadsheet_safe: bool = True, header: bool = True) -> str:
+    """The rows of :func:`csv_text` (with the column names unless ``header`` is False)."""
     table = neutralize_formulas(frame) if spreadsheet_safe else frame
     if spreadsheet_safe:
         table.columns = [safe_line(c) for c in table.columns]
-    header = "".join(f"# {safe_line(line)}\n" for line in comments)
     # every text cell quoted: a carriage return or newline inside a name cannot split a row
-    return header + table.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    return table.to_csv(
+        index=False, header=header, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC
+    )
 
 
 def write_csv(
@@ -117,10 +124,20 @@ def parquet_bytes(frame: pd.DataFrame, comments: Sequence[str] = ()) -> bytes:
     Text cells are kept exactly (Parquet is read by programs, not run by spreadsheets).
     """
     table = frame.copy()
-    table.attrs["made_with"] = [safe_line(line) for line in comments]
+    table.attrs["made_with"] = _made_with(comments)
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
     return buffer.getvalue()
+
+
+def _made_with(comments: Sequence[str]) -> list[str]:
+    return [safe_line(line) for line in comments]
+
+
+def _write_sidecar(target: Path, comments: Sequence[str]) -> None:
+    """The comment lines of a Parquet file in its ``.json`` sidecar."""
+    sidecar = json.dumps({"made_with": _made_with(comments)}, indent=2).encode("utf-8")
+    atomic_write(target.with_suffix(".json"), lambda stream: stream.write(sidecar))
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] = ()) -> Path:
@@ -129,9 +146,7 @@ def write_parquet(frame: pd.DataFrame, path: str | Path, comments: Sequence[str]
     target = Path(path)
     payload = parquet_bytes(frame, comments)
     atomic_write(target, lambda stream: stream.write(payload))
-    made_with = [safe_line(line) for line in comments]
-    sidecar = json.dumps({"made_with": made_with}, indent=2).encode("utf-8")
-    atomic_write(target.with_suffix(".json"), lambda stream: stream.write(sidecar))
+    _write_sidecar(target, comments)
     return target
 
 
@@ -140,6 +155,71 @@ def write_table(frame: pd.DataFrame, path: str | Path, comments: Sequence[str] =
     if str(path).endswith(".parquet"):
         return write_parquet(frame, path, comments)
     return write_csv(frame, path, comments=comments)
+
+
+#: Rows of a streamed export gathered before they are written (one Parquet row group).
+STREAM_ROWS = 131_072
+
+
+def write_table_stream(
+    frames: Iterable[pd.DataFrame], path: str | Path, comments: Sequence[str] = ()
+) -> int:
+    """:func:`write_table` of ``frames`` one after the other (the same columns each), written
+    as they come, so memory holds a few frames, never the whole table: Parquet row groups of
+    about :data:`STREAM_ROWS` rows through one writer (the comment lines in its metadata and
+    the sidecar, as :func:`write_parquet`), CSV appended a frame at a time (formulas
+    neutralised, as :func:`write_csv`). The file appears complete or not at all (a temporary
+    file in its folder, renamed once every row is in). Returns the number of rows written."""
+    target = Path(path)
+    parquet = str(path).endswith(".parquet")
+    write = _parquet_stream if parquet else _csv_stream
+    written: list[int] = []
+    atomic_write(target, lambda stream: written.append(write(frames, stream, comments)))
+    if parquet:
+        _write_sidecar(target, comments)
+    return written[0]
+
+
+def _csv_stream(frames: Iterable[pd.DataFrame], stream: IO[bytes], comments: Sequence[str]) -> int:
+    stream.write("".join(f"# {safe_line(line)}\n" for line in comments).encode("utf-8"))
+    rows, first = 0, True
+    for frame in frames:
+        stream.write(_csv_rows(frame, header=first).encode("utf-8"))
+        rows, first = rows + len(frame), False
+    return rows
+
+
+def _parquet_stream(
+    frames: Iterable[pd.DataFrame], stream: IO[bytes], comments: Sequence[str]
+) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    pending: list[pa.Table] = []
+    rows = 0
+    try:
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            if writer is None:  # the metadata pandas writes for DataFrame.attrs
+                attrs = json.dumps({"made_with": _made_with(comments)})
+                schema = table.schema.with_metadata(
+                    {**(table.schema.metadata or {}), b"PANDAS_ATTRS": attrs.encode("utf-8")}
+                )
+                writer = pq.ParquetWriter(stream, schema)
+                table = table.replace_schema_metadata(schema.metadata)
+            pending.append(table)
+            rows += len(frame)
+            if sum(len(t) for t in pending) >= STREAM_ROWS:
+                writer.write_table(pa.concat_tables(pending))
+                pending = []
+        if writer is not None and pending:
+            writer.write_table(pa.concat_tables(pending))
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
 
 
 def provenance(

@@ -33,7 +33,7 @@ from timbre.api.schemas import (
 from timbre.api.server import Served, Server
 from timbre.services.feedback import record_feedback
 from timbre.services.keys import ApiKey
-from timbre.services.people import account_keys, resolve_person
+from timbre.services.people import identify
 from timbre.services.recommendations import (
     ListenerList,
     next_track,
@@ -90,29 +90,31 @@ def _list_payload(served: Served, weights: hybrid.Weights, made: ListenerList) -
     return _json(payload)
 
 
-def _person_parts(server: Server, user_id: str) -> dict[str, Any]:
-    """What a person's list depends on in the store: who, and the marks of their rows."""
-    person = resolve_person(server.store, user_id)
-    keys = [person, *account_keys(server.store, person)]
-    return {"person": person, "marks": server.store.interaction_marks(keys)}
-
-
 def _user_list(
     server: Server, user_id: str, n: int, weights: hybrid.Weights, filters: hybrid.Filters
 ) -> Response:
+    with server.store.reading():  # the five reads of an answer on one connection
+        return _user_answer(server, user_id, n, weights, filters)
+
+
+def _user_answer(
+    server: Server, user_id: str, n: int, weights: hybrid.Weights, filters: hybrid.Filters
+) -> Response:
     served = server.served()
+    who = identify(server.store, user_id)  # read once: for the key, and to rank on a miss
     key = cache_key(
         kind="user",
         run=served.run_id,
         profiles=served.marks[2:],
-        **_person_parts(server, user_id),
+        person=who.key,
+        marks=server.store.interaction_marks([who.key, *who.accounts]),
         weights=weights.as_dict(),
         filters=asdict(filters),
         n=n,
     )
 
     def compute() -> bytes:
-        made = rank_listener(server.store, served.engine, user_id, weights, n, filters)
+        made = rank_listener(server.store, served.engine, user_id, weights, n, filters, who=who)
         return _list_payload(served, weights, made)
 
     return _cached(server, key, compute)

@@ -16,6 +16,7 @@ from timbre.api.metrics import ApiMetrics
 from timbre.config import Settings
 from timbre.errors import NotFoundError, TimbreError
 from timbre.hybrid import HybridEngine
+from timbre.models.content import Content
 from timbre.services.data import load_data
 from timbre.services.engines import engine_for_run
 from timbre.services.runs import Run, choose_run, default_dataset, staleness
@@ -115,6 +116,8 @@ class Server:
         data = load_data(self.store, run["dataset"])
         engine = engine_for_run(self.store, data, run)
         _ = engine.content_model, engine.blocklisted  # fitted now, not in a request
+        if isinstance(engine.content_model, Content):
+            engine.content_model.keep_profiles()  # every training user's, once per engine
         return Served(run, engine, marks, time.time(), staleness(engine.data, data).text())
 
     def loaded(self) -> Served | None:

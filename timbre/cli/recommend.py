@@ -37,8 +37,10 @@ def _filters(args: argparse.Namespace) -> Any:
 
 def _rank(
     args: argparse.Namespace, engine: Any, weights: Any, store: Any
-) -> tuple[pd.DataFrame, dict]:
-    """The table of the one mode asked for, and what to say about it in ``--json``."""
+) -> tuple[pd.DataFrame | None, dict]:
+    """The table of the one mode asked for, and what to say about it in ``--json``; for
+    ``--all-users --out`` without ``--json``, no table but its frames (``extra["frames"]``,
+    ranked as they are written)."""
     from timbre import hybrid
     from timbre.services.people import listener_profile
     from timbre.services.recommendations import next_track, rank_listener
@@ -46,10 +48,10 @@ def _rank(
     data = engine.data
     filters = _filters(args)
     if args.all_users:
-        frame = hybrid.batch_frame(
-            engine, range(data.n_users), weights, args.n, filters, progress=log_progress
-        )
-        return frame, {}
+        every = (engine, range(data.n_users), weights, args.n, filters, log_progress)
+        if args.out and not args.json:  # written a batch at a time: see cmd_recommend
+            return None, {"frames": hybrid.batch_frames(*every)}
+        return hybrid.batch_frame(*every), {}
     if args.seed_items:
         frame, seeds = next_track(engine, args.seed_items.split(","), weights, args.n, filters)
         return frame, {"seeds": [data.items.id(s) for s in seeds]}
@@ -73,7 +75,13 @@ def _rank(
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """Hybrid recommendations: one user, all users, next-track from seeds, or a group."""
     from timbre import personality as pers
-    from timbre.export import group_line, provenance, seeds_line, write_table
+    from timbre.export import (
+        group_line,
+        provenance,
+        seeds_line,
+        write_table,
+        write_table_stream,
+    )
     from timbre.services.engines import engine_for_run
     from timbre.services.recommendations import save_list
     from timbre.services.runs import choose_run, staleness
@@ -93,7 +101,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         frame, extra = _rank(args, engine, weights, store)
         stale = staleness(engine.data, data)
         revision = store.dataset_revision(data.dataset)
-        if args.save:
+        if args.save and frame is not None:  # --save needs --user: a table, not frames
             extra["saved_rows"] = save_list(store, run, frame, weights, args.normalization)
     notes = [engine.content_note] if engine.content_note else []
     table = engine.coefficients
@@ -108,6 +116,12 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         revision=revision, fingerprint=engine.data.fingerprint, filters=_filters(args),
         profile=extra.pop("profile", ""),
     )  # fmt: skip
+    frames = extra.pop("frames", None)
+    if frames is not None:
+        rows = write_table_stream(frames, args.out, comments)
+        print(f"{rows:,} rows written to {args.out}")
+        return 0
+    assert frame is not None  # only the streamed export has none
     if args.out:
         write_table(frame, args.out, comments)
     if args.json:

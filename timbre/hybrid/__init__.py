@@ -12,6 +12,8 @@ from timbre.hybrid.ranker import HybridRanker, hybrid_from_params
 from timbre.hybrid.tables import (
     EXPORT_COLUMNS,
     batch_frame,
+    batch_frames,
+    export_batch,
     items_frame,
     ranking_frame,
     ranking_rows,
@@ -69,6 +71,8 @@ __all__ = [
     "ScheduleRule",
     "Weights",
     "batch_frame",
+    "batch_frames",
+    "export_batch",
     "fuse",
     "hybrid_from_params",
     "items_frame",

@@ -127,7 +127,7 @@ class ComponentSource:
         with one_blas_thread():
             for name, score in scorers.items():
                 wanted = np.ones(len(index), bool) if needs is None else needs.get(name)
-                if wanted is None or not wanted.any():
+                if wanted is None or not wanted.any() or (name == "cf" and self._cf_pooled(needs)):
                     continue
                 chosen = np.flatnonzero(wanted)
                 batch[name] = dict(zip(chosen.tolist(), score(index[chosen]), strict=True))
@@ -142,6 +142,7 @@ class ComponentSource:
                 "content": partial(self._content_of_users, [user], single=True),
             }
             out.append(self._components(row, ready, later, z))
+            out[-1].user = user
         if needs is None:
             for components in out:
                 for name in COMPONENTS:
@@ -173,6 +174,11 @@ class ComponentSource:
                 return self._content_scores(matrix, None)[0]
 
         return self._components(matrix, {}, {"cf": cf, "content": content}, z, notes)
+
+    def _cf_pooled(self, needs: Mapping[str, NDArray[np.bool_]] | None) -> bool:
+        """Whether a batch's CF rows are left to the pool (:mod:`timbre.hybrid.pool` scores
+        its candidates only; a listener ranked exactly computes their row when read)."""
+        return False
 
     def _cf_of_users(self, user: int) -> NDArray[np.float32]:
         with one_blas_thread():

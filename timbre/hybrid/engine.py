@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from timbre import personality as pers
 from timbre import spaces
 from timbre.errors import DataError, ParameterError, TimbreError
+from timbre.hybrid import pool as index_pool
 from timbre.hybrid.catalogue import blocklisted, item_tags
 from timbre.hybrid.components import ComponentSource
 from timbre.hybrid.fusion import fuse
@@ -52,7 +53,7 @@ from timbre.hybrid.weights import (
     schedule_weights,
 )
 from timbre.interactions import InteractionData
-from timbre.models import Recommender
+from timbre.models import Recommender, ann
 from timbre.models.base import top_n, top_n_rows
 
 
@@ -76,6 +77,9 @@ class HybridEngine(ComponentSource):
         (see :mod:`timbre.spaces`).
     pool
         MMR re-ranks the best ``pool`` items by fused score (at least 2 x n).
+    ann_min_items
+        From this many items (default :data:`timbre.models.ann.ANN_MIN_ITEMS`), with a factor
+        model, the pools are drawn from an approximate index (:mod:`timbre.hybrid.pool`).
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class HybridEngine(ComponentSource):
         normalization: Normalization = "minmax",
         space: MMRSpace = "svd",
         pool: int = POOL,
+        ann_min_items: int | None = None,
     ) -> None:
         check_normalization(normalization)
         spaces.check_space(space, MMR_SPACES)
@@ -100,12 +105,16 @@ class HybridEngine(ComponentSource):
         self.normalization = normalization
         self.space = space
         self.pool = pool
+        self.ann_min_items = ann.ANN_MIN_ITEMS if ann_min_items is None else ann_min_items
         self.profiles = {k: dict(v) for k, v in (profiles or {}).items()}
         self.coefficients = pers.default_coefficients() if coefficients is None else coefficients
         self.listeners = data.listeners
         self.novelty_raw = (-np.log2(np.maximum(self.listeners, 1.0) / data.n_users)).astype(
             np.float32
         )
+
+    def _cf_pooled(self, needs: Mapping[str, NDArray[np.bool_]] | None) -> bool:
+        return needs is not None and index_pool.applies(self)
 
     @cached_property
     def mmr_space(self) -> spaces.VectorSpace:
@@ -256,6 +265,8 @@ class HybridEngine(ComponentSource):
         prepared = self._cover(prepared, weights, schedule)
         rule_weights = [w for w, _ in chosen]
         pools = top_n_rows(self._fused(prepared, rule_weights), max(self.pool, 2 * n))
+        if prepared.columns is not None:  # a pool from the index: columns are its candidates
+            pools = [(prepared.columns[r][p], v) for r, (p, v) in enumerate(pools)]
         picks: list[tuple[NDArray[np.int64], NDArray[np.float32]]] = [pool for pool in pools]
         for diversity in {w.diversity for w in rule_weights}:
             rows = [r for r, w in enumerate(rule_weights) if w.diversity == diversity]
@@ -310,7 +321,10 @@ class HybridEngine(ComponentSource):
                 fused[rows] = fuse(parts, group, (len(rows), prepared.masks.shape[1]))
         for row, components in enumerate(prepared.members):
             if components.adjust is not None:
-                fused[row] += components.adjust
+                columns = prepared.columns
+                fused[row] += (
+                    components.adjust if columns is None else components.adjust[columns[row]]
+                )
         if prepared.excluded is not None:  # the same items as the masks, without a pass
             prepared.excluded.apply(fused)
         else:
@@ -329,6 +343,11 @@ class HybridEngine(ComponentSource):
     ) -> list[Ranking]:
         """:meth:`rank_prepared` of :meth:`prepare` (several listeners at once), computing and
         normalising only the components each member's weights (after the schedule) use."""
+        pooled = index_pool.rank_pooled(
+            self, members, weights, n, filters, schedule, reasons, reason_lists
+        )
+        if pooled is not None:  # a large catalogue: candidates from the index
+            return pooled
         needs = self.needs([c.history for c in members], weights, schedule)
         prepared = self.prepare(members, filters, needs)
         return self.rank_prepared(prepared, weights, n, schedule, reasons, reason_lists)
@@ -358,6 +377,11 @@ class HybridEngine(ComponentSource):
         if not masks[0].any():
             raise DataError("no item is left to recommend under these filters")
         if normalized is None:
+            pooled = index_pool.rank_pooled(
+                self, [components], weights, n, filters, schedule, reasons
+            )
+            if pooled is not None:  # a large catalogue: candidates from the index
+                return pooled[0]
             needs = self.needs([components.history], weights, schedule)
             prepared = Prepared(
                 (components,), self.normalized_batch([components], needs), masks, needs
@@ -384,13 +408,14 @@ class HybridEngine(ComponentSource):
         for row, (picked, bonuses) in enumerate(picks):
             index[row, : len(picked)], bonus[row, : len(picked)] = picked, bonuses
         every = np.arange(count)[:, None]
+        at = index if prepared.columns is None else _positions(prepared.columns, index)
         parts = {name: np.zeros((count, width), dtype=np.float32) for name in COMPONENTS}
         parts["diversity_bonus"] = np.empty((count, width), dtype=np.float32)
         for weights in {w for w, _ in chosen}:
             rows = np.asarray([r for r, (w, _) in enumerate(chosen) if w == weights])
             for name in COMPONENTS:
                 if (w := getattr(weights, name)) and name in prepared.parts:
-                    values = prepared.parts[name][every[rows], index[rows]]
+                    values = prepared.parts[name][every[rows], at[rows]]
                     parts[name][rows] = np.float32(w) * values
             parts["diversity_bonus"][rows] = np.float32(weights.diversity) * bonus[rows]
         total = parts[COMPONENTS[0]].copy()
@@ -514,6 +539,13 @@ class HybridEngine(ComponentSource):
         fused scores (normalised), aggregated by ``average`` or ``least-misery``; items any
         member heard are excluded. Returns the ranking and each member's score for its items."""
         return rank_group(self, users, weights, n, aggregate, filters)
+
+
+def _positions(columns: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The column of each of ``items`` in its row of ``columns`` (ascending per row)."""
+    return np.stack(
+        [np.searchsorted(row, wanted) for row, wanted in zip(columns, items, strict=True)]
+    ).reshape(items.shape)
 
 
 def _wanted(

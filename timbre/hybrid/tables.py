@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,10 @@ class _Rows:
             table = reason_table(because, max((len(b) for b in because), default=0))
         self.reasons.append(table)
 
-    def frame(self, data: InteractionData) -> pd.DataFrame:
+    def frame(self, data: InteractionData, labels: _Labels | None = None) -> pd.DataFrame:
+        """The rows as a frame (``labels``: the data set's names as Arrow arrays, made once
+        for many frames)."""
+        names = labels if labels is not None else _Labels.of(data)
         counts = np.asarray(self.counts, dtype=np.int64)
         total = int(counts.sum())
         items = np.concatenate(self.items) if self.items else np.zeros(0, dtype=np.int64)
@@ -96,13 +100,13 @@ class _Rows:
             "rank": np.arange(1, total + 1, dtype=np.int64) - starts,
         }
         taken = pa.array(items)
-        columns["item_id"] = _text(pa.array(data.items.ids.tolist()).take(taken))
-        columns["item_name"] = _text(pa.array(_names(data)).take(taken))
-        columns["artist"] = _text(pa.array(_artists(data)).take(taken))
+        columns["item_id"] = _text(names.ids.take(taken))
+        columns["item_name"] = _text(names.names.take(taken))
+        columns["artist"] = _text(names.artists.take(taken))
         for name, parts in self.values.items():
             joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
             columns[name] = joined.astype(np.float64).round(6)
-        columns["because"] = _text(self._because(data, total))
+        columns["because"] = _text(self._because(names.shown, total))
         frame = pd.DataFrame(columns)
         return frame[list(EXPORT_COLUMNS)]
 
@@ -136,8 +140,9 @@ class _Rows:
                 out.append({c: row[c] for c in EXPORT_COLUMNS})
         return out
 
-    def _because(self, data: InteractionData, total: int) -> pa.Array:
-        """``"; "``-joined display names of each row's reasons ("" for none)."""
+    def _because(self, shown: pa.Array, total: int) -> pa.Array:
+        """``"; "``-joined display names (``shown``) of each row's reasons ("" for none): one
+        list of names a row, joined (a row without reasons keeps its place)."""
         width = max((t.shape[1] for t in self.reasons), default=0)
         if width == 0:
             return pa.array([""] * total, type=pa.string())
@@ -146,10 +151,31 @@ class _Rows:
         for reasons in self.reasons:
             table[start : start + len(reasons), : reasons.shape[1]] = reasons
             start += len(reasons)
-        shown = pa.array([str(n) for n in data.display_names])
-        names = [shown.take(pa.array(c, mask=c < 0)) for c in table.T]
-        joined = pc.binary_join_element_wise(*names, "; ", null_handling="skip")
-        return pc.fill_null(joined, "")
+        valid = table >= 0
+        offsets = np.zeros(total + 1, dtype=np.int32)
+        np.cumsum(valid.sum(axis=1), out=offsets[1:])
+        names = shown.take(pa.array(table[valid]))  # row by row, in each row's order
+        return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), names), "; ")
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """A data set's item ids, names, artists and display names as Arrow arrays (what the
+    text columns are taken from)."""
+
+    ids: pa.Array
+    names: pa.Array
+    artists: pa.Array
+    shown: pa.Array
+
+    @classmethod
+    def of(cls, data: InteractionData) -> _Labels:
+        return cls(
+            pa.array(data.items.ids.tolist()),
+            pa.array(_names(data)),
+            pa.array(_artists(data)),
+            pa.array([str(n) for n in data.display_names]),
+        )
 
 
 def rankings_frame(data: InteractionData, rankings: Sequence[tuple[str, Ranking]]) -> pd.DataFrame:
@@ -200,26 +226,79 @@ def batch_frame(
     n: int = 50,
     filters: Any = None,
     progress: Callable[[float, str], None] | None = None,
-    batch: int = 256,
+    batch: int | None = None,
     schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
 ) -> pd.DataFrame:
-    """Top-``n`` with every component for many users (the all-listeners export).
+    """Top-``n`` with every component for many users (the all-listeners export), in memory:
+    the frames of :func:`batch_frames`, one after the other."""
+    frames = list(batch_frames(engine, users, weights, n, filters, progress, batch, schedule))
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
-    Ranked through the engine's one path (:meth:`HybridEngine.rank_many`) a batch of users at a
-    time, so every list equals the one the Recommend page shows for that user.
+
+#: Scores a batch of the export holds per component (users x items): the batch is this over
+#: the catalogue's size, at most :data:`BATCH_USERS` users (float32 temporaries of ~32 MB).
+BATCH_CELLS = 8_000_000
+BATCH_USERS = 256
+
+
+def export_batch(n_items: int) -> int:
+    """Users ranked at once by the export: :data:`BATCH_USERS`, fewer for a catalogue so large
+    that a batch's ``users x items`` scores would pass :data:`BATCH_CELLS`."""
+    return int(min(BATCH_USERS, max(16, BATCH_CELLS // max(n_items, 1))))
+
+
+def batch_frames(
+    engine: HybridEngine,
+    users: Sequence[int] | NDArray[np.integer],
+    weights: Weights,
+    n: int = 50,
+    filters: Any = None,
+    progress: Callable[[float, str], None] | None = None,
+    batch: int | None = None,
+    schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
+) -> Iterator[pd.DataFrame]:
+    """Top-``n`` with every component for many users, a frame per ``batch`` of users (default
+    :func:`export_batch`), in order: what the export writes one at a time, so its memory
+    does not grow with the number of users (at least one frame, empty for no users).
+
+    Ranked through the engine's one path (:meth:`HybridEngine.rank_many`), so every list
+    equals the one the Recommend page shows for that user. The content model is fitted now
+    (not on first use) when any user's weights (after the schedule) use it, so what the lists
+    say about content (:attr:`HybridEngine.content_note`) is settled before the first row.
     """
     index = np.asarray(users, dtype=np.int64)
     data = engine.data
-    rows = _Rows()
+    size = batch or export_batch(data.n_items)
+    histories = data.items_per_user[index].astype(np.int64)
+    if "content" in engine.needs(np.unique(histories), weights, schedule):
+        engine.content_model  # noqa: B018 (fitted now: the provenance is written first)
+    return _batch_frames(engine, index, weights, n, filters, progress, size, schedule)
+
+
+def _batch_frames(
+    engine: HybridEngine,
+    index: NDArray[np.int64],
+    weights: Weights,
+    n: int,
+    filters: Any,
+    progress: Callable[[float, str], None] | None,
+    batch: int,
+    schedule: Sequence[ScheduleRule] | None,
+) -> Iterator[pd.DataFrame]:
+    data = engine.data
+    labels = _Labels.of(data)
+    if len(index) == 0:
+        yield _Rows().frame(data, labels)
     for start in range(0, len(index), batch):
         chunk = index[start : start + batch]
         histories = data.items_per_user[chunk].astype(np.int64)
         needs = engine.needs(histories, weights, schedule)  # only what the weights use
         members = engine.components_batch(chunk, needs=needs)
         rankings = engine.rank_many(members, weights, n, filters, schedule, reason_lists=False)
+        rows = _Rows()
         for user, ranking in zip(chunk.tolist(), rankings, strict=True):
             rows.add(data.users.id(user), ranking)
+        yield rows.frame(data, labels)
         if progress:
             done = min(start + batch, len(index))
             progress(done / len(index), f"{done:,} of {len(index):,} users")
-    return rows.frame(data)

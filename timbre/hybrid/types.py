@@ -85,6 +85,8 @@ class Components:
     adjust: NDArray[np.float32] | None = None
     #: Items never recommended to this listener (blocked or skipped), whatever the filters.
     barred: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    #: The listener's row in the CF model (a training user), -1 for a row it was not trained on.
+    user: int = -1
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,10 @@ class Prepared:
     ready: dict[str, NDArray[np.bool_]] | None = None
     #: ``masks`` kept sparse (what fusion applies); ``None``: apply ``masks``.
     excluded: Exclusions | None = None
+    #: The item of each column, per member (ascending; a short row repeats its last item,
+    #: masked): the candidates of a pool drawn from the index (:mod:`timbre.hybrid.pool`),
+    #: for one weight mix. ``None``: the columns are every item.
+    columns: NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return len(self.members)

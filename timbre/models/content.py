@@ -87,9 +87,39 @@ class Content(Recommender):
         )  # fmt: skip
         return m, vectors.known
 
+    def _transposed(self) -> sp.csr_matrix:
+        """``vectors_.T`` as CSR, built once per ``vectors_``: the matrix SciPy converts the
+        transpose to in every product with it (0.3 ms of a 1 ms request on the demo), so the
+        scores are the same to the bit."""
+        held = self.__dict__.get("_vectors_t")
+        if held is None or held[0] is not self.vectors_:
+            held = (self.vectors_, sp.csr_matrix(self.vectors_.T))
+            self.__dict__["_vectors_t"] = held
+        return held[1]
+
+    def _profiles(self, user_rows: sp.csr_matrix) -> sp.csr_matrix:
+        """Each row's profile: its weighted plays' vectors summed, scaled to unit length."""
+        return row_normalize(weight_matrix(user_rows, self.weighting) @ self.vectors_)
+
+    def keep_profiles(self) -> None:
+        """Compute every training user's profile now and keep them (until a refit): their
+        scores then skip the profile (0.4 ms of a 1 ms request on the demo). Each row is what
+        :meth:`_profiles` of that user alone gives (every step works row by row), so the
+        scores are the same to the bit. For a long-running server (``timbre serve``)."""
+        self.__dict__["_kept"] = (
+            self.user_items_,
+            self.vectors_,
+            self._profiles(self.user_items_),
+        )
+
     def _score(self, user_rows: sp.csr_matrix, users: NDArray[np.int64]) -> NDArray[np.float32]:
-        profiles = row_normalize(weight_matrix(user_rows, self.weighting) @ self.vectors_)
-        scores = np.asarray((profiles @ self.vectors_.T).toarray(), dtype=np.float32)
+        kept = self.__dict__.get("_kept")
+        fresh = kept is not None and kept[0] is self.user_items_ and kept[1] is self.vectors_
+        if fresh and len(users) and bool((users >= 0).all()):
+            profiles = kept[2][users]  # type: ignore[index]
+        else:
+            profiles = self._profiles(user_rows)
+        scores = np.asarray((profiles @ self._transposed()).toarray(), dtype=np.float32)
         scores[:, ~self.known_] = np.nan
         return scores
 

@@ -90,6 +90,15 @@ class MappedRow:
         }
 
 
+@dataclass(frozen=True)
+class Person:
+    """Who a text names (:func:`resolve_person`) and their accounts (:func:`account_keys`):
+    what :func:`identify` finds in one go."""
+
+    key: str
+    accounts: tuple[str, ...]
+
+
 def resolve_person(store: Store, text: str) -> str:
     """The person ``--user`` (or a page's person box) names, the same way everywhere.
 
@@ -98,19 +107,35 @@ def resolve_person(store: Store, text: str) -> str:
     user whose key ends in ``:text`` (``2`` -> ``hetrec:user:2``); else ``text`` as a new
     person. ``ParameterError`` when it is empty or several keys end in ``:text``.
     """
+    return _resolve(store, text)[0]
+
+
+def identify(store: Store, text: str) -> Person:
+    """:func:`resolve_person` and that person's :func:`account_keys`, reading each once (a
+    name that is its own person because it has accounts: those are the accounts)."""
+    person, accounts = _resolve(store, text)
+    return Person(person, tuple(account_keys(store, person) if accounts is None else accounts))
+
+
+def _resolve(store: Store, text: str) -> tuple[str, list[str] | None]:
+    """:func:`resolve_person`, with the person's :func:`account_keys` when they were read on
+    the way (``None`` when not)."""
     name = text.strip()
     if not name:
         raise ParameterError("a person needs an id (e.g. me)")
     linked = store.person_of(name)
     if linked is not None:
-        return linked
-    if account_keys(store, name) or store.latest_profile(name) is not None:
-        return name
+        return linked, None
+    accounts = account_keys(store, name)
+    if accounts:
+        return name, accounts
+    if store.latest_profile(name) is not None:
+        return name, accounts
     ending = store.user_keys_ending(name)
     if len(ending) > 1:
         shown = ", ".join(ending[:5])
         raise ParameterError(f"{name!r} could be any of {shown}; give the full id")
-    return ending[0] if ending else name
+    return (ending[0], None) if ending else (name, accounts)
 
 
 def account_keys(store: Store, person: str) -> list[str]:
@@ -232,12 +257,14 @@ def person_components(
     z: Mapping[str, float] | None = None,
     strength: float = FEEDBACK_WEIGHT,
     seeds: Sequence[int] = (),
+    accounts: Sequence[str] | None = None,
 ) -> tuple[Components, MappedRow]:
     """The components of ``person`` for ``engine``'s run: their own plays from every account
     mapped onto its items, their likes added, folded in (no retraining), then their feedback
     applied (:meth:`HybridEngine.with_feedback`); their newest profile unless ``z``. ``seeds``
-    (item indices, :func:`find_seeds`): see :func:`seeded_components`."""
-    keys = account_keys(store, person)
+    (item indices, :func:`find_seeds`): see :func:`seeded_components`. ``accounts``: their
+    :func:`account_keys` when the caller read them already."""
+    keys = account_keys(store, person) if accounts is None else list(accounts)
     mapped = map_plays(person, keys, plays_of(store, keys), engine.data)
     reactions = feedback_of(store, keys)
     data = engine.data
@@ -311,19 +338,26 @@ def find_seeds(data: InteractionData, names: Iterable[str]) -> Seeds:
 
 
 def listener_components(
-    store: Store, engine: HybridEngine, query: str, seeds: Sequence[int] = ()
+    store: Store,
+    engine: HybridEngine,
+    query: str,
+    seeds: Sequence[int] = (),
+    who: Person | None = None,
 ) -> tuple[Components, MappedRow | None, str]:
     """Who ``query`` names, ready to rank: a user the run was trained on, without feedback or
     seeds, by their training row (as evaluated); anyone else (a person with their own
     accounts, a profile, feedback, seeds) by :func:`person_components`. Returns the
     components, the mapping (``None`` for a training row) and the person's key.
-    ``TimbreError`` when nothing is known of them."""
+    ``who``: :func:`identify` of ``query`` when the caller has it (the API's cache key reads
+    it first), so the store is not asked twice. ``TimbreError`` when nothing is known of
+    them."""
     data = engine.data
-    person = resolve_person(store, query)
+    who = identify(store, query) if who is None else who
+    person, keys = who.key, list(who.accounts)
     trained = person in data.users and not seeds
-    if trained and not feedback_of(store, account_keys(store, person)):
+    if trained and not feedback_of(store, keys):
         return engine.components_for_user(data.users.index(person)), None, person
-    components, mapped = person_components(store, engine, person, seeds=seeds)
+    components, mapped = person_components(store, engine, person, seeds=seeds, accounts=keys)
     if not mapped.accounts and not seeds and not components.raw["personality"].any():
         raise NotFoundError(
             f"unknown user: {query!r}; no account or questionnaire profile is linked to "

@@ -18,7 +18,13 @@ from timbre.hybrid import HybridEngine, Ranking, Weights
 from timbre.hybrid.tables import PARTS
 from timbre.hybrid.weights import DEFAULT_SCHEDULE, ScheduleRule
 from timbre.interactions import InteractionData
-from timbre.services.people import MappedRow, find_seeds, listener_components, seeded_components
+from timbre.services.people import (
+    MappedRow,
+    Person,
+    find_seeds,
+    listener_components,
+    seeded_components,
+)
 from timbre.services.runs import Run
 from timbre.store import Store
 
@@ -55,10 +61,12 @@ def rank_listener(
     filters: hybrid.Filters | None = None,
     seeds: Sequence[str] = (),
     schedule: Sequence[ScheduleRule] | None = DEFAULT_SCHEDULE,
+    who: Person | None = None,
 ) -> ListenerList:
     """The list of the listener ``query`` names (:func:`listener_components`), with seed
     artists by name when given: the one path of the Recommend page, ``timbre recommend --user``
-    and ``GET /v1/recommend/user/{id}``.
+    and ``GET /v1/recommend/user/{id}`` (which passes ``who``, the
+    :func:`timbre.services.people.identify` of ``query`` its cache key was made from).
 
     Raises
     ------
@@ -68,7 +76,7 @@ def rank_listener(
     named = find_seeds(engine.data, seeds)
     if named.unknown:
         raise NotFoundError("; ".join(named.unknown))
-    components, mapped, person = listener_components(store, engine, query, named.items)
+    components, mapped, person = listener_components(store, engine, query, named.items, who)
     ranking = engine.rank(components, weights, n, filters, schedule)
     return ListenerList(ranking, mapped, person, named.items, engine.data)
 

@@ -252,11 +252,18 @@ def user_keys_ending(conn: Connection, suffix: str, limit: int = 6) -> list[str]
     return [str(k) for k in conn.execute(query).scalars()]
 
 
+#: The statement behind :func:`existing_user_keys` (built once: every API answer runs it).
+_EXISTING_USERS = sa.select(T_USERS.c.key).where(
+    T_USERS.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
 def existing_user_keys(conn: Connection, keys: Sequence[str]) -> list[str]:
     """Which of ``keys`` name a user in the store (in the order given)."""
-    found = set(
-        conn.execute(sa.select(T_USERS.c.key).where(T_USERS.c.key.in_(list(keys)))).scalars()
-    )
+    wanted = list(keys)
+    if not wanted:
+        return []
+    found = set(conn.execute(_EXISTING_USERS, {"keys": wanted}).scalars())
     return [key for key in keys if key in found]
 
 

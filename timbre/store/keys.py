@@ -45,11 +45,15 @@ def list_keys(conn: Connection) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+#: The statement behind :func:`key_by_hash`, built once (every API request runs it).
+_BY_HASH = sa.select(*(T_API_KEYS.c[c] for c in LISTED)).where(
+    T_API_KEYS.c.key_hash == sa.bindparam("key_hash")
+)
+
+
 def key_by_hash(conn: Connection, key_hash: str) -> dict[str, Any] | None:
     """The key with this hash (``None``: no such key), revoked or not."""
-    keys = T_API_KEYS
-    query = sa.select(*(keys.c[c] for c in LISTED)).where(keys.c.key_hash == key_hash)
-    row = conn.execute(query).first()
+    row = conn.execute(_BY_HASH, {"key_hash": key_hash}).first()
     return None if row is None else dict(row._mapping)
 
 

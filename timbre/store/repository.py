@@ -6,6 +6,7 @@ import logging
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -63,6 +64,10 @@ class Store:
         self._writer = engine.execution_options(**{locks.WRITE_OPTION: True})
         #: Where loaded data sets are cached (``timbre.matrix_cache``); ``None``: no cache.
         self.cache_dir = cache_dir
+        #: The connection of the :meth:`reading` block this task or thread is in, if any.
+        self._reader: ContextVar[Connection | None] = ContextVar(
+            f"timbre_store_reader_{id(self)}", default=None
+        )
 
     # -- opening and migrating ------------------------------------------------------------
     @classmethod
@@ -143,7 +148,11 @@ class Store:
         while it runs, for the messages of other processes that wait for it.
         """
         record = locks.recorded(self._writer, operation) if operation else nullcontext()
+        reader = None if transaction else self._reader.get()
         try:
+            if reader is not None:
+                yield reader
+                return
             with record, self._writer.begin() if transaction else self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
@@ -152,6 +161,21 @@ class Store:
                 raise locks.DatabaseBusy(message) from None
             said = failure or f"the database {self.url} failed"
             raise StorageError(f"{said}: {failure_reason(exc)}") from None
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Every read of this task or thread inside the block on one connection: one checkout
+        and one snapshot for a sequence of reads (an API answer makes five). Writes still take
+        their own transaction; a block within a block uses the outer one's connection."""
+        if self._reader.get() is not None:
+            yield
+            return
+        with self._connection() as conn:
+            token = self._reader.set(conn)
+            try:
+                yield
+            finally:
+                self._reader.reset(token)
 
     # -- writing ---------------------------------------------------------------------------
     def write_batch(self, batch: ImportBatch, operation: str | None = None) -> ImportReport:

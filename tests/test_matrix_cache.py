@@ -4,6 +4,7 @@ load read the store again."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tests.test_store import catalog_batch, listening_batch
 from timbre import matrix_cache
 from timbre.records import ImportBatch, ImportReport
 from timbre.services.data import load_data
-from timbre.store import Store
+from timbre.store import Store, loading
 
 
 @pytest.fixture
@@ -30,17 +31,17 @@ def cached(store_url: str, tmp_path: Path) -> Store:
 def _loaded_from_disk(store: Store, name: str = "toy") -> bool:
     """Whether ``load_data`` answers without reading the dataset's rows from the store."""
     calls: list[str] = []
-    original = store.load_dataset
+    original = store.load_columns
 
-    def counting(dataset: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def counting(dataset: str) -> loading.DatasetColumns:
         calls.append(dataset)
         return original(dataset)
 
-    store.load_dataset = counting  # type: ignore[method-assign]
+    store.load_columns = counting  # type: ignore[method-assign]
     try:
         load_data(store, name)
     finally:
-        del store.load_dataset
+        del store.load_columns
     return not calls
 
 
@@ -150,3 +151,46 @@ def test_the_svd_space_is_kept_next_to_the_matrix(demo_home: Path, tmp_path: Pat
     finally:
         store.close()
     np.testing.assert_array_equal(first.vectors, second.vectors)
+
+
+def test_a_folder_of_the_previous_format_is_never_read(
+    cached: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 3 kept the users as a Feather frame, not in ``matrix.npz``: a folder of it is
+    another name (never asked for), replaced by the next save; a format-4 name holding
+    format-3 files is unreadable: a miss, rebuilt from the store."""
+    fresh = load_data(cached, "toy")
+    (folder,) = (cached.cache_dir or Path()).glob("matrix/*")
+    monkeypatch.setattr(matrix_cache, "FORMAT", 3)
+    assert not _loaded_from_disk(cached)  # another name: the store again, cached anew
+    assert len(list((cached.cache_dir or Path()).glob("matrix/*"))) == 1  # the other removed
+    monkeypatch.setattr(matrix_cache, "FORMAT", 4)
+    assert not _loaded_from_disk(cached)
+    (folder,) = (cached.cache_dir or Path()).glob("matrix/*")
+    with np.load(folder / "matrix.npz") as arrays:  # format 3: the CSR alone, users apart
+        np.savez(
+            folder / "matrix.npz", **{k: arrays[k] for k in ("data", "indices", "indptr", "shape")}
+        )
+    pd.DataFrame({"id": fresh.users.ids}).to_feather(folder / "users.feather")
+    assert matrix_cache.load(folder, "toy") is None
+    assert load_data(cached, "toy").fingerprint == fresh.fingerprint
+
+
+def test_the_deferred_parts_read_as_the_store_gave_them_even_once_the_folder_is_gone(
+    cached: Store,
+) -> None:
+    """The cache decodes the ids and makes the frames on first use; their bytes were read (or
+    mapped) at load, so a newer revision removing the folder meanwhile changes nothing."""
+    fresh = load_data(cached, "toy")
+    again = load_data(cached, "toy")
+    assert again.extra[matrix_cache.FOLDER_KEY]  # from the cache
+    assert len(again.users) == fresh.n_users and again.users._load is not None  # not decoded
+    folder = again.extra[matrix_cache.FOLDER_KEY]
+    assert isinstance(folder, Path)
+    shutil.rmtree(folder)
+    np.testing.assert_array_equal(again.users.ids, fresh.users.ids)
+    assert again.items.index(str(fresh.items.ids[1])) == 1
+    pd.testing.assert_frame_equal(again.item_meta, fresh.item_meta)
+    assert again.tag_weights is not None and fresh.tag_weights is not None
+    pd.testing.assert_frame_equal(again.tag_weights, fresh.tag_weights)
+    assert again.fingerprint == fresh.fingerprint

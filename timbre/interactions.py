@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,14 +34,47 @@ class Vocabulary:
 
     def __init__(self, ids: Iterable[str], name: str = "item") -> None:
         self.name = name
-        self.ids: NDArray[np.object_] = np.asarray([str(i) for i in ids], dtype=object)
-        self._index = pd.Index(self.ids)
-        if not self._index.is_unique:
-            dupes = self._index[self._index.duplicated()].unique()[:5].tolist()
-            raise DataError(f"duplicate {name} ids in vocabulary: {dupes}")
+        self._load: Callable[[], Iterable[str]] | None = None
+        self._set_ids(ids)
+
+    @classmethod
+    def deferred(cls, count: int, load: Callable[[], Iterable[str]], name: str) -> Vocabulary:
+        """A vocabulary of ``count`` ids that ``load`` gives on first use of them (the matrix
+        cache's: the ids are read with the matrix, made Python strings only when needed);
+        checked for duplicates then, as any other."""
+        vocab = cls.__new__(cls)
+        vocab.name, vocab._count, vocab._load = name, count, load
+        return vocab
+
+    def _set_ids(self, ids: Iterable[str]) -> None:
+        values = np.asarray([str(i) for i in ids], dtype=object)
+        index = pd.Index(values, dtype=object)  # no Arrow copy of every id: lookups only
+        if not index.is_unique:
+            dupes = index[index.duplicated()].unique()[:5].tolist()
+            raise DataError(f"duplicate {self.name} ids in vocabulary: {dupes}")
+        self._ids, self._index_of, self._count = values, index, len(values)
+
+    def _materialize(self) -> None:
+        if self._load is not None:
+            ids = list(self._load())
+            if len(ids) != self._count:
+                raise DataError(f"{self.name} vocabulary: {len(ids)} ids where {self._count} were")
+            self._set_ids(ids)
+            self._load = None
+
+    @property
+    def ids(self) -> NDArray[np.object_]:
+        """The ids in index order."""
+        self._materialize()
+        return self._ids
+
+    @property
+    def _index(self) -> pd.Index:
+        self._materialize()
+        return self._index_of
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._count
 
     def __contains__(self, key: object) -> bool:
         return key in self._index
@@ -64,12 +98,13 @@ class Vocabulary:
 
     def indices(self, keys: Iterable[str]) -> NDArray[np.int64]:
         """Indices of many ids, ``-1`` for the unknown ones."""
-        return np.asarray(self._index.get_indexer(pd.Index(list(keys))), dtype=np.int64)
+        wanted = pd.Index(list(keys), dtype=object)
+        return np.asarray(self._index.get_indexer(wanted), dtype=np.int64)
 
     def id(self, index: int) -> str:
         """The id at ``index``; raises ``TimbreError`` when out of range."""
-        if not 0 <= int(index) < len(self.ids):
-            raise TimbreError(f"{self.name} index {index} out of range 0..{len(self.ids) - 1}")
+        if not 0 <= int(index) < len(self):
+            raise TimbreError(f"{self.name} index {index} out of range 0..{len(self) - 1}")
         return str(self.ids[int(index)])
 
 
@@ -112,6 +147,56 @@ def row_normalize(matrix: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix, dtype=np.float32)
 
 
+class DeferredFrame:
+    """A frame (of ``rows`` rows, when given) that ``load`` makes on first use (the matrix
+    cache's item metadata and frames: their bytes are read with the matrix, the pandas frame
+    built only when asked for)."""
+
+    def __init__(self, rows: int | None, load: Callable[[], pd.DataFrame]) -> None:
+        self.rows, self._load = rows, load
+
+    def load(self) -> pd.DataFrame:
+        frame = self._load()
+        if self.rows is not None and len(frame) != self.rows:
+            raise DataError(f"deferred frame: {len(frame)} rows where {self.rows} were")
+        return frame
+
+
+_NO_DEFAULT = object()
+#: What a deferred field reads as: a frame, or a frame or ``None``.
+F = TypeVar("F", pd.DataFrame, pd.DataFrame | None)
+
+
+class _MaybeDeferred(Generic[F]):
+    """A dataclass field holding a frame (or ``None``) or a :class:`DeferredFrame`, read as the
+    frame (made once, on first access)."""
+
+    def __init__(self, default: object = _NO_DEFAULT) -> None:
+        self._default = default
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}_value"
+
+    def __get__(self, obj: object, owner: type | None = None) -> F:
+        if obj is None:
+            if self._default is _NO_DEFAULT:
+                raise AttributeError  # no default value for the dataclass field
+            return self._default  # type: ignore[return-value]
+        value = obj.__dict__[self._slot]
+        if isinstance(value, DeferredFrame):
+            value = value.load()
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj: object, value: F | DeferredFrame) -> None:
+        obj.__dict__[self._slot] = value
+
+    def rows(self, obj: object) -> int | None:
+        """The frame's rows, without making a deferred one (``None``: not known yet)."""
+        value = obj.__dict__[self._slot]
+        return value.rows if isinstance(value, DeferredFrame) else len(value)
+
+
 @dataclass(frozen=True)
 class InteractionData:
     """A data set ready for the models: user x item CSR matrix, vocabularies, item metadata.
@@ -126,7 +211,8 @@ class InteractionData:
         CSR float32, users x items, duplicates summed.
     item_meta
         One row per item in vocabulary order: at least ``key, name, kind, artist``; where known
-        ``genres``, ``tags`` (lists of strings) and the audio feature columns.
+        ``genres``, ``tags`` (lists of strings) and the audio feature columns. May be given as a
+        :class:`DeferredFrame` (the matrix cache does): read, it is always the frame.
     events
         Optional per-interaction rows ``user, item, weight, timestamp`` (indices), kept for
         temporal splits; ``None`` when the source has no timestamps.
@@ -143,17 +229,18 @@ class InteractionData:
     users: Vocabulary
     items: Vocabulary
     user_items: sp.csr_matrix
-    item_meta: pd.DataFrame
-    events: pd.DataFrame | None = None
-    tag_weights: pd.DataFrame | None = None
-    tag_events: pd.DataFrame | None = None
+    item_meta: _MaybeDeferred[pd.DataFrame] = _MaybeDeferred()
+    events: _MaybeDeferred[pd.DataFrame | None] = _MaybeDeferred(None)
+    tag_weights: _MaybeDeferred[pd.DataFrame | None] = _MaybeDeferred(None)
+    tag_events: _MaybeDeferred[pd.DataFrame | None] = _MaybeDeferred(None)
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         shape = (len(self.users), len(self.items))
         if self.user_items.shape != shape:
             raise DataError(f"user_items shape {self.user_items.shape} != vocabularies {shape}")
-        if len(self.item_meta) != len(self.items):
+        rows = InteractionData.__dict__["item_meta"].rows(self)  # a deferred one stays so
+        if rows is not None and rows != len(self.items):
             raise DataError("item_meta must have one row per item")
 
     @property
@@ -279,11 +366,57 @@ class InteractionData:
         # one hashing pass per column: sorted distinct ids and each row's position among them
         u, user_ids = pd.factorize(frame["user_key"].astype(str), sort=True)
         i, item_ids = pd.factorize(frame["item_key"].astype(str), sort=True)
-        users, item_vocab = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
-        matrix = build_matrix(
-            u, i, frame["weight"].to_numpy(dtype=np.float64), (len(users), len(item_vocab))
-        )
-        meta = items.drop_duplicates("key").set_index("key").reindex(item_ids)
+        timestamps = frame["timestamp"] if "timestamp" in frame.columns else None
+        weights = frame["weight"].to_numpy(dtype=np.float64)
+        return cls._assemble(dataset, (u, user_ids), (i, item_ids), weights, items, timestamps)
+
+    @classmethod
+    def from_codes(
+        cls,
+        dataset: str,
+        users: tuple[NDArray[np.object_], NDArray[np.int64]],
+        items: tuple[NDArray[np.object_], NDArray[np.int64]],
+        weights: NDArray[np.float64],
+        item_meta: pd.DataFrame,
+        timestamps: pd.Series | None = None,
+    ) -> InteractionData:
+        """Build from arrays (``Store.load_columns``): exactly what :meth:`from_frames` builds
+        from the same rows as keys, without a string per row.
+
+        Parameters
+        ----------
+        users, items
+            ``(keys, codes)``: the distinct keys (any order) and per row its position in them.
+        weights
+            Per row.
+        item_meta
+            As in :meth:`from_frames`.
+        timestamps
+            Per row (UTC, ``NaT`` where none), or ``None``.
+        """
+        if not len(weights):
+            raise DataError(f"data set {dataset!r} has no interactions left to build a matrix")
+        # each distinct key's rank among the sorted keys, as from_frames' factorize sorts them
+        user_rank, user_ids = pd.factorize(pd.Series(users[0]).astype(str), sort=True)
+        item_rank, item_ids = pd.factorize(pd.Series(items[0]).astype(str), sort=True)
+        u, i = user_rank[users[1]], item_rank[items[1]]
+        return cls._assemble(dataset, (u, user_ids), (i, item_ids), weights, item_meta, timestamps)
+
+    @classmethod
+    def _assemble(
+        cls,
+        dataset: str,
+        users: tuple[NDArray[np.intp], pd.Index],
+        items: tuple[NDArray[np.intp], pd.Index],
+        weights: NDArray[np.float64],
+        item_meta: pd.DataFrame,
+        timestamps: pd.Series | None,
+    ) -> InteractionData:
+        """The data set from each row's user and item positions among the sorted keys."""
+        (u, user_ids), (i, item_ids) = users, items
+        user_vocab, item_vocab = Vocabulary(user_ids, "user"), Vocabulary(item_ids, "item")
+        matrix = build_matrix(u, i, weights, (len(user_vocab), len(item_vocab)))
+        meta = item_meta.drop_duplicates("key").set_index("key").reindex(item_ids)
         meta.index.name = "key"
         meta = meta.reset_index()
         if "name" not in meta.columns:
@@ -293,16 +426,16 @@ class InteractionData:
             if column not in meta.columns:
                 meta[column] = None
         events = None
-        if "timestamp" in frame.columns and frame["timestamp"].notna().any():
+        if timestamps is not None and timestamps.notna().any():
             events = pd.DataFrame(
                 {
                     "user": u,
                     "item": i,
-                    "weight": frame["weight"].to_numpy(dtype=np.float64),
-                    "timestamp": pd.to_datetime(frame["timestamp"], utc=True).to_numpy(),
+                    "weight": weights,
+                    "timestamp": pd.to_datetime(timestamps, utc=True).to_numpy(),
                 }
             )
-        return cls(dataset, users, item_vocab, matrix, meta, events)
+        return cls(dataset, user_vocab, item_vocab, matrix, meta, events)
 
     def as_trained(
         self,

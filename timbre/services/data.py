@@ -23,9 +23,16 @@ def load_data(store: Store, dataset: str | None = None) -> InteractionData:
         cached = matrix_cache.load(folder, name)
         if cached is not None:
             return cached
-    interactions, items = store.load_dataset(name)
-    data = InteractionData.from_frames(interactions, items, name)
-    data = data.with_tags(*store.load_tags(name))
+    columns = store.load_columns(name)
+    data = InteractionData.from_codes(
+        name,
+        (columns.user_keys, columns.user),
+        (columns.item_keys, columns.item),
+        columns.weight,
+        columns.items,
+        columns.timestamps(),
+    )
+    data = data.with_tags(columns.tag_weights, columns.tag_assignments)
     if folder is not None:
         matrix_cache.save(data, folder)
     return data

@@ -11,24 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from numpy.typing import NDArray
 from sqlalchemy.engine import Connection
 
 from timbre.atomic import atomic_write
-from timbre.store.metadata import catalog_frame, item_metadata
+from timbre.store.loading import items_metadata, keys_of, tag_frames
 from timbre.store.schema import (
-    FEATURE_COLUMNS,
     T_DATASETS,
     T_INTERACTIONS,
-    T_ITEM_FEATURES,
-    T_ITEM_TAGS,
     T_ITEMS,
-    T_USER_ITEM_TAGS,
     T_USERS,
 )
 from timbre.store.sql import (
-    IN_CHUNK,
-    chunks,
     dataset_id,
     ms_to_timestamps,
     select_frame,
@@ -36,18 +29,6 @@ from timbre.store.sql import (
 )
 
 log = logging.getLogger(__name__)
-
-#: The item columns ``load_dataset`` reads before adding tags, genres and features.
-ITEM_META_COLUMNS = (
-    "id",
-    "key",
-    "kind",
-    "name",
-    "artist",
-    "link_key",
-    "in_catalog",
-    "catalog_match",
-)
 
 
 def list_datasets(conn: Connection) -> list[dict[str, Any]]:
@@ -195,7 +176,7 @@ def load_dataset(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFram
     DataError
         No data set has this name.
     """
-    inter, items, users, tags = T_INTERACTIONS, T_ITEMS, T_USERS, T_ITEM_TAGS
+    inter, items, users = T_INTERACTIONS, T_ITEMS, T_USERS
     ident = dataset_id(conn, name)
     # ids, not keys, per row (a join would fetch two key strings per interaction): each key is
     # fetched once and shared by its rows
@@ -208,53 +189,12 @@ def load_dataset(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFram
     )
     # the data set's users and items as id lists (an IN over the interactions subquery costs
     # a pass over all of them per query: a second each at 2M rows)
-    user_ids = np.unique(frame["user_id"].to_numpy(dtype=np.int64)).tolist()
-    item_ids = np.unique(frame["item_id"].to_numpy(dtype=np.int64)).tolist()
-    frame.insert(0, "user_key", _keys_of(conn, users, user_ids, frame.pop("user_id")))
-    frame.insert(1, "item_key", _keys_of(conn, items, item_ids, frame.pop("item_id")))
-    meta = _select_in(
-        conn, sa.select(*[items.c[c] for c in ITEM_META_COLUMNS]), items.c.id, item_ids,
-        list(ITEM_META_COLUMNS),
-    )  # fmt: skip
-    catalog = catalog_frame(conn)
-    item_tags = _select_in(
-        conn, sa.select(tags.c.item_id, tags.c.kind, tags.c.tag, tags.c.weight), tags.c.item_id,
-        item_ids, ["item_id", "kind", "tag", "weight"],
-    )  # fmt: skip
-    own = _select_in(
-        conn, sa.select(T_ITEM_FEATURES), T_ITEM_FEATURES.c.item_id, item_ids,
-        ["item_id", *FEATURE_COLUMNS],
-    )  # fmt: skip
+    user_ids, user = np.unique(frame.pop("user_id").to_numpy(dtype=np.int64), return_inverse=True)
+    item_ids, item = np.unique(frame.pop("item_id").to_numpy(dtype=np.int64), return_inverse=True)
+    frame.insert(0, "user_key", keys_of(conn, users, user_ids)[user])
+    frame.insert(1, "item_key", keys_of(conn, items, item_ids)[item])
     frame["timestamp"] = ms_to_timestamps(frame.pop("ts").to_numpy(dtype=np.int64), frame.index)
-    return frame, item_metadata(meta, item_tags, own, catalog)
-
-
-def _select_in(
-    conn: Connection,
-    query: sa.Select[Any],
-    column: sa.ColumnElement[Any],
-    ids: list[int],
-    columns: list[str],
-) -> pd.DataFrame:
-    """The rows of ``query`` whose ``column`` is one of ``ids`` (in chunks of bound values)."""
-    rows = [
-        tuple(row)
-        for chunk in chunks(ids, IN_CHUNK)
-        for row in conn.execute(query.where(column.in_(chunk))).all()
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _keys_of(
-    conn: Connection, table: sa.Table, wanted: list[int], ids: pd.Series
-) -> NDArray[np.object_]:
-    """The ``key`` of each id in ``ids`` (``wanted``: its distinct values)."""
-    pairs = _select_in(conn, sa.select(table.c.id, table.c.key), table.c.id, wanted, ["id", "key"])
-    known = pairs["id"].to_numpy(dtype=np.int64)
-    keys = pairs["key"].to_numpy(dtype=object)
-    order = np.argsort(known)
-    position = np.searchsorted(known[order], ids.to_numpy(dtype=np.int64))
-    return np.asarray(keys[order][position], dtype=object)
+    return frame, items_metadata(conn, item_ids.tolist())
 
 
 def load_tags(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -266,32 +206,14 @@ def load_tags(conn: Connection, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         ``item_key, tag, weight``: every tag of kind ``tag`` on the data set's items.
     assignments
         ``user_key, item_key, tag, timestamp``: the data set's users' own tags on its items.
+    Both in key order (see ``loading.tag_frames``).
     """
-    inter, items, users, tags, own = T_INTERACTIONS, T_ITEMS, T_USERS, T_ITEM_TAGS, T_USER_ITEM_TAGS
+    inter = T_INTERACTIONS
     ident = dataset_id(conn, name)
-    members = sa.select(inter.c.item_id).where(inter.c.dataset_id == ident)
-    people = sa.select(inter.c.user_id).where(inter.c.dataset_id == ident)
-    weights = select_frame(
-        conn,
-        sa.select(items.c.key, tags.c.tag, tags.c.weight)
-        .select_from(tags.join(items, items.c.id == tags.c.item_id))
-        .where(tags.c.item_id.in_(members), tags.c.kind == "tag"),
-        ["item_key", "tag", "weight"],
-    )
-    assignments = select_frame(
-        conn,
-        sa.select(users.c.key, items.c.key, own.c.tag, own.c.ts)
-        .select_from(
-            own.join(users, users.c.id == own.c.user_id).join(items, items.c.id == own.c.item_id)
-        )
-        # ``item_id + 0`` keeps SQLite from probing the (user, item) index once per user and
-        # item of the data set (33M probes on HetRec, 20 s); it scans each user's tags instead.
-        .where(own.c.user_id.in_(people), (own.c.item_id + 0).in_(members)),
-        ["user_key", "item_key", "tag", "ts"],
-    )
-    stamps = assignments.pop("ts").to_numpy(dtype=np.int64)
-    assignments["timestamp"] = ms_to_timestamps(stamps, assignments.index)
-    return weights, assignments
+    mine = inter.c.dataset_id == ident
+    user_ids = conn.execute(sa.select(inter.c.user_id).where(mine).distinct()).scalars().all()
+    item_ids = conn.execute(sa.select(inter.c.item_id).where(mine).distinct()).scalars().all()
+    return tag_frames(conn, sorted(user_ids), sorted(item_ids))
 
 
 def interactions_of(conn: Connection, user_keys: Sequence[str]) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from timbre.store import (
     checks,
     datasets,
     keys,
+    loading,
     locks,
     people,
     registry,
@@ -313,6 +314,19 @@ class Store:
         """
         with self._connection() as conn:
             return datasets.load_dataset(conn, name)
+
+    def load_columns(self, name: str) -> loading.DatasetColumns:
+        """One data set as arrays for ``InteractionData.from_codes`` (what ``load_data``
+        reads): its rows straight from the driver into NumPy, each key once, the items'
+        metadata and the tags ``load_tags`` gives, in one transaction.
+
+        Raises
+        ------
+        DataError
+            No data set has this name.
+        """
+        with self._connection() as conn:
+            return loading.load_columns(conn, name)
 
     def state_token(self) -> str:
         """Changes with every write the statistics can see (``revisions.state_token``)."""

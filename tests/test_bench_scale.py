@@ -28,3 +28,18 @@ def test_the_pipeline_stage_runs_every_step(tmp_path: Path) -> None:
 def test_the_pipeline_runs_alone() -> None:
     with pytest.raises(SystemExit):
         bench_scale.main(["--rows", "4000", "--stages", "pipeline", "import"])
+
+
+@pytest.mark.postgres
+def test_the_postgres_import_benchmark_compares_with_copy(pg_url: str, tmp_path: Path) -> None:
+    """``bench_import_pg`` imports into a fresh database and sends the same tuples with ``COPY``
+    into another (both created and dropped on the server ``pg_url`` is on)."""
+    from benchmarks import bench_import_pg
+
+    out = tmp_path / "import_pg.json"
+    assert bench_import_pg.main(["--rows", "4000", "--url", pg_url, "--out", str(out)]) == 0
+    (size,) = json.loads(out.read_text(encoding="utf-8"))["sizes"]
+    assert size["import"]["code"] == 0 and size["import"]["rss_mb"] > 0
+    assert 0 < size["copy_floor"]["rows"] <= 4000 and size["copy_floor"]["seconds"] > 0
+    floor = max(size["copy_floor"]["seconds"], 1e-3)
+    assert size["ratio"] == round(size["import"]["seconds"] / floor, 2)

@@ -55,6 +55,26 @@ def test_an_evaluated_hybrid_is_the_served_ranking_on_the_training_part(
         assert items[row].tolist() == shown.items.tolist()
 
 
+def test_an_evaluated_cf_only_hybrid_never_fits_the_content_model(
+    demo_data: InteractionData,
+) -> None:
+    """The experiment's lists compute only what the weights use, as the export does: with
+    cf-only weights (and no schedule) no content model is fitted; the lists are the served ones."""
+    split = make_split(demo_data)
+    ranker = HybridRanker(preset("cf-only"), "als", {"factors": 16, "iterations": 5}, schedule=None)
+    ranker.fit(split.train)
+    engine = ranker.engine_
+    assert engine is not None
+    users = split.test_users[::60]
+    items, _ = ranker.lists(users, 10)
+    assert "content_model" not in engine.__dict__
+    for row, user in enumerate(users):
+        shown = engine.rank(
+            engine.components_for_user(int(user)), preset("cf-only"), 10, schedule=None
+        )
+        assert items[row].tolist() == shown.items.tolist()
+
+
 def _home(demo_home: Path, tmp_path: Path) -> str:
     home = tmp_path / "home"
     shutil.copytree(demo_home, home)

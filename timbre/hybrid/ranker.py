@@ -76,7 +76,8 @@ class HybridRanker:
     def lists(
         self, users: NDArray[np.int64], k: int
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Each user's top ``k`` through :meth:`HybridEngine.rank_many`, a batch at a time."""
+        """Each user's top ``k`` through :meth:`HybridEngine.rank_many`, a batch at a time,
+        computing only the components the weights (after the schedule) use, as the export."""
         engine = self.engine_
         if engine is None:
             raise NotFittedError("the hybrid is not fitted yet: call fit")
@@ -84,7 +85,9 @@ class HybridRanker:
         scores = np.full((len(users), k), np.nan, dtype=np.float32)
         for start in range(0, len(users), BATCH):
             chunk = np.asarray(users[start : start + BATCH], dtype=np.int64)
-            members = engine.components_batch(chunk)
+            histories = engine.data.items_per_user[chunk].astype(np.int64)
+            needs = engine.needs(histories, self.weights, self.schedule)  # what the weights use
+            members = engine.components_batch(chunk, needs=needs)
             rankings = engine.rank_many(members, self.weights, k, schedule=self.schedule, reasons=0)
             items[start : start + len(chunk)] = ranking_lists(rankings, k)
             for row, ranking in enumerate(rankings, start=start):

@@ -1,7 +1,8 @@
 """EASE on the demo: training time and peak memory by how many items it models.
 
-Each configuration runs in its own process so that peak resident memory (``ru_maxrss``) is its
-own; a process that only loads the data is the reference, and the EASE figure is the difference.
+Each configuration runs in its own process so that peak resident memory (``VmHWM``, see
+``benchmarks.rss``) is its own; a process that only loads the data is the reference, and the
+EASE figure is the difference.
 
 Run: ``.venv/bin/python -m benchmarks.bench_ease [--home DIR] [--max-items 2000,4000,8000]``
 Writes ``benchmarks/results/ease.json``.
@@ -17,10 +18,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.rss import RSS_CODE
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from timbre.config import Settings
 from timbre.interactions import InteractionData
@@ -39,9 +42,11 @@ if max_items > 0:
     out["fit_seconds"] = time.perf_counter() - started
     out["modelled_items"] = int(len(model.kept_))
     out["artifact_mb"] = model.weights_.nbytes / 1e6
-out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+RSS_LINE
+out["peak_rss_mb"] = rss
 print(json.dumps(out))
 """
+_CHILD = _CHILD.replace("RSS_LINE", RSS_CODE)  # the child's own peak (benchmarks.rss)
 
 
 def _run(home: Path, max_items: int) -> dict[str, Any]:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -53,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.rss import RSS_CODE
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: Users and items of Last.fm 360K (the shape the synthetic data is scaled from).
@@ -101,7 +102,7 @@ def _child(code: str, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-_RSS = "import resource; rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+_RSS = RSS_CODE  # the child's own peak (not ru_maxrss, which a child inherits)
 
 IMPORT = f"""
 import json, time
@@ -233,7 +234,8 @@ from timbre.store import Store
 with Store.open(Settings(home=Path(HOME))) as store:
     data = load_data(store, "scale")
     engine = engine_for_run(store, data, choose_run(store, "scale"), "minmax", "svd", None)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+{_RSS}
+before = rss
 users, weights = range(min(USERS, data.n_users)), hybrid.preset("cf-only")
 if MODE == "streamed":
     rows = write_table_stream(hybrid.batch_frames(engine, users, weights, 50), OUT, ["rss"])
@@ -599,8 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             result = run_size(rows, Path(scratch), stages)
             results.append(result)
             print(json.dumps(result, indent=1), flush=True)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    payload = {"sizes": results, "max_child_rss_mb": round(usage), "cpus": os.cpu_count()}
+    payload = {"sizes": results, "cpus": os.cpu_count()}
     Path(args.out).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     return 0
 

@@ -43,3 +43,27 @@ def test_the_postgres_import_benchmark_compares_with_copy(pg_url: str, tmp_path:
     assert 0 < size["copy_floor"]["rows"] <= 4000 and size["copy_floor"]["seconds"] > 0
     floor = max(size["copy_floor"]["seconds"], 1e-3)
     assert size["ratio"] == round(size["import"]["seconds"] / floor, 2)
+
+
+def test_a_childs_peak_memory_is_its_own_not_its_parents() -> None:
+    """The benchmarks' children report their own peak RSS (``VmHWM``): ``ru_maxrss`` in a
+    child starts at the parent's peak (it said 519 MB for every stage at 2M rows)."""
+    import resource
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from benchmarks.rss import RSS_CODE
+
+    held = np.ones(80_000_000, dtype=np.int64)  # 640 MB in this process, then freed
+    held.sum()
+    del held
+    parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert parent > 600
+    old = "import resource; rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+    child = f"{old}\nold = rss\n{RSS_CODE}\nprint(old, rss)"
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    inherited, own = (float(v) for v in done.stdout.split())
+    assert inherited >= parent * 0.99  # the defect the benchmarks had
+    assert own < 100  # a bare interpreter's own peak

@@ -34,8 +34,8 @@ another's):
   ``batch_frame``) over 2,000 listeners.
 
 Run: ``.venv/bin/python -m benchmarks.bench_scale [--rows 500000 2000000] [--stages ...]
-[--out FILE]``. Writes ``benchmarks/results/scale.json`` (import, load, cached),
-``scale_serve.json`` (recommend), ``scale_ann.json`` (ann) as the README's table cites them.
+[--out FILE]``. Writes ``benchmarks/results/scale.json`` (import, load, cached and recommend
+with the default stages) or ``scale_ann.json`` (ann), as the README's table cites them.
 """
 
 from __future__ import annotations

@@ -51,10 +51,11 @@ COLUMNS = "dataset_id, user_id, item_id, event, weight, ts, source"
 
 
 @contextmanager
-def fresh_database(server: str) -> Iterator[str]:
-    """A new, empty database on ``server`` (its URL), dropped afterwards."""
+def fresh_database(server: str, prefix: str = "timbre_bench_") -> Iterator[str]:
+    """A new, empty database on ``server`` (its URL), dropped afterwards (also the test suite's
+    ``pg_url``)."""
     url = sa.make_url(server)
-    name = f"timbre_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
